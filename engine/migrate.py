@@ -1,0 +1,423 @@
+"""Run a plan: for each item type, stream rows -> items -> batches -> DynamoDB.
+
+Resume is the ordinary path: an item type that is done is skipped (unless
+forced), one with a checkpoint continues after it, the rest start fresh.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import signal
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Any, Protocol
+
+from loguru import logger
+
+from engine.config import Config
+from engine.errors import Interrupted, MigrationError, RowError, StateError, UsageError
+from engine.extract import Row, stream_rows
+from engine.load import Batch, BatchWriter, RateLimiter
+from engine.plan import ItemTypePlan, Plan
+from engine.spec.model import ItemTypeSpec
+from engine.state import Lock, MigrationState
+from engine.target import Target, ensure_tables
+from engine.transform import attach_children, build_item, cursor_of, keep_row, primary_key
+from engine.types import MAX_ITEM_BYTES, item_size, write_units
+
+CHUNK_ROWS = 500
+
+
+class Reporter(Protocol):
+    def start(self, name: str, total: int, done: int) -> None: ...
+    def advance(self, name: str, rows: int, items: int) -> None: ...
+    def finish(self, name: str) -> None: ...
+
+
+class SilentReporter:
+    def start(self, name: str, total: int, done: int) -> None:
+        logger.info("{}: {} rows to read ({} done before)", name, total, done)
+
+    def advance(self, name: str, rows: int, items: int) -> None:
+        pass
+
+    def finish(self, name: str) -> None:
+        pass
+
+
+@dataclass
+class ItemResult:
+    name: str
+    table: str
+    status: str
+    items_written: int = 0
+    rows_read: int = 0
+    rows_skipped: int = 0
+    rows_rejected: int = 0
+    retries: int = 0
+    throttles: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class MigrationResult:
+    items: list[ItemResult] = field(default_factory=list)
+    seconds: float = 0.0
+    tables_created: list[str] = field(default_factory=list)
+
+    @property
+    def items_written(self) -> int:
+        return sum(i.items_written for i in self.items)
+
+
+def spec_digest(item: ItemTypeSpec) -> str:
+    """A hash of what an item type writes, ignoring where in the file it stands."""
+
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in ("location", "query_location")}
+        if isinstance(value, list | tuple):
+            return [strip(v) for v in value]
+        return value
+
+    text = json.dumps(strip(asdict(item)), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def source_identity(path: str) -> dict[str, Any]:
+    file = Path(path)
+    digest = hashlib.sha256()
+    with open(file, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return {"path": str(file), "size": file.stat().st_size, "sha256": digest.hexdigest()}
+
+
+def run_identity(plan: Plan, config: Config, target: Target) -> dict[str, Any]:
+    return {
+        "mapping_dir": plan.mapping.directory,
+        "mapping_digest": plan.mapping.digest,
+        "item_type_digests": {i.name: spec_digest(i.spec) for i in plan.item_types},
+        "source": source_identity(config.source_db),
+        "target": {"kind": target.kind, "region": target.region, "table_prefix": plan.table_prefix},
+    }
+
+
+def check_identity(state: MigrationState, identity: dict[str, Any], force: bool) -> list[str]:
+    """Item types whose progress no longer matches the mapping; refuse unless forced."""
+    previous = state.identity
+    if not previous:
+        return []
+    started = [n for n, e in state.snapshot()["item_types"].items() if e.get("status") != "pending"]
+    old = previous.get("item_type_digests", {})
+    changed = [n for n in started if old.get(n) != identity["item_type_digests"].get(n)]
+    if changed and not force:
+        raise StateError(
+            f"the mapping changed since the checkpoint for item type(s): {', '.join(changed)}",
+            "run 'migrate --force' to rewrite them, or 'reset' to start over",
+        )
+    if started and previous.get("source", {}).get("sha256") != identity["source"]["sha256"] and not force:
+        raise StateError(
+            f"the source database {identity['source']['path']} changed since the checkpoint",
+            "run 'migrate --force' to rewrite everything, or 'reset'",
+        )
+    if started and previous.get("target", {}).get("table_prefix") != identity["target"]["table_prefix"] and not force:
+        raise StateError(
+            f"the state belongs to tables prefixed {previous['target'].get('table_prefix')!r}, not {identity['target']['table_prefix']!r}",
+            "use another state_file, or 'reset'",
+        )
+    return changed
+
+
+@contextmanager
+def state_lock(config: Config) -> Iterator[MigrationState]:
+    """Load the state under the run lock, released when the run ends."""
+    path = Path(config.migration_settings.state_file)
+    lock = Lock(path.with_name(path.name + ".lock"))
+    lock.acquire()
+    try:
+        yield MigrationState.load(path)
+    finally:
+        lock.release()
+
+
+class _StopFlag:
+    """SIGINT/SIGTERM set a flag; the producer stops feeding and the run checkpoints."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopFlag:
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signum is not None:
+            raise KeyboardInterrupt
+        self.signum = signum
+        logger.warning("signal {} received: finishing the batches in flight, then saving the checkpoint", signum)
+
+    def __exit__(self, *exc: Any) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+
+def select_item_types(plan: Plan, tables: Sequence[str] | None) -> list[ItemTypePlan]:
+    if not tables:
+        return list(plan.item_types)
+    known = (
+        {t.config_name: t for t in plan.tables}
+        | {t.spec.name: t for t in plan.tables}
+        | {t.name: t for t in plan.tables}
+    )
+    unknown = [t for t in tables if t not in known]
+    if unknown:
+        names = ", ".join(t.config_name for t in plan.tables)
+        raise UsageError(f"unknown table(s) {', '.join(unknown)} (known: {names})")
+    wanted = {known[t].spec.name for t in tables}
+    return [i for i in plan.item_types if i.table.spec.name in wanted]
+
+
+def migrate(
+    plan: Plan,
+    config: Config,
+    target: Target,
+    conn: Any,
+    *,
+    tables: Sequence[str] | None = None,
+    force: bool = False,
+    reporter: Reporter | None = None,
+    rejects_path: Path | None = None,
+) -> MigrationResult:
+    """Migrate the selected item types; resume where the state says."""
+    reporter = reporter or SilentReporter()
+    selected = select_item_types(plan, tables)
+    settings = config.migration_settings
+    result = MigrationResult()
+    started = time.monotonic()
+    with state_lock(config) as state:
+        identity = run_identity(plan, config, target)
+        changed = check_identity(state, identity, force)
+        state.set_identity(identity)
+        state.start_run()
+        table_plans = list({i.table.name: i.table for i in selected}.values())
+        if settings.create_tables:
+            recreate = force and settings.delete_existing_tables
+            result.tables_created = ensure_tables(target, plan, table_plans, recreate=recreate)
+        limiter = RateLimiter(settings.max_wcu) if settings.max_wcu else None
+        rejects = rejects_path or Path(settings.state_file).with_name("rejects.jsonl")
+        with _StopFlag() as stop:
+            for item in selected:
+                if force or item.name in changed:
+                    state.restart(item.name)
+                elif state.status(item.name) == "done":
+                    logger.info("{}: done in an earlier run; skipped (use --force to rewrite)", item.name)
+                    result.items.append(_result_from_state(item, state, "skipped"))
+                    continue
+                run = _ItemRun(item, config, target, conn, state, reporter, limiter, rejects, stop)
+                result.items.append(run.execute())
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _result_from_state(item: ItemTypePlan, state: MigrationState, status: str) -> ItemResult:
+    entry = state.item(item.name)
+    return ItemResult(item.name, item.table.name, status, entry["items_written"], entry["rows_read"])
+
+
+class _ItemRun:
+    """One item type's pass: producer on this thread, writers in a pool."""
+
+    def __init__(
+        self,
+        item: ItemTypePlan,
+        config: Config,
+        target: Target,
+        conn: Any,
+        state: MigrationState,
+        reporter: Reporter,
+        limiter: RateLimiter | None,
+        rejects: Path,
+        stop: _StopFlag,
+    ) -> None:
+        self.item = item
+        self.config = config
+        self.settings = config.migration_settings
+        self.conn = conn
+        self.state = state
+        self.reporter = reporter
+        self.rejects = rejects
+        self.stop = stop
+        self.rejected_total = 0
+        self.result = ItemResult(item.name, item.table.name, "running")
+        self._last_ack = time.monotonic()
+        self.writer = BatchWriter(
+            target,
+            item.table.name,
+            item_type=item.name,
+            workers=self.settings.workers,
+            max_retries=self.settings.max_retries,
+            retry_delay=self.settings.retry_delay,
+            on_ack=self._acknowledged,
+            on_reject=self._reject if self.settings.on_error == "skip" else None,
+            rate_limiter=limiter,
+        )
+
+    def execute(self) -> ItemResult:
+        name = self.item.name
+        entry = self.state.item(name)
+        total = self.item.expected_rows
+        self.state.mark_running(name, total)
+        self.reporter.start(name, total, entry["rows_read"])
+        started = time.monotonic()
+        try:
+            self._produce()
+            self.writer.close()
+        except BaseException as exc:
+            self._drain()
+            reason = str(exc) or type(exc).__name__
+            if isinstance(exc, Interrupted):
+                self.state.mark_failed(name, "interrupted")
+            else:
+                self.state.mark_failed(name, reason)
+            self.reporter.finish(name)
+            if isinstance(exc, MigrationError | KeyboardInterrupt):
+                raise
+            raise MigrationError(f"item type {name}: {reason}") from exc
+        self.state.add_counters(name, self.writer.stats.take())
+        self.state.mark_done(name)
+        self.reporter.finish(name)
+        final = self.state.item(name)
+        self.result.status = "done"
+        self.result.seconds = time.monotonic() - started
+        self.result.retries = final["retries"]
+        self.result.throttles = final["throttles"]
+        return self.result
+
+    def _drain(self) -> None:
+        try:
+            self.writer.close()
+        except BaseException:  # noqa: BLE001 - the first error is already being raised
+            pass
+        self.state.add_counters(self.item.name, self.writer.stats.take())
+        self.state.save()
+
+    def _acknowledged(self, batch: Batch) -> None:
+        now = time.monotonic()
+        counters = {
+            "rows_read": batch.rows,
+            "rows_skipped": batch.skipped,
+            "items_written": len(batch.items) - batch.written_rejects,
+            "rows_rejected": batch.rejected,
+            "batches": 1,
+            **self.writer.stats.take(),
+        }
+        if batch.cursor is not None:
+            self.state.advance(self.item.name, batch.cursor, counters, now - self._last_ack)
+        self._last_ack = now
+        self.result.items_written += counters["items_written"]
+        self.result.rows_read += batch.rows
+        self.result.rows_skipped += batch.skipped
+        self.result.rows_rejected += batch.rejected
+        self.reporter.advance(self.item.name, batch.rows, counters["items_written"])
+
+    def _reject(self, error: RowError) -> None:
+        self.rejected_total += 1
+        self.rejects.parent.mkdir(parents=True, exist_ok=True)
+        record = {"item_type": error.item_type, "cursor": error.cursor, "reason": error.reason, "at": time.time()}
+        with open(self.rejects, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record, default=str) + "\n")
+        logger.warning("rejected {}", error)
+        if self.rejected_total > self.settings.max_errors:
+            raise MigrationError(
+                f"item type {self.item.name}: more than {self.settings.max_errors} rejected rows; stopping",
+                f"see {self.rejects}",
+            )
+
+    def _produce(self) -> None:
+        item = self.item
+        cursor_columns = item.spec.cursor
+        rows = stream_rows(self.conn, item.spec.query, cursor_columns, self.state.cursor(item.name))
+        batch_size = self.config.batch_size
+        batch = Batch(0, [], [], None)
+        keys: dict[Any, dict[str, Any]] = {}
+        for chunk in _chunks(rows, CHUNK_ROWS):
+            verdicts = [self._verdict(row) for row in chunk]
+            kept = [row for row, verdict in zip(chunk, verdicts) if verdict is True]
+            if item.embeds and kept:
+                attach_children(self.conn, item.embeds, kept)
+            for row, verdict in zip(chunk, verdicts):
+                if self.stop.signum is not None:
+                    self._submit(batch)
+                    self.writer.close()
+                    raise Interrupted(self.stop.signum)
+                if verdict is True:
+                    verdict = self._add(row, batch, keys)
+                if isinstance(verdict, RowError):
+                    self._row_error(verdict, batch)
+                elif verdict is False:
+                    batch.skipped += 1
+                batch.rows += 1
+                batch.cursor = [row[c] for c in cursor_columns]
+                if len(batch.items) >= batch_size:
+                    self._submit(batch)
+                    batch, keys = Batch(batch.seq + 1, [], [], None), {}
+        self._submit(batch)
+
+    def _verdict(self, row: Row) -> bool | RowError:
+        """True to write the row, False when the filter skips it, or the error it raises."""
+        try:
+            return keep_row(self.item, row)
+        except RowError as error:
+            return error
+
+    def _add(self, row: Row, batch: Batch, keys: dict[Any, dict[str, Any]]) -> bool | RowError:
+        """Add the row's item to the batch, or return why it cannot be written."""
+        cursor = cursor_of(self.item, row)
+        try:
+            built = build_item(self.item, row)
+        except RowError as error:
+            return error
+        size = item_size(built)
+        if size > MAX_ITEM_BYTES:
+            return RowError(self.item.name, cursor, f"item is {size} bytes, over DynamoDB's 400 KB item limit")
+        key = primary_key(self.item, built)
+        if key in keys:
+            return RowError(
+                self.item.name, cursor, f"renders the same primary key {key} as row {keys[key]} in the same batch"
+            )
+        keys[key] = cursor
+        batch.items.append(built)
+        batch.cursors.append(cursor)
+        batch.wcu += write_units(size)
+        return True
+
+    def _row_error(self, error: RowError, batch: Batch) -> None:
+        """on_error=skip: record the row and go on; stop: write what came before, then fail."""
+        if self.settings.on_error == "skip":
+            batch.rejected += 1
+            self._reject(error)
+            return
+        self._submit(batch)
+        self.writer.close()
+        raise error
+
+    def _submit(self, batch: Batch) -> None:
+        self.writer.submit(batch)
+
+
+def _chunks(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
+    while True:
+        chunk = list(islice(rows, size))
+        if not chunk:
+            return
+        yield chunk

@@ -1,0 +1,192 @@
+"""Mapping set + source -> an immutable Plan, checked before anything is written.
+
+Compiling a plan opens the source (read-only), asks SQLite for the columns of
+every query (so a bad query fails with SQLite's own message and the file and
+line of the query), checks that every template and cursor uses columns the
+query returns, and compiles every template once.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from engine.errors import SpecError
+from engine.extract import count_rows, query_columns
+from engine.spec.model import AttributeSpec, EmbedSpec, ItemTypeSpec, Location, MappingSet, TableSpec
+from engine.templates import CompiledTemplate, TemplateError, compile_expression, compile_template
+
+
+@dataclass(frozen=True)
+class CompiledKey:
+    name: str
+    template: CompiledTemplate
+    type: str  # S, N, B
+    primary: bool
+
+
+@dataclass(frozen=True)
+class CompiledAttribute:
+    spec: AttributeSpec
+    template: CompiledTemplate | None
+    fields: tuple[CompiledAttribute, ...]
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+@dataclass(frozen=True)
+class CompiledEmbed:
+    spec: EmbedSpec
+    attributes: tuple[CompiledAttribute, ...]
+    embeds: tuple[CompiledEmbed, ...]
+
+
+@dataclass(frozen=True)
+class TablePlan:
+    spec: TableSpec
+    name: str  # with the configured prefix
+    config_name: str  # e.g. music_catalog, as the config's dynamodb_tables names it
+
+
+@dataclass(frozen=True)
+class ItemTypePlan:
+    spec: ItemTypeSpec
+    table: TablePlan
+    keys: tuple[CompiledKey, ...]
+    attributes: tuple[CompiledAttribute, ...]
+    embeds: tuple[CompiledEmbed, ...]
+    filter: Any  # Callable[[Row], Any] | None
+    columns: tuple[str, ...]
+    expected_rows: int
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+@dataclass(frozen=True)
+class Plan:
+    mapping: MappingSet
+    table_prefix: str
+    tables: tuple[TablePlan, ...]
+    item_types: tuple[ItemTypePlan, ...]
+
+    def table(self, logical_name: str) -> TablePlan:
+        return next(t for t in self.tables if t.spec.name == logical_name)
+
+    def item_type(self, name: str) -> ItemTypePlan:
+        return next(i for i in self.item_types if i.name == name)
+
+
+def config_table_name(logical: str) -> str:
+    """MusicCatalog -> music_catalog: the name the config and --tables use."""
+    out = ""
+    for i, ch in enumerate(logical):
+        if ch.isupper() and i and (logical[i - 1].islower() or logical[i - 1].isdigit()):
+            out += "_"
+        out += ch.lower()
+    return out
+
+
+def compile_plan(mapping: MappingSet, conn: sqlite3.Connection, table_prefix: str, count: bool = True) -> Plan:
+    """Check every query and template against the source and compile them."""
+    tables = tuple(TablePlan(t, f"{table_prefix}{t.name}", config_table_name(t.name)) for t in mapping.tables)
+    by_name = {t.spec.name: t for t in tables}
+    items = tuple(_compile_item(item, by_name[item.table], conn, count) for item in mapping.item_types)
+    return Plan(mapping=mapping, table_prefix=table_prefix, tables=tables, item_types=items)
+
+
+def _columns_of(conn: sqlite3.Connection, query: str, where: Location, what: str) -> tuple[str, ...]:
+    try:
+        return query_columns(conn, query)
+    except sqlite3.Error as exc:
+        raise SpecError(f"{where}: {what}: query does not run on the source: {exc}") from None
+
+
+def _compile_item(item: ItemTypeSpec, table: TablePlan, conn: sqlite3.Connection, count: bool) -> ItemTypePlan:
+    what = f"item type {item.name}"
+    columns = _columns_of(conn, item.query, item.query_location, what)
+    available = frozenset(columns)
+    for name in item.cursor:
+        if name not in available:
+            raise SpecError(
+                f"{item.location}: {what}: cursor column '{name}' is not returned by the query {_list(columns)}"
+            )
+    keys_by_name = table.spec.all_key_attributes()
+    keys = tuple(
+        CompiledKey(
+            name=name,
+            template=_template(source, available, item.location, f"{what}: key {name}"),
+            type=keys_by_name[name].type,
+            primary=name in table.spec.primary_key_names,
+        )
+        for name, source in item.keys
+    )
+    predicate = None
+    if item.filter:
+        try:
+            predicate, used = compile_expression(item.filter)
+        except TemplateError as exc:
+            raise SpecError(f"{item.location}: {what}: filter: {exc}") from None
+        _require_columns(used, available, item.location, f"{what}: filter")
+    attributes = tuple(_attribute(a, available, what) for a in item.attributes)
+    embeds = tuple(_embed(e, available, conn, what) for e in item.embeds)
+    expected = count_rows(conn, item.query) if count else -1
+    return ItemTypePlan(item, table, keys, attributes, embeds, predicate, columns, expected)
+
+
+def _template(source: str, available: frozenset[str], where: Location, what: str) -> CompiledTemplate:
+    try:
+        compiled = compile_template(source)
+    except TemplateError as exc:
+        raise SpecError(f"{where}: {what}: {exc}") from None
+    _require_columns(compiled.columns, available, where, what)
+    return compiled
+
+
+def _require_columns(used: frozenset[str], available: frozenset[str], where: Location | None, what: str) -> None:
+    missing = sorted(used - available)
+    if missing:
+        raise SpecError(
+            f"{where}: {what}: uses column(s) {', '.join(missing)} that the query does not return {_list(available)}"
+        )
+
+
+def _list(columns: Any) -> str:
+    return "(it returns: " + ", ".join(sorted(columns)) + ")"
+
+
+def _attribute(spec: AttributeSpec, available: frozenset[str], what: str) -> CompiledAttribute:
+    label = f"{what}: attribute {spec.name}"
+    if spec.source == "column":
+        _require_columns(frozenset([spec.column or ""]), available, spec.location, label)
+        return CompiledAttribute(spec, None, ())
+    if spec.source == "template":
+        return CompiledAttribute(
+            spec, _template(spec.template or "", available, spec.location or Location("?", 0), label), ()
+        )
+    if spec.source == "fields":
+        return CompiledAttribute(spec, None, tuple(_attribute(f, available, label) for f in spec.fields))
+    return CompiledAttribute(spec, None, ())
+
+
+def _embed(spec: EmbedSpec, parent_columns: frozenset[str], conn: sqlite3.Connection, what: str) -> CompiledEmbed:
+    label = f"{what}: embed {spec.name}"
+    columns = frozenset(_columns_of(conn, spec.query, spec.location, label))
+    _require_columns(frozenset(spec.parent_columns), parent_columns, spec.location, f"{label}: join (parent side)")
+    _require_columns(
+        frozenset(spec.child_columns) | frozenset(spec.order_by), columns, spec.location, f"{label}: join/order_by"
+    )
+    for aggregate in spec.aggregates:
+        if aggregate.fn != "count" and not aggregate.column:
+            raise SpecError(f"{spec.location}: {label}: aggregate {aggregate.name}: fn {aggregate.fn} needs 'column'")
+        if aggregate.column:
+            _require_columns(
+                frozenset([aggregate.column]), columns, spec.location, f"{label}: aggregate {aggregate.name}"
+            )
+    attributes = tuple(_attribute(a, columns, label) for a in spec.attributes)
+    embeds = tuple(_embed(e, columns, conn, label) for e in spec.embeds)
+    return CompiledEmbed(spec, attributes, embeds)

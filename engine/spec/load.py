@@ -1,0 +1,319 @@
+"""Load a mapping set: YAML with lines -> JSON Schema -> model -> cross-references.
+
+The order is fixed so that each stage can trust the one before it: the
+builder only sees documents the schema accepted, and the cross-reference
+checks only see a complete model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+from engine.errors import SpecError
+from engine.spec.model import (
+    AccessPatternSpec,
+    AggregateCheckSpec,
+    AggregateSpec,
+    AttributeSpec,
+    EmbedSpec,
+    IndexSpec,
+    ItemCheckSpec,
+    ItemTypeSpec,
+    KeyAttribute,
+    Location,
+    MappingSet,
+    RequestSpec,
+    SortCondition,
+    TableSpec,
+)
+from engine.spec.schema import validate_document
+from engine.spec.yamlfile import DocPath, YamlDocument, format_path, read_yaml
+
+DEFAULT_MARKER = "Entity"
+
+
+def load_mapping_set(directory: str | os.PathLike[str]) -> MappingSet:
+    """Read every ``*.yaml``/``*.yml`` file of ``directory`` into a MappingSet."""
+    folder = Path(directory)
+    if not folder.is_dir():
+        raise SpecError(f"mapping set not found: {folder} is not a folder")
+    paths = sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    if not paths:
+        raise SpecError(f"mapping set {folder} has no .yaml files")
+    documents = [read_yaml(p, _display(p)) for p in paths]
+    for doc in documents:
+        validate_document(doc)
+    builder = _Builder()
+    for doc in documents:
+        builder.add(doc)
+    digests = tuple((doc.file, hashlib.sha256(p.read_bytes()).hexdigest()) for doc, p in zip(documents, paths))
+    overall = hashlib.sha256("".join(f"{Path(f).name}:{d}\n" for f, d in digests).encode()).hexdigest()
+    mapping = MappingSet(
+        directory=_display(folder),
+        files=tuple(doc.file for doc in documents),
+        digest=overall,
+        tables=tuple(builder.tables),
+        item_types=tuple(builder.item_types),
+        access_patterns=tuple(builder.access_patterns),
+        aggregate_checks=tuple(builder.aggregate_checks),
+        file_digests=digests,
+    )
+    check_references(mapping)
+    return mapping
+
+
+def _display(path: Path) -> str:
+    """A path relative to the working folder when it is below it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+class _Builder:
+    """Turns schema-valid documents into model objects, checking duplicate names."""
+
+    def __init__(self) -> None:
+        self.tables: list[TableSpec] = []
+        self.item_types: list[ItemTypeSpec] = []
+        self.access_patterns: list[AccessPatternSpec] = []
+        self.aggregate_checks: list[AggregateCheckSpec] = []
+        self._seen: dict[tuple[str, str], Location] = {}
+
+    def add(self, doc: YamlDocument) -> None:
+        data = doc.data or {}
+        for i, raw in enumerate(data.get("tables", [])):
+            self.tables.append(self._table(doc, ("tables", i), raw))
+        for i, raw in enumerate(data.get("item_types", [])):
+            self.item_types.append(self._item_type(doc, ("item_types", i), raw))
+        for i, raw in enumerate(data.get("access_patterns", [])):
+            self.access_patterns.append(self._access_pattern(doc, ("access_patterns", i), raw))
+        for i, raw in enumerate(data.get("aggregate_checks", [])):
+            self.aggregate_checks.append(self._aggregate_check(doc, ("aggregate_checks", i), raw))
+
+    def _unique(self, kind: str, name: str, location: Location) -> None:
+        earlier = self._seen.get((kind, name))
+        if earlier:
+            raise SpecError(f"{location}: duplicate {kind} name '{name}' (first defined at {earlier})")
+        self._seen[(kind, name)] = location
+
+    @staticmethod
+    def _loc(doc: YamlDocument, path: DocPath) -> Location:
+        return Location(doc.file, doc.line_of(path))
+
+    def _table(self, doc: YamlDocument, path: DocPath, raw: dict[str, Any]) -> TableSpec:
+        location = self._loc(doc, path)
+        self._unique("table", raw["name"], location)
+        indexes = []
+        for i, idx in enumerate(raw.get("indexes", [])):
+            projection = idx.get("projection", "ALL")
+            include: tuple[str, ...] = ()
+            if isinstance(projection, dict):
+                include, projection = tuple(projection["include"]), "INCLUDE"
+            indexes.append(
+                IndexSpec(
+                    name=idx["name"],
+                    partition_key=_key(idx["partition_key"]),
+                    sort_key=_key(idx["sort_key"]) if "sort_key" in idx else None,
+                    projection=projection,
+                    non_key_attributes=include,
+                )
+            )
+            self._unique(f"index of table {raw['name']}", idx["name"], self._loc(doc, (*path, "indexes", i)))
+        return TableSpec(
+            name=raw["name"],
+            partition_key=_key(raw["partition_key"]),
+            sort_key=_key(raw["sort_key"]) if "sort_key" in raw else None,
+            billing_mode=raw.get("billing_mode", "PAY_PER_REQUEST"),
+            read_capacity=raw.get("read_capacity"),
+            write_capacity=raw.get("write_capacity"),
+            indexes=tuple(indexes),
+            location=location,
+        )
+
+    def _item_type(self, doc: YamlDocument, path: DocPath, raw: dict[str, Any]) -> ItemTypeSpec:
+        location = self._loc(doc, path)
+        self._unique("item type", raw["name"], location)
+        return ItemTypeSpec(
+            name=raw["name"],
+            table=raw["table"],
+            query=raw["query"],
+            cursor=tuple(raw["cursor"]),
+            filter=raw.get("filter"),
+            marker=raw.get("marker", DEFAULT_MARKER),
+            keys=tuple(raw["keys"].items()),
+            attributes=_attributes(doc, (*path, "attributes"), raw["attributes"]),
+            embeds=tuple(_embed(doc, (*path, "embeds", i), e) for i, e in enumerate(raw.get("embeds", []))),
+            checks=tuple(
+                ItemCheckSpec(
+                    name=c.get(
+                        "name", f"{raw['name']}.{c['kind']}" + (f".{c['attribute']}" if "attribute" in c else "")
+                    ),
+                    kind=c["kind"],
+                    attribute=c.get("attribute"),
+                    value=c.get("value"),
+                    location=self._loc(doc, (*path, "checks", i)),
+                )
+                for i, c in enumerate(raw.get("checks", []))
+            ),
+            location=location,
+            query_location=self._loc(doc, (*path, "query")),
+        )
+
+    def _access_pattern(self, doc: YamlDocument, path: DocPath, raw: dict[str, Any]) -> AccessPatternSpec:
+        location = self._loc(doc, path)
+        self._unique("access pattern", raw["name"], location)
+        req = raw["request"]
+        query = req.get("query")
+        sort = None
+        if query and "sort" in query:
+            op, value = next(iter(query["sort"].items()))
+            sort = SortCondition(op, tuple(value) if isinstance(value, list) else (value,))
+        request = RequestSpec(
+            table=req["table"],
+            index=req.get("index"),
+            get=tuple(req["get"].items()) if "get" in req else None,
+            partition=query["partition"] if query else None,
+            sort=sort,
+            forward=query.get("forward", True) if query else True,
+            expand=req.get("expand"),
+        )
+        compare = raw["compare"]
+        return AccessPatternSpec(
+            name=raw["name"],
+            description=raw.get("description", ""),
+            params=raw["params"],
+            sample=raw.get("sample"),
+            request=request,
+            sql=raw["sql"],
+            id_attribute=compare["id"],
+            attributes=tuple(compare.get("attributes", [])),
+            ordered=compare.get("ordered", True),
+            location=location,
+        )
+
+    def _aggregate_check(self, doc: YamlDocument, path: DocPath, raw: dict[str, Any]) -> AggregateCheckSpec:
+        location = self._loc(doc, path)
+        self._unique("aggregate check", raw["name"], location)
+        return AggregateCheckSpec(
+            name=raw["name"],
+            description=raw.get("description", ""),
+            sql=raw["sql"],
+            item_type=raw["item_type"],
+            fn=raw["fn"],
+            attribute=raw.get("attribute"),
+            location=location,
+        )
+
+
+def _key(raw: dict[str, Any]) -> KeyAttribute:
+    return KeyAttribute(raw["name"], raw.get("type", "S"))
+
+
+def _attributes(doc: YamlDocument, path: DocPath, raw: dict[str, Any]) -> tuple[AttributeSpec, ...]:
+    return tuple(_attribute(doc, (*path, name), name, value) for name, value in raw.items())
+
+
+def _attribute(doc: YamlDocument, path: DocPath, name: str, raw: Any) -> AttributeSpec:
+    location = Location(doc.file, doc.line_of(path))
+    if isinstance(raw, str):
+        return AttributeSpec(name=name, source="column", column=raw, location=location)
+    kind = raw.get("type", "auto")
+    if "column" in raw:
+        return AttributeSpec(name=name, source="column", column=raw["column"], type=kind, location=location)
+    if "template" in raw:
+        return AttributeSpec(name=name, source="template", template=raw["template"], type=kind, location=location)
+    if "const" in raw:
+        return AttributeSpec(name=name, source="const", const=raw["const"], type=kind, location=location)
+    fields = _attributes(doc, (*path, "fields"), raw["fields"])
+    return AttributeSpec(name=name, source="fields", type="map", fields=fields, location=location)
+
+
+def _embed(doc: YamlDocument, path: DocPath, raw: dict[str, Any]) -> EmbedSpec:
+    location = Location(doc.file, doc.line_of(path))
+    if "as" not in raw and not raw.get("aggregates"):
+        raise SpecError(f"{location}: {format_path(path)}: an embed needs 'as' (a list attribute) or 'aggregates'")
+    if "as" in raw and "attributes" not in raw:
+        raise SpecError(f"{location}: {format_path(path)}: an embed with 'as' needs 'attributes' for its maps")
+    return EmbedSpec(
+        name=raw.get("name") or raw.get("as") or next(iter(raw["aggregates"])),
+        query=raw["query"],
+        join=tuple(raw["join"].items()),
+        order_by=tuple(raw.get("order_by", [])),
+        list_attribute=raw.get("as"),
+        attributes=_attributes(doc, (*path, "attributes"), raw["attributes"]) if "attributes" in raw else (),
+        aggregates=tuple(
+            AggregateSpec(name, a["fn"], a.get("column")) for name, a in (raw.get("aggregates") or {}).items()
+        ),
+        embeds=tuple(_embed(doc, (*path, "embeds", i), e) for i, e in enumerate(raw.get("embeds", []))),
+        location=location,
+    )
+
+
+def check_references(mapping: MappingSet) -> None:
+    """Cross-reference checks that need the whole set: tables, key coverage, names."""
+    tables = {t.name: t for t in mapping.tables}
+    for item in mapping.item_types:
+        table = tables.get(item.table)
+        if table is None:
+            raise SpecError(
+                f"{item.location}: item type {item.name}: table '{item.table}' is not defined "
+                f"(tables: {', '.join(sorted(tables)) or 'none'})"
+            )
+        _check_item_keys(item, table)
+    item_names = {i.name for i in mapping.item_types}
+    for pattern in mapping.access_patterns:
+        table = tables.get(pattern.request.table)
+        if table is None:
+            raise SpecError(
+                f"{pattern.location}: access pattern {pattern.name}: unknown table '{pattern.request.table}'"
+            )
+        if pattern.request.index and table.index(pattern.request.index) is None:
+            raise SpecError(
+                f"{pattern.location}: access pattern {pattern.name}: table {table.name} has no index "
+                f"'{pattern.request.index}'"
+            )
+        if pattern.request.get is not None:
+            if pattern.request.index:
+                raise SpecError(f"{pattern.location}: access pattern {pattern.name}: 'get' cannot use an index")
+            missing = set(table.primary_key_names) - {k for k, _ in pattern.request.get}
+            if missing:
+                raise SpecError(
+                    f"{pattern.location}: access pattern {pattern.name}: get needs key attribute(s) "
+                    f"{', '.join(sorted(missing))}"
+                )
+    for check in mapping.aggregate_checks:
+        if check.item_type not in item_names:
+            raise SpecError(f"{check.location}: aggregate check {check.name}: unknown item type '{check.item_type}'")
+        if check.fn != "count" and not check.attribute:
+            raise SpecError(f"{check.location}: aggregate check {check.name}: fn '{check.fn}' needs 'attribute'")
+
+
+def _check_item_keys(item: ItemTypeSpec, table: TableSpec) -> None:
+    keys = dict(item.keys)
+    for name in table.primary_key_names:
+        if name not in keys:
+            raise SpecError(
+                f"{item.location}: item type {item.name}: keys: '{name}' is required (key of table {table.name})"
+            )
+    known = table.all_key_attributes()
+    for name in keys:
+        if name not in known:
+            raise SpecError(
+                f"{item.location}: item type {item.name}: keys: '{name}' is not a key of table {table.name} "
+                f"or its indexes ({', '.join(known)})"
+            )
+    for attribute in item.attributes:
+        if attribute.name in keys:
+            raise SpecError(
+                f"{attribute.location}: item type {item.name}: attribute '{attribute.name}' is also a key; "
+                "define it once, under keys"
+            )
+    if item.marker_value() is None:
+        raise SpecError(
+            f"{item.location}: item type {item.name}: needs a constant marker attribute "
+            f"'{item.marker}' (e.g. {item.marker}: {{const: {item.name}}}) so its items can be counted"
+        )

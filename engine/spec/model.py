@@ -1,0 +1,209 @@
+"""Typed, immutable description of a mapping set.
+
+Built once from the YAML files by ``engine.spec.load``; nothing downstream
+reads the raw documents.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+AttributeSource = Literal["column", "template", "const", "fields"]
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a definition starts: mapping file and line."""
+
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True)
+class KeyAttribute:
+    name: str
+    type: str  # S, N or B
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    name: str
+    partition_key: KeyAttribute
+    sort_key: KeyAttribute | None
+    projection: str  # ALL, KEYS_ONLY or INCLUDE
+    non_key_attributes: tuple[str, ...] = ()
+
+    @property
+    def key_attributes(self) -> tuple[KeyAttribute, ...]:
+        return (self.partition_key,) + ((self.sort_key,) if self.sort_key else ())
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    partition_key: KeyAttribute
+    sort_key: KeyAttribute | None
+    billing_mode: str
+    read_capacity: int | None
+    write_capacity: int | None
+    indexes: tuple[IndexSpec, ...]
+    location: Location
+
+    @property
+    def key_attributes(self) -> tuple[KeyAttribute, ...]:
+        return (self.partition_key,) + ((self.sort_key,) if self.sort_key else ())
+
+    @property
+    def primary_key_names(self) -> tuple[str, ...]:
+        return tuple(k.name for k in self.key_attributes)
+
+    def all_key_attributes(self) -> dict[str, KeyAttribute]:
+        """Every attribute used as a key by the table or one of its indexes."""
+        out = {k.name: k for k in self.key_attributes}
+        for index in self.indexes:
+            for key in index.key_attributes:
+                out.setdefault(key.name, key)
+        return out
+
+    def index(self, name: str) -> IndexSpec | None:
+        return next((i for i in self.indexes if i.name == name), None)
+
+
+@dataclass(frozen=True)
+class AttributeSpec:
+    """One attribute of an item or of an embedded map."""
+
+    name: str
+    source: AttributeSource
+    type: str = "auto"
+    column: str | None = None
+    template: str | None = None
+    const: Any = None
+    fields: tuple[AttributeSpec, ...] = ()
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
+class AggregateSpec:
+    name: str
+    fn: str  # count, sum, min, max
+    column: str | None
+
+
+@dataclass(frozen=True)
+class EmbedSpec:
+    """Child rows of a second query folded into the parent item."""
+
+    name: str
+    query: str
+    join: tuple[tuple[str, str], ...]  # (parent column, child column)
+    order_by: tuple[str, ...]
+    list_attribute: str | None
+    attributes: tuple[AttributeSpec, ...]
+    aggregates: tuple[AggregateSpec, ...]
+    embeds: tuple[EmbedSpec, ...]
+    location: Location
+
+    @property
+    def parent_columns(self) -> tuple[str, ...]:
+        return tuple(p for p, _ in self.join)
+
+    @property
+    def child_columns(self) -> tuple[str, ...]:
+        return tuple(c for _, c in self.join)
+
+
+@dataclass(frozen=True)
+class ItemCheckSpec:
+    name: str
+    kind: str  # attribute_present, max_item_kb
+    attribute: str | None
+    value: float | None
+    location: Location
+
+
+@dataclass(frozen=True)
+class ItemTypeSpec:
+    name: str
+    table: str
+    query: str
+    cursor: tuple[str, ...]
+    filter: str | None
+    marker: str
+    keys: tuple[tuple[str, str], ...]  # (attribute, template)
+    attributes: tuple[AttributeSpec, ...]
+    embeds: tuple[EmbedSpec, ...]
+    checks: tuple[ItemCheckSpec, ...]
+    location: Location
+    query_location: Location
+
+    def marker_value(self) -> str | None:
+        """The constant of the marker attribute, used to count this type's items."""
+        for attribute in self.attributes:
+            if attribute.name == self.marker and attribute.source == "const":
+                return str(attribute.const)
+        return None
+
+
+@dataclass(frozen=True)
+class SortCondition:
+    op: str  # eq, begins_with, lt, le, gt, ge, between
+    templates: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RequestSpec:
+    table: str
+    index: str | None
+    get: tuple[tuple[str, str], ...] | None
+    partition: str | None
+    sort: SortCondition | None
+    forward: bool
+    expand: str | None
+
+
+@dataclass(frozen=True)
+class AccessPatternSpec:
+    name: str
+    description: str
+    params: str
+    sample: int | None
+    request: RequestSpec
+    sql: str
+    id_attribute: str
+    attributes: tuple[str, ...]
+    ordered: bool
+    location: Location
+
+
+@dataclass(frozen=True)
+class AggregateCheckSpec:
+    name: str
+    description: str
+    sql: str
+    item_type: str
+    fn: str
+    attribute: str | None
+    location: Location
+
+
+@dataclass(frozen=True)
+class MappingSet:
+    directory: str
+    files: tuple[str, ...]
+    digest: str
+    tables: tuple[TableSpec, ...]
+    item_types: tuple[ItemTypeSpec, ...]
+    access_patterns: tuple[AccessPatternSpec, ...] = ()
+    aggregate_checks: tuple[AggregateCheckSpec, ...] = ()
+    file_digests: tuple[tuple[str, str], ...] = field(default=())
+
+    def table(self, name: str) -> TableSpec:
+        return next(t for t in self.tables if t.name == name)
+
+    def item_type(self, name: str) -> ItemTypeSpec:
+        return next(i for i in self.item_types if i.name == name)

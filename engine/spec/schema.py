@@ -1,0 +1,65 @@
+"""Check a parsed mapping file against the JSON Schema shipped beside this module."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from jsonschema.exceptions import ValidationError, best_match
+
+from engine.errors import SpecError
+from engine.spec.yamlfile import YamlDocument, format_path
+
+SCHEMA_PATH = Path(__file__).with_name("schema.json")
+MAX_REPORTED = 5
+
+
+@lru_cache(maxsize=1)
+def _validator() -> jsonschema.Draft202012Validator:
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return jsonschema.Draft202012Validator(schema)
+
+
+def validate_document(doc: YamlDocument) -> None:
+    """Raise SpecError listing schema violations, each with file:line and path."""
+    errors = sorted(_validator().iter_errors(doc.data), key=lambda e: doc.line_of(tuple(e.absolute_path)))
+    if not errors:
+        return
+    messages = [_describe(doc, best_match([error])) for error in errors[:MAX_REPORTED]]
+    more = len(errors) - MAX_REPORTED
+    if more > 0:
+        messages.append(f"... and {more} more")
+    raise SpecError("\n".join(messages))
+
+
+def _describe(doc: YamlDocument, error: ValidationError) -> str:
+    path = tuple(error.absolute_path)
+    message = error.message
+    if error.validator == "additionalProperties":
+        message = _unknown_key_message(error)
+        unexpected = _unexpected_keys(error)
+        if unexpected:
+            path = (*path, unexpected[0])
+    elif error.validator == "required":
+        message = message.replace("is a required property", "is required")
+    return f"{doc.where(path)}: {format_path(tuple(error.absolute_path))}: {message}"
+
+
+def _unexpected_keys(error: ValidationError) -> list[str]:
+    instance: Any = error.instance
+    allowed = set(error.schema.get("properties", {}))
+    return sorted(k for k in instance if k not in allowed) if isinstance(instance, dict) else []
+
+
+def _unknown_key_message(error: ValidationError) -> str:
+    allowed = sorted(error.schema.get("properties", {}))
+    parts = []
+    for key in _unexpected_keys(error):
+        close = difflib.get_close_matches(key, allowed, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else f" (allowed: {', '.join(allowed)})"
+        parts.append(f"unknown key '{key}'{hint}")
+    return "; ".join(parts) or error.message

@@ -1,0 +1,237 @@
+"""Checkpoints and counters, one JSON file, changed only through named methods.
+
+Writes are atomic (temp file in the same folder, fsync, rename, fsync of the
+folder) and keep the previous generation as ``.bak``. Each file carries a
+SHA-256 of its content: a truncated or edited file is detected, and the
+backup is used instead, with a warning. An advisory lock (fcntl) held for the
+whole run keeps two runs off the same state.
+"""
+
+from __future__ import annotations
+
+import copy
+import fcntl
+import hashlib
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from loguru import logger
+
+from engine.errors import StateError
+
+VERSION = 1
+Status = Literal["pending", "running", "done", "failed"]
+COUNTERS = ("rows_read", "rows_skipped", "items_written", "rows_rejected", "retries", "throttles", "batches")
+
+
+def _checksum(body: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _new_item_state() -> dict[str, Any]:
+    return {
+        "status": "pending",
+        "cursor": None,
+        "total_rows": None,
+        **{counter: 0 for counter in COUNTERS},
+        "elapsed_s": 0.0,
+        "started_at": None,
+        "finished_at": None,
+        "error": None,
+    }
+
+
+@dataclass
+class Lock:
+    """An fcntl lock on ``<state file>.lock`` holding our PID."""
+
+    path: Path
+    handle: Any = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+")  # noqa: SIM115
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise StateError(
+                f"another run holds the state lock {self.path} (PID {holder})",
+                "wait for it to finish, or stop it",
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self.handle = handle
+
+    def release(self) -> None:
+        if self.handle is not None:
+            fcntl.flock(self.handle, fcntl.LOCK_UN)
+            self.handle.close()
+            self.handle = None
+
+
+class MigrationState:
+    """The state of one migration: identity, and per item type status and counters."""
+
+    def __init__(self, path: Path, data: dict[str, Any]) -> None:
+        self.path = path
+        self._data = data
+        self._mutex = threading.Lock()
+
+    # -- loading -----------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> MigrationState:
+        """Read the state (or the backup when the file is damaged); a new state if none exists."""
+        file = Path(path)
+        backup = file.with_name(file.name + ".bak")
+        if not file.exists() and not backup.exists():
+            return cls(file, {"version": VERSION, "identity": {}, "item_types": {}, "runs": 0})
+        data, problem = _read_checked(file)
+        if data is not None:
+            return cls(file, data)
+        backup_data, backup_problem = _read_checked(backup)
+        if backup_data is not None:
+            logger.warning("state file {} is {}; using the backup {}", file, problem, backup)
+            return cls(file, backup_data)
+        raise StateError(
+            f"state file {file} is {problem} and its backup is {backup_problem}",
+            "run 'reset' to start over (the tables are left as they are)",
+        )
+
+    # -- reading -----------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        with self._mutex:
+            return copy.deepcopy(self._data)
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        return dict(self._data.get("identity", {}))
+
+    def item(self, name: str) -> dict[str, Any]:
+        with self._mutex:
+            return dict(self._data["item_types"].get(name) or _new_item_state())
+
+    def status(self, name: str) -> Status:
+        return self.item(name)["status"]  # type: ignore[no-any-return]
+
+    def cursor(self, name: str) -> list[Any] | None:
+        return self.item(name)["cursor"]  # type: ignore[no-any-return]
+
+    # -- transitions -------------------------------------------------------------
+    def set_identity(self, identity: dict[str, Any]) -> None:
+        with self._mutex:
+            self._data["identity"] = identity
+        self.save()
+
+    def start_run(self) -> None:
+        with self._mutex:
+            self._data["runs"] = int(self._data.get("runs", 0)) + 1
+            self._data["last_run_started_at"] = _now()
+
+    def mark_running(self, name: str, total_rows: int) -> None:
+        with self._mutex:
+            entry = self._data["item_types"].setdefault(name, _new_item_state())
+            entry.update(status="running", total_rows=total_rows, error=None)
+            entry["started_at"] = entry["started_at"] or _now()
+        self.save()
+
+    def advance(self, name: str, cursor: list[Any], counters: dict[str, int], elapsed_s: float) -> None:
+        """Record an acknowledged position: every row up to ``cursor`` is in DynamoDB."""
+        with self._mutex:
+            entry = self._data["item_types"][name]
+            entry["cursor"] = cursor
+            for key, value in counters.items():
+                entry[key] = entry.get(key, 0) + value
+            entry["elapsed_s"] = round(entry.get("elapsed_s", 0.0) + elapsed_s, 3)
+        self.save()
+
+    def add_counters(self, name: str, counters: dict[str, int]) -> None:
+        """Counters that do not move the checkpoint (retries, throttles)."""
+        with self._mutex:
+            entry = self._data["item_types"].setdefault(name, _new_item_state())
+            for key, value in counters.items():
+                entry[key] = entry.get(key, 0) + value
+
+    def mark_done(self, name: str) -> None:
+        with self._mutex:
+            entry = self._data["item_types"][name]
+            entry.update(status="done", finished_at=_now(), error=None)
+        self.save()
+
+    def mark_failed(self, name: str, reason: str) -> None:
+        with self._mutex:
+            entry = self._data["item_types"].setdefault(name, _new_item_state())
+            entry.update(status="failed", error=reason)
+        self.save()
+
+    def restart(self, name: str) -> None:
+        """Forget an item type's progress (``--force``): it is written again from the start."""
+        with self._mutex:
+            self._data["item_types"][name] = _new_item_state()
+        self.save()
+
+    def record_validation(self, summary: dict[str, Any]) -> None:
+        with self._mutex:
+            self._data["last_validation"] = summary
+        self.save()
+
+    # -- writing -----------------------------------------------------------------
+    def save(self) -> None:
+        with self._mutex:
+            body = {k: v for k, v in self._data.items() if k != "checksum"}
+            body["version"] = VERSION
+            body["saved_at"] = _now()
+            text = json.dumps({**body, "checksum": _checksum(body)}, indent=1, default=str)
+            _atomic_write(self.path, text)
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _read_checked(file: Path) -> tuple[dict[str, Any] | None, str]:
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None, "missing"
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, f"unreadable ({exc})"
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return None, "truncated or not JSON"
+    if not isinstance(data, dict) or "checksum" not in data:
+        return None, "not a state file"
+    body = {k: v for k, v in data.items() if k != "checksum"}
+    if _checksum(body) != data["checksum"]:
+        return None, "corrupt (checksum mismatch)"
+    if data.get("version") != VERSION:
+        return None, f"of unsupported version {data.get('version')}"
+    return body, "ok"
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    """Temp file, fsync, keep the previous file as .bak, rename, fsync the folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    with open(temp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    if path.exists():
+        os.replace(path, path.with_name(path.name + ".bak"))
+    os.replace(temp, path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)

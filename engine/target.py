@@ -1,0 +1,255 @@
+"""DynamoDB endpoints: the embedded DynamoDB Local, a custom URL, or AWS.
+
+``connect`` yields a Target with a low-level boto3 client whose retries are
+switched off on purpose (one attempt per call): the loader does its own
+backoff so that it can count retries and throttles and checkpoint between
+them. Errors become TargetError with one line naming what to fix.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import botocore.config
+import botocore.exceptions
+from loguru import logger
+
+from engine import local_dynamodb
+from engine.config import Config
+from engine.errors import TargetError
+from engine.plan import Plan, TablePlan
+
+LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+THROTTLE_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+    }
+)
+SERVER_CODES = frozenset({"InternalServerError", "ServiceUnavailable", "InternalFailure"})
+CONNECTION_ERRORS = (
+    botocore.exceptions.EndpointConnectionError,
+    botocore.exceptions.ConnectionClosedError,
+    botocore.exceptions.ReadTimeoutError,
+    botocore.exceptions.ConnectTimeoutError,
+    botocore.exceptions.ProxyConnectionError,
+)
+
+
+@dataclass
+class Target:
+    client: Any
+    endpoint: str  # for people: a URL, or "AWS <region>"
+    kind: str
+    region: str
+    make_client: Any = field(repr=False)  # () -> new client with the same settings
+
+
+def _client_config(config: Config, workers: int) -> botocore.config.Config:
+    timeout = config.migration_settings.timeout
+    return botocore.config.Config(
+        retries={"mode": "standard", "total_max_attempts": 1},
+        connect_timeout=timeout,
+        read_timeout=timeout,
+        max_pool_connections=max(10, workers + 4),
+        tcp_keepalive=True,
+    )
+
+
+def endpoint_for(config: Config) -> str | None:
+    """The explicit endpoint: config, then AWS_ENDPOINT_URL_DYNAMODB."""
+    return config.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or None
+
+
+@contextmanager
+def connect(config: Config, need_server: bool = True) -> Iterator[Target]:
+    """A Target for the configured endpoint; starts and stops DynamoDB Local if needed."""
+    workers = config.migration_settings.workers
+    client_config = _client_config(config, workers)
+    server: local_dynamodb.LocalServer | None = None
+    try:
+        if config.target == "local" and not endpoint_for(config):
+            state_dir = Path(config.migration_settings.state_file).parent
+            server = local_dynamodb.running(state_dir)
+            if server is None and need_server:
+                server = local_dynamodb.start_recorded(state_dir)
+                logger.debug("started DynamoDB Local on port {}", server.port)
+            url = server.url if server else "http://127.0.0.1:0"
+            kwargs: dict[str, Any] = {"endpoint_url": url, "region_name": config.aws_region, **LOCAL_CREDENTIALS}
+            session = boto3.session.Session()
+            kind, label = "local", f"DynamoDB Local {url}"
+        else:
+            url = endpoint_for(config)
+            session = boto3.session.Session(profile_name=config.profile) if config.profile else boto3.session.Session()
+            kwargs = {"region_name": config.aws_region}
+            if url:
+                kwargs["endpoint_url"] = url
+                if session.get_credentials() is None:
+                    kwargs.update(LOCAL_CREDENTIALS)
+                kind, label = "endpoint", url
+            else:
+                kind, label = "aws", f"AWS DynamoDB ({config.aws_region})"
+    except botocore.exceptions.ProfileNotFound as exc:
+        raise TargetError(
+            f"AWS profile not found: {exc.kwargs.get('profile')}", "check --profile or AWS_PROFILE"
+        ) from None
+
+    def make_client() -> Any:
+        return session.client("dynamodb", config=client_config, **kwargs)
+
+    try:
+        yield Target(make_client(), label, kind, config.aws_region, make_client)
+    finally:
+        if server is not None and server.owned:
+            server.stop()
+            local_dynamodb.record_path(Path(config.migration_settings.state_file).parent).unlink(missing_ok=True)
+
+
+def describe_error(exc: Exception, action: str, target: Target | None = None) -> TargetError:
+    """One line for a person: what failed, and what to fix."""
+    where = target.endpoint if target else "DynamoDB"
+    if isinstance(exc, botocore.exceptions.NoCredentialsError):
+        return TargetError(
+            f"{action}: no AWS credentials found",
+            "set AWS_PROFILE or --profile, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
+        )
+    if isinstance(exc, botocore.exceptions.NoRegionError):
+        return TargetError(f"{action}: no AWS region set", "use --aws-region or AWS_DEFAULT_REGION")
+    if isinstance(exc, CONNECTION_ERRORS):
+        return TargetError(
+            f"{action}: cannot reach {where}: {type(exc).__name__}", "check the endpoint URL and that it is running"
+        )
+    if isinstance(exc, botocore.exceptions.ClientError):
+        code = exc.response.get("Error", {}).get("Code", "")
+        message = exc.response.get("Error", {}).get("Message", "")
+        if code in ("AccessDeniedException", "AccessDenied"):
+            return TargetError(f"{action}: access denied ({message})", "grant the IAM actions listed in the README")
+        if code in ("UnrecognizedClientException", "InvalidSignatureException", "ExpiredTokenException"):
+            return TargetError(
+                f"{action}: the credentials were refused ({code})", "check the key pair or refresh the session"
+            )
+        if code == "ResourceNotFoundException":
+            return TargetError(f"{action}: {message or 'table not found'}", "run migrate to create the tables")
+        return TargetError(f"{action}: {code}: {message}")
+    if isinstance(exc, botocore.exceptions.BotoCoreError):
+        return TargetError(f"{action}: {exc}")
+    return TargetError(f"{action}: {exc}")
+
+
+def check_reachable(target: Target) -> None:
+    try:
+        target.client.list_tables(Limit=1)
+    except Exception as exc:  # noqa: BLE001 - every failure becomes one line
+        raise describe_error(exc, "connecting", target) from None
+
+
+def existing_tables(target: Target, names: list[str]) -> dict[str, dict[str, Any] | None]:
+    """describe_table for each name; None where the table does not exist."""
+    out: dict[str, dict[str, Any] | None] = {}
+    for name in names:
+        try:
+            out[name] = target.client.describe_table(TableName=name)["Table"]
+        except botocore.exceptions.ClientError as exc:
+            if exc.response["Error"]["Code"] != "ResourceNotFoundException":
+                raise describe_error(exc, f"describing table {name}", target) from None
+            out[name] = None
+        except Exception as exc:  # noqa: BLE001
+            raise describe_error(exc, f"describing table {name}", target) from None
+    return out
+
+
+def create_table_request(table: TablePlan) -> dict[str, Any]:
+    """The CreateTable request a table plan asks for."""
+    spec = table.spec
+    definitions = {k.name: k.type for k in spec.key_attributes}
+    for index in spec.indexes:
+        for key in index.key_attributes:
+            definitions[key.name] = key.type
+    request: dict[str, Any] = {
+        "TableName": table.name,
+        "KeySchema": _key_schema(spec.partition_key.name, spec.sort_key.name if spec.sort_key else None),
+        "AttributeDefinitions": [{"AttributeName": n, "AttributeType": t} for n, t in definitions.items()],
+        "BillingMode": spec.billing_mode,
+    }
+    throughput = {"ReadCapacityUnits": spec.read_capacity or 5, "WriteCapacityUnits": spec.write_capacity or 5}
+    if spec.billing_mode == "PROVISIONED":
+        request["ProvisionedThroughput"] = throughput
+    if spec.indexes:
+        request["GlobalSecondaryIndexes"] = []
+        for index in spec.indexes:
+            projection: dict[str, Any] = {"ProjectionType": index.projection}
+            if index.projection == "INCLUDE":
+                projection["NonKeyAttributes"] = list(index.non_key_attributes)
+            gsi: dict[str, Any] = {
+                "IndexName": index.name,
+                "KeySchema": _key_schema(index.partition_key.name, index.sort_key.name if index.sort_key else None),
+                "Projection": projection,
+            }
+            if spec.billing_mode == "PROVISIONED":
+                gsi["ProvisionedThroughput"] = throughput
+            request["GlobalSecondaryIndexes"].append(gsi)
+    return request
+
+
+def _key_schema(partition: str, sort: str | None) -> list[dict[str, str]]:
+    schema = [{"AttributeName": partition, "KeyType": "HASH"}]
+    if sort:
+        schema.append({"AttributeName": sort, "KeyType": "RANGE"})
+    return schema
+
+
+def ensure_tables(target: Target, plan: Plan, tables: list[TablePlan], recreate: bool = False) -> list[str]:
+    """Create the tables that are missing (drop them first when ``recreate``); return those created."""
+    current = existing_tables(target, [t.name for t in tables])
+    created = []
+    for table in tables:
+        if recreate and current[table.name] is not None:
+            _call(target, "delete_table", f"deleting table {table.name}", TableName=table.name)
+            _wait(target, "table_not_exists", table.name)
+            current[table.name] = None
+        if current[table.name] is None:
+            logger.info("creating table {}", table.name)
+            _call(target, "create_table", f"creating table {table.name}", **create_table_request(table))
+            created.append(table.name)
+    for name in created:
+        _wait(target, "table_exists", name)
+    return created
+
+
+def delete_tables(target: Target, names: list[str]) -> list[str]:
+    current = existing_tables(target, names)
+    deleted = []
+    for name, description in current.items():
+        if description is not None:
+            _call(target, "delete_table", f"deleting table {name}", TableName=name)
+            deleted.append(name)
+    for name in deleted:
+        _wait(target, "table_not_exists", name)
+    return deleted
+
+
+def _call(target: Target, method: str, action: str, **kwargs: Any) -> Any:
+    try:
+        return getattr(target.client, method)(**kwargs)
+    except Exception as exc:  # noqa: BLE001
+        raise describe_error(exc, action, target) from None
+
+
+def _wait(target: Target, waiter: str, name: str) -> None:
+    deadline = time.monotonic() + 300
+    while True:
+        try:
+            target.client.get_waiter(waiter).wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 300})
+            return
+        except botocore.exceptions.WaiterError as exc:
+            if time.monotonic() > deadline:
+                raise TargetError(f"table {name} did not become ready: {exc}") from None

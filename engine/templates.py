@@ -1,0 +1,183 @@
+"""Key and attribute templates: Jinja in a sandbox, with a fast path.
+
+Every template is compiled once per plan. A template that is only literal
+text and ``{{ Column }}`` or ``{{ Column | filter(...) }}`` with filters from
+FILTERS is turned into a plain Python function that calls the very same
+filter functions, so both paths give the same text; anything else runs in
+Jinja's SandboxedEnvironment with StrictUndefined.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jinja2
+from jinja2 import meta, nodes
+from jinja2.sandbox import SandboxedEnvironment
+
+
+def _text(value: Any) -> str:
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def pad(value: Any, width: int = 6) -> str:
+    """Zero-pad an integer so that text order is numeric order: 42 -> 000042."""
+    number = int(value)
+    return f"{number:0{width}d}" if number >= 0 else f"-{-number:0{width}d}"
+
+
+def initial(value: Any) -> str:
+    """First character, or '#' when it is not a letter or digit (or the text is empty)."""
+    text = _text(value)
+    return text[0] if text and text[0].isalnum() else "#"
+
+
+def lower(value: Any) -> str:
+    return _text(value).lower()
+
+
+def upper(value: Any) -> str:
+    return _text(value).upper()
+
+
+def trim(value: Any) -> str:
+    return _text(value).strip()
+
+
+FILTERS: dict[str, Callable[..., str]] = {
+    "pad": pad,
+    "initial": initial,
+    "lower": lower,
+    "upper": upper,
+    "trim": trim,
+}
+
+
+def _finalize(value: Any) -> Any:
+    return repr(value) if isinstance(value, float) else value
+
+
+def make_environment() -> SandboxedEnvironment:
+    env = SandboxedEnvironment(
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=False,
+        finalize=_finalize,
+    )
+    env.filters.update(FILTERS)
+    return env
+
+
+ENV = make_environment()
+
+
+class TemplateError(ValueError):
+    """A template does not compile, or fails while rendering a row."""
+
+
+@dataclass(frozen=True)
+class CompiledTemplate:
+    """A template ready to render; ``columns`` are the variables it reads."""
+
+    source: str
+    columns: frozenset[str]
+    render: Callable[[Mapping[str, Any]], str]
+    fast: bool
+
+
+def compile_template(source: str) -> CompiledTemplate:
+    """Compile once; raise TemplateError with Jinja's message on bad syntax."""
+    try:
+        tree = ENV.parse(source)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(f"template {source!r}: {exc.message} (template line {exc.lineno})") from None
+    columns = frozenset(meta.find_undeclared_variables(tree))
+    fast = _fast_renderer(tree)
+    if fast is not None:
+        return CompiledTemplate(source, columns, fast, True)
+    template = ENV.from_string(source)
+
+    def render(row: Mapping[str, Any]) -> str:
+        try:
+            return template.render(row)
+        except jinja2.exceptions.SecurityError as exc:
+            raise TemplateError(f"template {source!r} refused by the sandbox: {exc}") from None
+        except jinja2.TemplateError as exc:
+            raise TemplateError(f"template {source!r}: {exc}") from None
+        except (TypeError, ValueError, ArithmeticError) as exc:
+            raise TemplateError(f"template {source!r}: {exc}") from None
+
+    return CompiledTemplate(source, columns, render, False)
+
+
+def compile_expression(source: str) -> tuple[Callable[[Mapping[str, Any]], Any], frozenset[str]]:
+    """A Jinja expression (``Total > 0``, or ``{{ Total > 0 }}``) as a row predicate."""
+    text = source.strip()
+    if text.startswith("{{") and text.endswith("}}"):
+        text = text[2:-2]
+    try:
+        expression = ENV.compile_expression(text, undefined_to_none=False)
+        columns = frozenset(meta.find_undeclared_variables(ENV.parse("{{ " + text + " }}")))
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(f"expression {source!r}: {exc.message}") from None
+
+    def evaluate(row: Mapping[str, Any]) -> Any:
+        try:
+            return expression(**row)
+        except jinja2.exceptions.SecurityError as exc:
+            raise TemplateError(f"expression {source!r} refused by the sandbox: {exc}") from None
+        except (jinja2.TemplateError, TypeError, ValueError, ArithmeticError) as exc:
+            raise TemplateError(f"expression {source!r}: {exc}") from None
+
+    return evaluate, columns
+
+
+def _fast_renderer(tree: nodes.Template) -> Callable[[Mapping[str, Any]], str] | None:
+    """A plain function for literal text plus simple column references, else None."""
+    parts: list[str | tuple[str, tuple[tuple[Callable[..., str], tuple[Any, ...]], ...]]] = []
+    for statement in tree.body:
+        if not isinstance(statement, nodes.Output):
+            return None
+        for node in statement.nodes:
+            if isinstance(node, nodes.TemplateData):
+                parts.append(node.data)
+                continue
+            chain = _filter_chain(node)
+            if chain is None:
+                return None
+            parts.append(chain)
+    if all(isinstance(p, str) for p in parts):
+        constant = "".join(p for p in parts if isinstance(p, str))
+        return lambda row: constant
+    steps = tuple(parts)
+
+    def render(row: Mapping[str, Any]) -> str:
+        out = []
+        for part in steps:
+            if isinstance(part, str):
+                out.append(part)
+                continue
+            name, filters = part
+            value = row[name]
+            for function, args in filters:
+                value = function(value, *args)
+            out.append(_text(value))
+        return "".join(out)
+
+    return render
+
+
+def _filter_chain(node: nodes.Node) -> tuple[str, tuple[tuple[Callable[..., str], tuple[Any, ...]], ...]] | None:
+    filters: list[tuple[Callable[..., str], tuple[Any, ...]]] = []
+    while isinstance(node, nodes.Filter):
+        if node.name not in FILTERS or node.kwargs or node.dyn_args or node.dyn_kwargs:
+            return None
+        if not all(isinstance(a, nodes.Const) for a in node.args):
+            return None
+        filters.append((FILTERS[node.name], tuple(a.value for a in node.args)))
+        node = node.node
+    if not isinstance(node, nodes.Name):
+        return None
+    return node.name, tuple(reversed(filters))
