@@ -1,0 +1,138 @@
+"""Shared fixtures: one DynamoDB Local per test session, real SQLite files, the CLI.
+
+DynamoDB Local runs in memory with -sharedDb on a free port. Each test gets
+its own table prefix, state folder and configuration file, so tests do not
+see each other's tables or checkpoints.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from click.testing import CliRunner, Result
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from cli import cli  # noqa: E402
+from engine import local_dynamodb  # noqa: E402
+from engine.commands import init_config  # noqa: E402
+from engine.config import load_config, save_config  # noqa: E402
+
+CHINOOK = ROOT / "data" / "Chinook_Sqlite.sqlite"
+CHINOOK_MAPPINGS = ROOT / "mappings" / "chinook"
+FAKE_CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
+
+
+@pytest.fixture(scope="session")
+def ddb_url() -> Iterator[str]:
+    """A DynamoDB Local for the whole session (or DDB_TEST_ENDPOINT if set)."""
+    if os.environ.get("DDB_TEST_ENDPOINT"):
+        yield os.environ["DDB_TEST_ENDPOINT"]
+        return
+    server = local_dynamodb.start(None, in_memory=True)
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def ddb(ddb_url: str) -> Any:
+    """A plain boto3 client on the test endpoint, for checking and damaging tables."""
+    return boto3.client("dynamodb", endpoint_url=ddb_url, region_name="us-east-1", **FAKE_CREDENTIALS)
+
+
+@pytest.fixture()
+def prefix() -> str:
+    return f"t{uuid.uuid4().hex[:8]}_"
+
+
+@pytest.fixture()
+def chinook_copy(tmp_path: Path) -> Path:
+    """A private copy of Chinook, for tests that change the source."""
+    target = tmp_path / "chinook.sqlite"
+    shutil.copy(CHINOOK, target)
+    return target
+
+
+def write_config(
+    folder: Path,
+    source: Path,
+    endpoint: str,
+    prefix: str,
+    mappings: Path = CHINOOK_MAPPINGS,
+    **settings: Any,
+) -> Path:
+    """A configuration file whose state and logs live in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "migration.json"
+    config = init_config(str(path), str(source), str(mappings), "us-east-1", 25, prefix, "local", endpoint, None)
+    data = config.to_json()
+    data["migration_settings"].update({"state_file": str(folder / "state" / "migration_state.json"), **settings})
+    data["logging"]["file"] = str(folder / "logs" / "migration.log")
+    path.write_text(__import__("json").dumps(data, indent=2))
+    save_config(load_config(path))
+    return path
+
+
+@pytest.fixture()
+def make_config(tmp_path: Path, ddb_url: str, prefix: str) -> Any:
+    """make_config(source=..., mappings=..., **migration_settings) -> config path."""
+
+    def factory(
+        source: Path = CHINOOK, mappings: Path = CHINOOK_MAPPINGS, endpoint: str | None = None, **settings: Any
+    ) -> Path:
+        return write_config(tmp_path / "run", source, endpoint or ddb_url, prefix, mappings, **settings)
+
+    return factory
+
+
+def run_cli(config: Path | None, *args: str, input: str | None = None) -> Result:
+    """Run a command in-process with click's runner; the exit code is the real one."""
+    argv = (["-c", str(config)] if config else []) + list(args)
+    return CliRunner().invoke(cli, argv, input=input, catch_exceptions=False)
+
+
+def run_process(
+    config: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python cli.py`` as a separate process (for signals and kills)."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), "-c", str(config), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+    )
+
+
+def count_items(ddb: Any, table: str) -> int:
+    total, kwargs = 0, {"TableName": table, "Select": "COUNT"}
+    while True:
+        page = ddb.scan(**kwargs)
+        total += page["Count"]
+        if "LastEvaluatedKey" not in page:
+            return total
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def scan_all(ddb: Any, table: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"TableName": table}
+    while True:
+        page = ddb.scan(**kwargs)
+        items += page["Items"]
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
