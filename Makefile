@@ -1,0 +1,50 @@
+# Quick start: `make quickstart` (install everything, migrate Chinook into the
+# embedded DynamoDB Local, validate it); `make test` (lint and the test suite).
+PYTHON ?= python3
+CONFIG ?= config/migration.json
+PIP = $(PYTHON) -m pip install --disable-pip-version-check -q
+
+.PHONY: all setup java dynamodb-local quickstart test lint format bench bench-quick clean
+
+all: lint test
+
+java:
+	@if ! java -version 2>&1 | grep -Eq 'version "(1[7-9]|[2-9][0-9])'; then \
+	  echo "installing Java 17 (DynamoDB Local needs it)"; \
+	  if command -v apt-get >/dev/null; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null) \
+	      || { echo "could not install Java: apt-get install openjdk-17-jre-headless"; exit 1; }; \
+	  else echo "install Java 17 or newer (e.g. apt-get install openjdk-17-jre-headless)"; exit 1; fi; \
+	fi
+
+setup: java
+	$(PIP) -e '.[test]'
+	$(PYTHON) cli.py local install
+
+dynamodb-local: setup
+
+quickstart: setup
+	$(PYTHON) cli.py -c $(CONFIG) init --source-db data/Chinook_Sqlite.sqlite --mappings mappings/chinook
+	$(PYTHON) cli.py -c $(CONFIG) migrate --no-validate
+	$(PYTHON) cli.py -c $(CONFIG) validate --report state/validation-report.md
+
+lint:
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
+
+format:
+	$(PYTHON) -m ruff format .
+	$(PYTHON) -m ruff check --fix .
+
+test: setup lint
+	$(PYTHON) -m pytest -q
+
+bench: setup
+	$(PYTHON) benchmarks/run.py
+
+bench-quick: setup
+	$(PYTHON) benchmarks/run.py --quick
+
+clean:
+	rm -rf state/* logs/* config/migration.json .pytest_cache
+	touch state/.gitkeep logs/.gitkeep
