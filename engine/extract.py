@@ -43,6 +43,17 @@ def open_source(path: str | os.PathLike[str], busy_timeout: float = BUSY_TIMEOUT
     return conn
 
 
+def source_error(exc: sqlite3.Error, what: str) -> SourceError:
+    """A SQLite failure while reading, as one line for a person."""
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return SourceError(
+            f"{what}: the source database is locked by another process (waited {BUSY_TIMEOUT_S:.0f}s)",
+            "wait for the writer to finish, or migrate from a copy",
+        )
+    return SourceError(f"{what}: {text}")
+
+
 def query_columns(conn: sqlite3.Connection, query: str) -> tuple[str, ...]:
     """The column names a query returns, without reading its rows."""
     cursor = conn.execute(f"SELECT * FROM ({_strip(query)}) LIMIT 0")
@@ -79,14 +90,17 @@ def stream_rows(
 ) -> Iterator[Row]:
     """Yield the query's rows as dicts, in cursor order, after the checkpoint."""
     sql, params = ordered_query(query, cursor, after)
-    result = conn.execute(sql, params)
-    names = [d[0] for d in result.description]
-    while True:
-        chunk = result.fetchmany(FETCH_SIZE)
-        if not chunk:
-            return
-        for values in chunk:
-            yield dict(zip(names, values))
+    try:
+        result = conn.execute(sql, params)
+        names = [d[0] for d in result.description]
+        while True:
+            chunk = result.fetchmany(FETCH_SIZE)
+            if not chunk:
+                return
+            for values in chunk:
+                yield dict(zip(names, values))
+    except sqlite3.Error as exc:
+        raise source_error(exc, "reading the source") from None
 
 
 def fetch_children(
@@ -111,11 +125,14 @@ def fetch_children(
         condition = f"({key_sql}) IN (VALUES {', '.join(row for _ in keys)})"
         params = [v for k in keys for v in k]
     sql = f"SELECT * FROM ({_strip(query)}) AS child WHERE {condition} ORDER BY {order}"
-    result = conn.execute(sql, params)
-    names = [d[0] for d in result.description]
-    positions = [names.index(c) for c in child_columns]
     grouped: dict[tuple[Any, ...], list[Row]] = {}
-    for values in result:
-        key = tuple(values[p] for p in positions)
-        grouped.setdefault(key, []).append(dict(zip(names, values)))
+    try:
+        result = conn.execute(sql, params)
+        names = [d[0] for d in result.description]
+        positions = [names.index(c) for c in child_columns]
+        for values in result:
+            key = tuple(values[p] for p in positions)
+            grouped.setdefault(key, []).append(dict(zip(names, values)))
+    except sqlite3.Error as exc:
+        raise source_error(exc, "reading child rows") from None
     return grouped

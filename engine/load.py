@@ -21,6 +21,7 @@ import botocore.exceptions
 from loguru import logger
 
 from engine.errors import MigrationError, RowError, WriteFailed
+from engine.faults import crash_point
 from engine.target import CONNECTION_ERRORS, SERVER_CODES, THROTTLE_CODES, Target
 from engine.types import Wire
 
@@ -160,7 +161,9 @@ class BatchWriter:
                 if batch.items:
                     if self.rate_limiter:
                         self.rate_limiter.acquire(batch.wcu)
+                    crash_point("before_write")
                     self._write(batch)
+                    crash_point("after_write")
                 self._acknowledge(batch)
         except BaseException as exc:  # noqa: BLE001 - handed to the producer thread
             with self._lock:
@@ -175,6 +178,7 @@ class BatchWriter:
             while self._next in self._done and self._failure is None:
                 self.on_ack(self._done.pop(self._next))
                 self._next += 1
+                crash_point("after_checkpoint")
 
     def _write(self, batch: Batch) -> None:
         pending: dict[str, list[dict[str, Any]]] = {

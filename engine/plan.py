@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.errors import SpecError
-from engine.extract import count_rows, query_columns
+from engine.extract import count_rows, query_columns, source_error
 from engine.spec.model import AttributeSpec, EmbedSpec, ItemTypeSpec, Location, MappingSet, TableSpec
 from engine.templates import CompiledTemplate, TemplateError, compile_expression, compile_template
 
@@ -102,6 +102,10 @@ def compile_plan(mapping: MappingSet, conn: sqlite3.Connection, table_prefix: st
 def _columns_of(conn: sqlite3.Connection, query: str, where: Location, what: str) -> tuple[str, ...]:
     try:
         return query_columns(conn, query)
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise source_error(exc, f"{where}: {what}") from None
+        raise SpecError(f"{where}: {what}: query does not run on the source: {exc}") from None
     except sqlite3.Error as exc:
         raise SpecError(f"{where}: {what}: query does not run on the source: {exc}") from None
 
@@ -134,7 +138,10 @@ def _compile_item(item: ItemTypeSpec, table: TablePlan, conn: sqlite3.Connection
         _require_columns(used, available, item.location, f"{what}: filter")
     attributes = tuple(_attribute(a, available, what) for a in item.attributes)
     embeds = tuple(_embed(e, available, conn, what) for e in item.embeds)
-    expected = count_rows(conn, item.query) if count else -1
+    try:
+        expected = count_rows(conn, item.query) if count else -1
+    except sqlite3.Error as exc:
+        raise source_error(exc, f"{item.query_location}: {what}: counting rows") from None
     return ItemTypePlan(item, table, keys, attributes, embeds, predicate, columns, expected)
 
 

@@ -23,6 +23,7 @@ from typing import Any, Literal
 from loguru import logger
 
 from engine.errors import StateError
+from engine.faults import crash_point
 
 VERSION = 1
 Status = Literal["pending", "running", "done", "failed"]
@@ -227,8 +228,10 @@ def _atomic_write(path: Path, text: str) -> None:
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
+    crash_point("state_temp_written")
     if path.exists():
         os.replace(path, path.with_name(path.name + ".bak"))
+        crash_point("state_backup_moved")
     os.replace(temp, path)
     directory = os.open(path.parent, os.O_RDONLY)
     try:

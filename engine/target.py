@@ -24,6 +24,7 @@ from loguru import logger
 from engine import local_dynamodb
 from engine.config import Config
 from engine.errors import TargetError
+from engine.faults import crash_point
 from engine.plan import Plan, TablePlan
 
 LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
@@ -219,9 +220,12 @@ def ensure_tables(target: Target, plan: Plan, tables: list[TablePlan], recreate:
         if current[table.name] is None:
             logger.info("creating table {}", table.name)
             _call(target, "create_table", f"creating table {table.name}", **create_table_request(table))
+            crash_point("table_created")
             created.append(table.name)
-    for name in created:
-        _wait(target, "table_exists", name)
+    for table in tables:
+        described = current.get(table.name)
+        if table.name in created or (described is not None and described.get("TableStatus") != "ACTIVE"):
+            _wait(target, "table_exists", table.name)
     return created
 
 

@@ -256,6 +256,8 @@ def _embed(doc: YamlDocument, path: DocPath, raw: dict[str, Any]) -> EmbedSpec:
 def check_references(mapping: MappingSet) -> None:
     """Cross-reference checks that need the whole set: tables, key coverage, names."""
     tables = {t.name: t for t in mapping.tables}
+    for table_spec in mapping.tables:
+        _check_key_types(table_spec)
     for item in mapping.item_types:
         table = tables.get(item.table)
         if table is None:
@@ -290,6 +292,20 @@ def check_references(mapping: MappingSet) -> None:
             raise SpecError(f"{check.location}: aggregate check {check.name}: unknown item type '{check.item_type}'")
         if check.fn != "count" and not check.attribute:
             raise SpecError(f"{check.location}: aggregate check {check.name}: fn '{check.fn}' needs 'attribute'")
+
+
+def _check_key_types(table: TableSpec) -> None:
+    """One attribute, one type: a GSI key cannot be N where the table says S."""
+    seen: dict[str, str] = {}
+    for owner, keys in [(table.name, table.key_attributes)] + [
+        (f"{table.name} index {i.name}", i.key_attributes) for i in table.indexes
+    ]:
+        for key in keys:
+            if seen.setdefault(key.name, key.type) != key.type:
+                raise SpecError(
+                    f"{table.location}: table {table.name}: key attribute {key.name} is type {key.type} in {owner} "
+                    f"but {seen[key.name]} elsewhere; DynamoDB gives an attribute one type"
+                )
 
 
 def _check_item_keys(item: ItemTypeSpec, table: TableSpec) -> None:
