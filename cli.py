@@ -25,6 +25,7 @@ from rich.table import Table
 from engine import commands, local_dynamodb
 from engine.config import DEFAULT_CONFIG, Config, load_config, with_settings
 from engine.errors import MigrationError, ValidationFailed
+from engine.estimate import PRICE_PER_MILLION_WRU, PRICE_SOURCE
 from engine.logs import setup_logging
 from engine.migrate import MigrationResult
 
@@ -124,12 +125,43 @@ def init(
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--samples", default=0, type=int, help="Render the first N items of each item type.")
 @click.option("--check-target", is_flag=True, help="Also ask the target which tables exist.")
+@click.option(
+    "--estimate-rows",
+    default=1000,
+    show_default=True,
+    type=int,
+    help="Rows per item type rendered for the capacity estimate (0: every row).",
+)
+@click.option(
+    "--price",
+    "price",
+    default=PRICE_PER_MILLION_WRU,
+    show_default=True,
+    type=float,
+    help="USD per million write request units (on-demand).",
+)
+@click.option("--max-wcu", type=float, default=None, help="Show how long the writes take at this WCU/s cap.")
 @click.pass_context
 @handle_errors
-def plan(ctx: click.Context, fmt: str, samples: int, check_target: bool) -> None:
+def plan(
+    ctx: click.Context,
+    fmt: str,
+    samples: int,
+    check_target: bool,
+    estimate_rows: int,
+    price: float,
+    max_wcu: float | None,
+) -> None:
     """Show what a migration would do, without writing anything."""
     config = _config(ctx)
     document = commands.build_plan(config, with_target=check_target)
+    _, per_table = commands.estimate(config, estimate_rows or None)
+    max_wcu = max_wcu or config.migration_settings.max_wcu
+    document["capacity"] = {
+        "price_per_million_wru": price,
+        "price_source": PRICE_SOURCE if price == PRICE_PER_MILLION_WRU else "given with --price",
+        "tables": [e.to_json(price, max_wcu) for e in per_table],
+    }
     if samples:
         document["samples"] = {
             n: [commands.describe_item(i) for i in items] for n, items in commands.plan_samples(config, samples).items()
@@ -138,6 +170,42 @@ def plan(ctx: click.Context, fmt: str, samples: int, check_target: bool) -> None
         click.echo(json.dumps(document, indent=2, default=_json_default))
         return
     _print_plan(document)
+    _print_capacity(document["capacity"], max_wcu)
+
+
+def _print_capacity(capacity: dict[str, Any], max_wcu: float | None) -> None:
+    table = Table(title="Capacity and cost estimate")
+    columns = ["table", "items", "avg B", "max B", "table WCU", "GSI WCU", "total WRU", "on-demand USD"]
+    if max_wcu:
+        columns.append(f"s at {max_wcu:g} WCU/s")
+    for column in columns:
+        table.add_column(column, justify="left" if column == "table" else "right")
+    total = 0.0
+    for t in capacity["tables"]:
+        gsi = ", ".join(f"{k} {v}" for k, v in t["gsi_wcu"].items()) or "0"
+        row = [
+            t["name"] + (" *" if t["extrapolated_from_sample"] else ""),
+            str(t["items"]),
+            f"{t['average_item_bytes']:.0f}",
+            str(t["largest_item_bytes"]),
+            str(t["table_wcu"]),
+            gsi,
+            str(t["total_wcu"]),
+            f"{t['on_demand_cost_usd']:.4f}",
+        ]
+        if max_wcu:
+            row.append(f"{t['seconds_at_max_wcu']:.0f}")
+        total += t["on_demand_cost_usd"]
+        table.add_row(*row)
+    console.print(table)
+    console.print(
+        f"total on-demand write cost: USD {total:.4f} at {capacity['price_per_million_wru']} per million WRU "
+        f"({capacity['price_source']}); * extrapolated from the first rows",
+        highlight=False,
+    )
+    problems = sum(t["problems"] for t in capacity["tables"])
+    if problems:
+        console.print(f"[red]{problems} rows cannot be written as mapped[/red]; run 'migrate --dry-run' for the list")
 
 
 def _print_plan(document: dict[str, Any]) -> None:
@@ -211,6 +279,7 @@ def _migration_options(function: Callable[..., Any]) -> Callable[..., Any]:
             click.option("--max-wcu", type=float, default=None, help="Cap write capacity units per second."),
             click.option("--on-error", type=click.Choice(["stop", "skip"]), default=None, help="What a bad row does."),
             click.option("--no-validate", is_flag=True, help="Skip the validation at the end."),
+            click.option("--dry-run", is_flag=True, help="Read, transform and check every item; write nothing."),
         ]
     ):
         function = option(function)
@@ -229,8 +298,12 @@ def migrate(
     max_wcu: float | None,
     on_error: str | None,
     no_validate: bool,
+    dry_run: bool,
 ) -> None:
     """Migrate (continuing from the checkpoint of an earlier run)."""
+    if dry_run:
+        _dry_run(ctx, max_wcu)
+        return
     _run_migration(ctx, force, tables, workers, max_wcu, on_error, no_validate)
 
 
@@ -246,6 +319,7 @@ def resume(
     max_wcu: float | None,
     on_error: str | None,
     no_validate: bool,
+    dry_run: bool,
 ) -> None:
     """Continue an interrupted or failed migration from its checkpoint."""
     _run_migration(ctx, force, tables, workers, max_wcu, on_error, no_validate)
@@ -287,6 +361,40 @@ def _run_migration(
     if config.migration_settings.enable_validation and not no_validate:
         console.print("validating (enable_validation is true in the configuration)")
         _run_validation(config, table=None, checks=(), sample=None, sample_pct=None, report=None)
+
+
+def _dry_run(ctx: click.Context, max_wcu: float | None) -> None:
+    config = _config(ctx)
+    started = time.monotonic()
+    per_item, per_table = commands.estimate(config, None)
+    seconds = time.monotonic() - started
+    table = Table(title=f"Dry run: every row read and transformed, nothing written ({seconds:.1f}s)")
+    for column in ("item type", "rows", "skipped", "items", "bytes", "max B", "table WCU", "GSI WCU", "problems"):
+        table.add_column(column, justify="left" if column == "item type" else "right")
+    for e in per_item:
+        table.add_row(
+            e.name,
+            str(e.rows_read),
+            str(e.rows_skipped),
+            str(e.items),
+            str(e.bytes),
+            str(e.largest),
+            str(e.table_wcu),
+            str(sum(e.gsi_wcu.values())),
+            str(e.problem_count),
+        )
+    console.print(table)
+    capacity = {
+        "price_per_million_wru": PRICE_PER_MILLION_WRU,
+        "price_source": PRICE_SOURCE,
+        "tables": [e.to_json(PRICE_PER_MILLION_WRU, max_wcu) for e in per_table],
+    }
+    _print_capacity(capacity, max_wcu or config.migration_settings.max_wcu)
+    problems = [p for e in per_item for p in e.problems]
+    for problem in problems:
+        err_console.print(f"- {problem}", highlight=False)
+    if any(e.problem_count for e in per_item):
+        raise MigrationError(f"dry run: {sum(e.problem_count for e in per_item)} rows cannot be written as mapped")
 
 
 def _print_summary(result: MigrationResult) -> None:

@@ -148,6 +148,14 @@ def plan_document(plan: Plan, existing: dict[str, Any] | None) -> dict[str, Any]
     }
 
 
+def estimate(config: Config, limit: int | None) -> tuple[list[Any], list[Any]]:
+    """Capacity and cost figures: from the first ``limit`` rows per item type, or every row."""
+    from engine.estimate import estimate_plan
+
+    with opened_plan(config) as (plan, conn):
+        return estimate_plan(plan, conn, limit)
+
+
 def plan_samples(config: Config, samples: int) -> dict[str, list[dict[str, Any]]]:
     """The first ``samples`` items of each item type, exactly as they would be written."""
     out: dict[str, list[dict[str, Any]]] = {}

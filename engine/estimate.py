@@ -1,0 +1,179 @@
+"""Capacity and cost: what a migration will write, in items, bytes and write units.
+
+Every item is rendered through the plan (all of them for ``migrate --dry-run``,
+the first rows of each item type for ``plan``, scaled up by the expected row
+count). Each put costs 1 write unit per started KB on the table, and the same
+again on every GSI the item appears in (both index keys present), sized by
+what the index projects.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any
+
+from engine.errors import RowError
+from engine.extract import stream_rows
+from engine.plan import ItemTypePlan, Plan
+from engine.spec.model import IndexSpec
+from engine.transform import attach_children, build_item, keep_row
+from engine.types import MAX_ITEM_BYTES, Wire, item_size, write_units
+
+PRICE_PER_MILLION_WRU = 0.625
+PRICE_SOURCE = (
+    "AWS DynamoDB on-demand, Standard table class, us-east-1: USD 0.625 per million write request units "
+    "(in force since the 2024-11-01 price cut; read 2026-11-25)"
+)
+CHUNK = 500
+
+
+@dataclass
+class Estimate:
+    """Figures for one item type or one table."""
+
+    name: str
+    items: int = 0
+    bytes: int = 0
+    largest: int = 0
+    largest_at: Any = None
+    table_wcu: int = 0
+    gsi_wcu: dict[str, int] = field(default_factory=dict)
+    rows_read: int = 0
+    rows_skipped: int = 0
+    problems: list[str] = field(default_factory=list)
+    problem_count: int = 0
+    sampled: bool = False
+
+    @property
+    def average(self) -> float:
+        return self.bytes / self.items if self.items else 0.0
+
+    @property
+    def total_wcu(self) -> int:
+        return self.table_wcu + sum(self.gsi_wcu.values())
+
+    def cost(self, price_per_million: float) -> float:
+        return self.total_wcu * price_per_million / 1_000_000
+
+    def add(self, other: Estimate) -> None:
+        self.items += other.items
+        self.bytes += other.bytes
+        if other.largest > self.largest:
+            self.largest, self.largest_at = other.largest, other.largest_at
+        self.table_wcu += other.table_wcu
+        for name, units in other.gsi_wcu.items():
+            self.gsi_wcu[name] = self.gsi_wcu.get(name, 0) + units
+        self.rows_read += other.rows_read
+        self.rows_skipped += other.rows_skipped
+        self.problems += other.problems[: max(0, 20 - len(self.problems))]
+        self.problem_count += other.problem_count
+        self.sampled = self.sampled or other.sampled
+
+    def to_json(self, price_per_million: float, max_wcu: float | None = None) -> dict[str, Any]:
+        out = {
+            "name": self.name,
+            "items": self.items,
+            "bytes": self.bytes,
+            "average_item_bytes": round(self.average, 1),
+            "largest_item_bytes": self.largest,
+            "largest_item": self.largest_at,
+            "table_wcu": self.table_wcu,
+            "gsi_wcu": self.gsi_wcu,
+            "total_wcu": self.total_wcu,
+            "on_demand_cost_usd": round(self.cost(price_per_million), 6),
+            "extrapolated_from_sample": self.sampled,
+            "problems": self.problem_count,
+            "first_problems": self.problems,
+        }
+        if max_wcu:
+            out["seconds_at_max_wcu"] = round(self.table_wcu / max_wcu, 1)
+        return out
+
+
+def index_entry_size(item: dict[str, Wire], index: IndexSpec, table_keys: tuple[str, ...]) -> int | None:
+    """Size of the item's entry in a GSI, or None when the item is not in the index."""
+    if any(key.name not in item for key in index.key_attributes):
+        return None
+    if index.projection == "ALL":
+        return item_size(item)
+    names = set(table_keys) | {k.name for k in index.key_attributes} | set(index.non_key_attributes)
+    return item_size({k: v for k, v in item.items() if k in names})
+
+
+def estimate_item_type(item: ItemTypePlan, conn: sqlite3.Connection, limit: int | None) -> Estimate:
+    """Render the item type's rows (the first ``limit``, or all) and add up sizes and units."""
+    result = Estimate(item.name)
+    table = item.table.spec
+    rows = stream_rows(conn, item.spec.query, item.spec.cursor)
+    if limit is not None:
+        rows = islice(rows, limit)
+    while True:
+        chunk = list(islice(rows, CHUNK))
+        if not chunk:
+            break
+        kept = []
+        for row in chunk:
+            result.rows_read += 1
+            try:
+                if keep_row(item, row):
+                    kept.append(row)
+                else:
+                    result.rows_skipped += 1
+            except RowError as error:
+                _problem(result, str(error))
+        attach_children(conn, item.embeds, kept)
+        for row in kept:
+            try:
+                built = build_item(item, row)
+            except RowError as error:
+                _problem(result, str(error))
+                continue
+            _count(result, item, built, table.indexes, table.primary_key_names)
+    if limit is not None and result.rows_read >= limit and item.expected_rows > result.rows_read:
+        _scale(result, item.expected_rows / result.rows_read)
+    return result
+
+
+def _count(
+    result: Estimate, item: ItemTypePlan, built: dict[str, Wire], indexes: tuple[IndexSpec, ...], keys: tuple[str, ...]
+) -> None:
+    size = item_size(built)
+    if size > MAX_ITEM_BYTES:
+        key = {k: next(iter(built[k].values())) for k in keys if k in built}
+        _problem(result, f"item type {item.name}, key {key}: item is {size} bytes, over DynamoDB's 400 KB item limit")
+        return
+    result.items += 1
+    result.bytes += size
+    if size > result.largest:
+        result.largest = size
+        result.largest_at = {k: next(iter(built[k].values())) for k in keys if k in built}
+    result.table_wcu += write_units(size)
+    for index in indexes:
+        entry = index_entry_size(built, index, keys)
+        if entry is not None:
+            result.gsi_wcu[index.name] = result.gsi_wcu.get(index.name, 0) + write_units(entry)
+
+
+def _problem(result: Estimate, text: str) -> None:
+    result.problem_count += 1
+    if len(result.problems) < 20:
+        result.problems.append(text)
+
+
+def _scale(result: Estimate, factor: float) -> None:
+    result.sampled = True
+    result.items = round(result.items * factor)
+    result.bytes = round(result.bytes * factor)
+    result.table_wcu = round(result.table_wcu * factor)
+    result.gsi_wcu = {k: round(v * factor) for k, v in result.gsi_wcu.items()}
+
+
+def estimate_plan(plan: Plan, conn: sqlite3.Connection, limit: int | None) -> tuple[list[Estimate], list[Estimate]]:
+    """Estimates per item type and per table (tables in plan order)."""
+    per_item = [estimate_item_type(item, conn, limit) for item in plan.item_types]
+    per_table = {t.name: Estimate(t.name) for t in plan.tables}
+    for item, figures in zip(plan.item_types, per_item):
+        per_table[item.table.name].add(figures)
+    return per_item, list(per_table.values())
