@@ -275,7 +275,8 @@ def _migration_options(function: Callable[..., Any]) -> Callable[..., Any]:
         [
             click.option("-f", "--force", is_flag=True, help="Rewrite item types that are already done."),
             click.option("-t", "--tables", multiple=True, help="Only these tables (config names, e.g. music_catalog)."),
-            click.option("--workers", type=int, default=None, help="Writer threads."),
+            click.option("--workers", type=int, default=None, help="Writer threads per table."),
+            click.option("--parallel-tables", type=int, default=None, help="Tables written at the same time."),
             click.option("--max-wcu", type=float, default=None, help="Cap write capacity units per second."),
             click.option("--on-error", type=click.Choice(["stop", "skip"]), default=None, help="What a bad row does."),
             click.option("--no-validate", is_flag=True, help="Skip the validation at the end."),
@@ -286,43 +287,34 @@ def _migration_options(function: Callable[..., Any]) -> Callable[..., Any]:
     return function
 
 
-@cli.command()
-@_migration_options
-@click.pass_context
-@handle_errors
-def migrate(
-    ctx: click.Context,
-    force: bool,
-    tables: tuple[str, ...],
-    workers: int | None,
-    max_wcu: float | None,
-    on_error: str | None,
-    no_validate: bool,
-    dry_run: bool,
-) -> None:
-    """Migrate (continuing from the checkpoint of an earlier run)."""
-    if dry_run:
-        _dry_run(ctx, max_wcu)
-        return
-    _run_migration(ctx, force, tables, workers, max_wcu, on_error, no_validate)
+def _migration_command(name: str, doc: str) -> None:
+    """migrate and resume are one command under two names: resume is the ordinary path."""
+
+    @_migration_options
+    @click.pass_context
+    @handle_errors
+    def command(
+        ctx: click.Context,
+        force: bool,
+        tables: tuple[str, ...],
+        workers: int | None,
+        parallel_tables: int | None,
+        max_wcu: float | None,
+        on_error: str | None,
+        no_validate: bool,
+        dry_run: bool,
+    ) -> None:
+        if dry_run:
+            _dry_run(ctx, max_wcu)
+            return
+        _run_migration(ctx, force, tables, workers, max_wcu, on_error, no_validate, parallel_tables)
+
+    command.__doc__ = doc
+    cli.command(name)(command)
 
 
-@cli.command()
-@_migration_options
-@click.pass_context
-@handle_errors
-def resume(
-    ctx: click.Context,
-    force: bool,
-    tables: tuple[str, ...],
-    workers: int | None,
-    max_wcu: float | None,
-    on_error: str | None,
-    no_validate: bool,
-    dry_run: bool,
-) -> None:
-    """Continue an interrupted or failed migration from its checkpoint."""
-    _run_migration(ctx, force, tables, workers, max_wcu, on_error, no_validate)
+_migration_command("migrate", "Migrate (continuing from the checkpoint of an earlier run).")
+_migration_command("resume", "Continue an interrupted or failed migration from its checkpoint.")
 
 
 def _run_migration(
@@ -333,8 +325,11 @@ def _run_migration(
     max_wcu: float | None,
     on_error: str | None,
     no_validate: bool,
+    parallel_tables: int | None = None,
 ) -> None:
-    config = with_settings(_config(ctx), workers=workers, max_wcu=max_wcu, on_error=on_error)
+    config = with_settings(
+        _config(ctx), workers=workers, max_wcu=max_wcu, on_error=on_error, parallel_tables=parallel_tables
+    )
     interactive = console.is_terminal
     columns = [
         TextColumn("{task.description:<14}"),

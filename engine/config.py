@@ -34,7 +34,9 @@ class MigrationSettings:
     delete_existing_tables: bool = False
     """Drop and recreate the tables before migrating (only with migrate --force)."""
     workers: int = 4
-    """Writer threads sending BatchWriteItem requests."""
+    """Writer threads sending BatchWriteItem requests, per table being written."""
+    parallel_tables: int = 2
+    """How many tables are written at the same time (item types of one table run in order)."""
     max_wcu: float | None = None
     """Cap on write capacity units per second (None: no cap)."""
     on_error: str = "stop"

@@ -92,12 +92,14 @@ class Estimate:
         return out
 
 
-def index_entry_size(item: dict[str, Wire], index: IndexSpec, table_keys: tuple[str, ...]) -> int | None:
+def index_entry_size(
+    item: dict[str, Wire], index: IndexSpec, table_keys: tuple[str, ...], full_size: int
+) -> int | None:
     """Size of the item's entry in a GSI, or None when the item is not in the index."""
     if any(key.name not in item for key in index.key_attributes):
         return None
     if index.projection == "ALL":
-        return item_size(item)
+        return full_size
     names = set(table_keys) | {k.name for k in index.key_attributes} | set(index.non_key_attributes)
     return item_size({k: v for k, v in item.items() if k in names})
 
@@ -151,7 +153,7 @@ def _count(
         result.largest_at = {k: next(iter(built[k].values())) for k in keys if k in built}
     result.table_wcu += write_units(size)
     for index in indexes:
-        entry = index_entry_size(built, index, keys)
+        entry = index_entry_size(built, index, keys, size)
         if entry is not None:
             result.gsi_wcu[index.name] = result.gsi_wcu.get(index.name, 0) + write_units(entry)
 

@@ -12,6 +12,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from itertools import islice
@@ -22,7 +23,7 @@ from loguru import logger
 
 from engine.config import Config
 from engine.errors import Interrupted, MigrationError, RowError, StateError, UsageError
-from engine.extract import Row, stream_rows
+from engine.extract import Row, open_source, stream_rows
 from engine.load import Batch, BatchWriter, RateLimiter
 from engine.plan import ItemTypePlan, Plan
 from engine.spec.model import ItemTypeSpec
@@ -147,12 +148,27 @@ def state_lock(config: Config) -> Iterator[MigrationState]:
         lock.release()
 
 
+class _Aborted(MigrationError):
+    """This item type stopped at a checkpoint because another one failed."""
+
+
 class _StopFlag:
     """SIGINT/SIGTERM set a flag; the producer stops feeding and the run checkpoints."""
 
     def __init__(self) -> None:
         self.signum: int | None = None
+        self.aborted = False
         self._previous: dict[int, Any] = {}
+
+    def abort(self) -> None:
+        """Another table failed: stop feeding, checkpoint, and stop."""
+        self.aborted = True
+
+    def check(self) -> None:
+        if self.signum is not None:
+            raise Interrupted(self.signum)
+        if self.aborted:
+            raise _Aborted("stopped because another item type failed")
 
     def __enter__(self) -> _StopFlag:
         if threading.current_thread() is threading.main_thread():
@@ -215,18 +231,62 @@ def migrate(
             result.tables_created = ensure_tables(target, plan, table_plans, recreate=recreate)
         limiter = RateLimiter(settings.max_wcu) if settings.max_wcu else None
         rejects = rejects_path or Path(settings.state_file).with_name("rejects.jsonl")
+        groups = _table_groups(selected)
+        parallel = max(1, min(settings.parallel_tables, len(groups)))
         with _StopFlag() as stop:
-            for item in selected:
+
+            def run_group(group: list[ItemTypePlan]) -> list[ItemResult]:
+                group_conn = conn if parallel == 1 else open_source(config.source_db)
+                try:
+                    return [_run_one(item, group_conn) for item in group]
+                except BaseException:
+                    stop.abort()
+                    raise
+                finally:
+                    if group_conn is not conn:
+                        group_conn.close()
+
+            def _run_one(item: ItemTypePlan, group_conn: Any) -> ItemResult:
                 if force or item.name in changed:
                     state.restart(item.name)
                 elif state.status(item.name) == "done":
                     logger.info("{}: done in an earlier run; skipped (use --force to rewrite)", item.name)
-                    result.items.append(_result_from_state(item, state, "skipped"))
-                    continue
-                run = _ItemRun(item, config, target, conn, state, reporter, limiter, rejects, stop)
-                result.items.append(run.execute())
+                    return _result_from_state(item, state, "skipped")
+                run = _ItemRun(item, config, target, group_conn, state, reporter, limiter, rejects, stop)
+                return run.execute()
+
+            outcomes = _run_groups(groups, parallel, run_group)
+        order = {item.name: i for i, item in enumerate(selected)}
+        result.items = sorted((r for rs in outcomes for r in rs), key=lambda r: order[r.name])
     result.seconds = time.monotonic() - started
     return result
+
+
+def _table_groups(items: list[ItemTypePlan]) -> list[list[ItemTypePlan]]:
+    """Item types grouped by table, each group in mapping order."""
+    groups: dict[str, list[ItemTypePlan]] = {}
+    for item in items:
+        groups.setdefault(item.table.name, []).append(item)
+    return list(groups.values())
+
+
+def _run_groups(groups: list[list[ItemTypePlan]], parallel: int, run: Any) -> list[list[ItemResult]]:
+    """Run the table groups, ``parallel`` at a time; the first error is raised after all stop."""
+    if parallel == 1:
+        return [run(group) for group in groups]
+    outcomes: list[list[ItemResult]] = []
+    errors: list[BaseException] = []
+    with ThreadPoolExecutor(parallel, thread_name_prefix="table") as pool:
+        futures = [pool.submit(run, group) for group in groups]
+        for future in futures:
+            try:
+                outcomes.append(future.result())
+            except BaseException as exc:  # noqa: BLE001 - re-raised below, the most telling first
+                errors.append(exc)
+    if errors:
+        errors.sort(key=lambda e: isinstance(e, _Aborted))
+        raise errors[0]
+    return outcomes
 
 
 def _result_from_state(item: ItemTypePlan, state: MigrationState, status: str) -> ItemResult:
@@ -356,10 +416,10 @@ class _ItemRun:
             if item.embeds and kept:
                 attach_children(self.conn, item.embeds, kept)
             for row, verdict in zip(chunk, verdicts):
-                if self.stop.signum is not None:
+                if self.stop.signum is not None or self.stop.aborted:
                     self._submit(batch)
                     self.writer.close()
-                    raise Interrupted(self.stop.signum)
+                    self.stop.check()
                 if verdict is True:
                     verdict = self._add(row, batch, keys)
                 if isinstance(verdict, RowError):

@@ -9,7 +9,7 @@ to the parent rows by ``attach_children`` before ``build_item`` runs.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +17,7 @@ from engine.errors import RowError
 from engine.extract import Row, fetch_children
 from engine.plan import CompiledAttribute, CompiledEmbed, CompiledKey, ItemTypePlan
 from engine.templates import TemplateError
-from engine.types import KEY_CONVERTERS, ConversionError, Wire, convert, from_python, number_text
+from engine.types import CONVERTERS, KEY_CONVERTERS, ConversionError, Wire, convert, from_python, number_text
 
 CHILDREN = "__children__"
 
@@ -51,82 +51,178 @@ def keep_row(plan: ItemTypePlan, row: Row) -> bool:
 
 def build_item(plan: ItemTypePlan, row: Row) -> dict[str, Wire]:
     """One row -> one item; RowError names the item type, the row's cursor and why."""
+    builder = _BUILDERS.get(id(plan))
+    if builder is None or builder[0] is not plan:
+        builder = _BUILDERS[id(plan)] = (plan, _compile_setters(plan))
+    item: dict[str, Wire] = {}
     try:
-        item: dict[str, Wire] = {}
-        for key in plan.keys:
-            value = _render_key(key, row)
-            if value is not None:
-                item[key.name] = value
-        _put_attributes(item, plan.attributes, row)
-        for embed in plan.embeds:
-            _put_embed(item, embed, row)
-        return item
+        for setter in builder[1]:
+            setter(item, row)
     except (ConversionError, TemplateError, _KeyProblem) as exc:
         raise RowError(plan.name, cursor_of(plan, row), str(exc)) from None
+    return item
 
 
 class _KeyProblem(ValueError):
     pass
 
 
-def _render_key(key: CompiledKey, row: Row) -> Wire | None:
-    nulls = [c for c in key.template.columns if row.get(c) is None]
-    if nulls:
-        if key.primary:
-            raise _KeyProblem(f"key {key.name} is built from NULL column(s) {', '.join(sorted(nulls))}")
-        return None
-    text = key.template.render(row)
-    if text == "":
-        raise _KeyProblem(f"key {key.name} renders an empty string (template {key.template.source!r})")
-    try:
-        return KEY_CONVERTERS[key.type](text)
-    except ConversionError as exc:
-        raise _KeyProblem(f"key {key.name}: {exc}") from None
+# Each part of an item becomes one small function ``setter(item, row)``, chosen
+# once per plan by the attribute's source and type, so the per-row work is a
+# dictionary lookup and a type test instead of a walk over the spec.
+Setter = Callable[[dict[str, Wire], Row], None]
+_BUILDERS: dict[int, tuple[ItemTypePlan, tuple[Setter, ...]]] = {}
 
 
-def _put_attributes(target: dict[str, Wire], attributes: Iterable[CompiledAttribute], row: Row) -> None:
-    for attribute in attributes:
-        value = _attribute_value(attribute, row)
-        if value is not None:
-            target[attribute.name] = value
+def _compile_setters(plan: ItemTypePlan) -> tuple[Setter, ...]:
+    setters = [_key_setter(key) for key in plan.keys]
+    setters += [_attribute_setter(attribute) for attribute in plan.attributes]
+    setters += [_embed_setter(embed) for embed in plan.embeds]
+    return tuple(setters)
 
 
-def _attribute_value(attribute: CompiledAttribute, row: Row) -> Wire | None:
+def _key_setter(key: CompiledKey) -> Setter:
+    name, primary, columns = key.name, key.primary, tuple(key.template.columns)
+    render, convert_key, source = key.template.render, KEY_CONVERTERS[key.type], key.template.source
+    as_string = key.type == "S"
+
+    def set_key(item: dict[str, Wire], row: Row) -> None:
+        for column in columns:
+            if row[column] is None:
+                if primary:
+                    nulls = sorted(c for c in columns if row[c] is None)
+                    raise _KeyProblem(f"key {name} is built from NULL column(s) {', '.join(nulls)}")
+                return
+        text = render(row)
+        if not text:
+            raise _KeyProblem(f"key {name} renders an empty string (template {source!r})")
+        if as_string:
+            item[name] = {"S": text}
+            return
+        try:
+            item[name] = convert_key(text)
+        except ConversionError as exc:
+            raise _KeyProblem(f"key {name}: {exc}") from None
+
+    return set_key
+
+
+def _attribute_setter(attribute: CompiledAttribute) -> Setter:
     spec = attribute.spec
-    try:
-        if spec.source == "column":
-            return convert(row[spec.column or ""], spec.type)
-        if spec.source == "template":
-            template = attribute.template
-            assert template is not None
-            if any(row.get(c) is None for c in template.columns):
-                return None
-            return convert(template.render(row), "string" if spec.type == "auto" else spec.type)
-        if spec.source == "const":
-            return from_python(spec.const) if spec.type == "auto" else convert(spec.const, spec.type)
-        fields: dict[str, Wire] = {}
-        _put_attributes(fields, attribute.fields, row)
-        return {"M": fields} if fields else None
-    except ConversionError as exc:
-        raise ConversionError(f"attribute {spec.name}: {exc}") from None
+    name = spec.name
+    if spec.source == "column":
+        return _column_setter(name, spec.column or "", spec.type)
+    if spec.source == "const":
+        value = from_python(spec.const) if spec.type == "auto" else convert(spec.const, spec.type)
+        return lambda item, row: item.__setitem__(name, value) if value is not None else None
+    if spec.source == "template":
+        template = attribute.template
+        assert template is not None
+        columns, render = tuple(template.columns), template.render
+        kind = "string" if spec.type == "auto" else spec.type
+
+        def set_template(item: dict[str, Wire], row: Row) -> None:
+            for column in columns:
+                if row[column] is None:
+                    return
+            try:
+                item[name] = CONVERTERS[kind](render(row))
+            except ConversionError as exc:
+                raise ConversionError(f"attribute {name}: {exc}") from None
+
+        return set_template
+    fields = tuple(_attribute_setter(f) for f in attribute.fields)
+
+    def set_map(item: dict[str, Wire], row: Row) -> None:
+        inner: dict[str, Wire] = {}
+        for setter in fields:
+            setter(inner, row)
+        if inner:
+            item[name] = {"M": inner}
+
+    return set_map
 
 
-def _put_embed(item: dict[str, Wire], embed: CompiledEmbed, row: Row) -> None:
-    children: list[Row] = row.get(CHILDREN, {}).get(embed.spec.name, [])
-    spec = embed.spec
-    if spec.list_attribute:
-        elements = []
-        for child in children:
-            fields: dict[str, Wire] = {}
-            _put_attributes(fields, embed.attributes, child)
-            for nested in embed.embeds:
-                _put_embed(fields, nested, child)
-            elements.append({"M": fields})
-        item[spec.list_attribute] = {"L": elements}
-    for aggregate in spec.aggregates:
-        value = _aggregate(aggregate.fn, aggregate.column, children)
+def _column_setter(name: str, column: str, kind: str) -> Setter:
+    """The common case, a column: the usual Python type is handled inline."""
+    slow = CONVERTERS[kind]
+
+    def fallback(item: dict[str, Wire], value: Any) -> None:
+        try:
+            item[name] = slow(value)
+        except ConversionError as exc:
+            raise ConversionError(f"attribute {name}: {exc}") from None
+
+    if kind == "number":
+
+        def set_number(item: dict[str, Wire], row: Row) -> None:
+            value = row[column]
+            if value is None:
+                return
+            if value.__class__ is int and -_BIG < value < _BIG:
+                item[name] = {"N": str(value)}
+            elif value.__class__ is float and _plain_float(value):
+                item[name] = {"N": repr(value)}
+            else:
+                fallback(item, value)
+
+        return set_number
+    if kind in ("string", "auto"):
+        auto_type = kind == "auto"
+
+        def set_text(item: dict[str, Wire], row: Row) -> None:
+            value = row[column]
+            if value is None:
+                return
+            if value.__class__ is str:
+                item[name] = {"S": value}
+            elif auto_type and value.__class__ is int and -_BIG < value < _BIG:
+                item[name] = {"N": str(value)}
+            else:
+                fallback(item, value)
+
+        return set_text
+
+    def set_other(item: dict[str, Wire], row: Row) -> None:
+        value = row[column]
         if value is not None:
-            item[aggregate.name] = {"N": value}
+            fallback(item, value)
+
+    return set_other
+
+
+_BIG = 10**38
+
+
+def _plain_float(value: float) -> bool:
+    """Finite, and repr in plain notation (so well inside DynamoDB's range and digits)."""
+    return 1e-4 <= abs(value) < 1e16 or value == 0.0
+
+
+def _embed_setter(embed: CompiledEmbed) -> Setter:
+    spec = embed.spec
+    key, list_name = spec.name, spec.list_attribute
+    children_setters = tuple(_attribute_setter(a) for a in embed.attributes) + tuple(
+        _embed_setter(e) for e in embed.embeds
+    )
+    aggregates = tuple((a.name, a.fn, a.column) for a in spec.aggregates)
+
+    def set_embed(item: dict[str, Wire], row: Row) -> None:
+        children: list[Row] = row.get(CHILDREN, {}).get(key, [])
+        if list_name:
+            elements = []
+            for child in children:
+                fields: dict[str, Wire] = {}
+                for setter in children_setters:
+                    setter(fields, child)
+                elements.append({"M": fields})
+            item[list_name] = {"L": elements}
+        for name, fn, column in aggregates:
+            value = _aggregate(fn, column, children)
+            if value is not None:
+                item[name] = {"N": value}
+
+    return set_embed
 
 
 def _aggregate(fn: str, column: str | None, children: list[Row]) -> str | None:

@@ -196,34 +196,41 @@ def to_python(wire: Wire) -> Any:
 
 def item_size(item: dict[str, Wire]) -> int:
     """Bytes DynamoDB counts for an item: names plus values, as its docs describe."""
-    return sum(len(name.encode("utf-8")) + _value_size(value) for name, value in item.items())
+    total = 0
+    for name, value in item.items():
+        total += len(name) if name.isascii() else len(name.encode("utf-8"))
+        total += _value_size(value)
+    return total
 
 
 def _value_size(wire: Wire) -> int:
-    ((kind, value),) = wire.items()
-    if kind == "S":
-        return len(value.encode("utf-8"))
-    if kind == "N":
-        return _number_size(value)
-    if kind == "B":
-        return len(value)
-    if kind in ("BOOL", "NULL"):
-        return 1
-    if kind == "M":
-        return 3 + sum(len(k.encode("utf-8")) + _value_size(v) + 1 for k, v in value.items())
-    if kind == "L":
-        return 3 + sum(_value_size(v) + 1 for v in value)
-    if kind == "SS":
-        return sum(len(v.encode("utf-8")) for v in value)
-    if kind == "NS":
-        return sum(_number_size(v) for v in value)
-    if kind == "BS":
-        return sum(len(v) for v in value)
+    for kind, value in wire.items():
+        if kind == "S":
+            return len(value) if value.isascii() else len(value.encode("utf-8"))
+        if kind == "N":
+            return _number_size(value)
+        if kind == "M":
+            return 3 + sum(
+                (len(k) if k.isascii() else len(k.encode("utf-8"))) + _value_size(v) + 1 for k, v in value.items()
+            )
+        if kind == "L":
+            return 3 + sum(_value_size(v) + 1 for v in value)
+        if kind == "B":
+            return len(value)
+        if kind in ("BOOL", "NULL"):
+            return 1
+        if kind == "SS":
+            return sum(len(v.encode("utf-8")) for v in value)
+        if kind == "NS":
+            return sum(_number_size(v) for v in value)
+        if kind == "BS":
+            return sum(len(v) for v in value)
     return 0
 
 
 def _number_size(text: str) -> int:
-    digits = len(text.lstrip("-").replace(".", "").lstrip("0").split("e")[0].split("E")[0]) or 1
+    """About one byte per two significant digits, plus one (DynamoDB's documented rule)."""
+    digits = len(text) - (text[0] == "-") - ("." in text)
     return (digits + 1) // 2 + 1
 
 
