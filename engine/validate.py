@@ -639,11 +639,13 @@ class _Validator:
                 result.fail(Failure("pattern", f"{pattern.location}: params SQL does not run: {exc}"))
                 self._add(result, t0)
                 continue
+            chunks = [params[i : i + 100] for i in range(0, len(params), 100)]
             with ThreadPoolExecutor(PATTERN_WORKERS) as pool:
-                for failures in pool.map(runner.check, params):
-                    result.compared += 1
-                    for failure in failures:
-                        result.fail(failure)
+                for outcome in pool.map(runner.check_many, chunks):
+                    for failures in outcome:
+                        result.compared += 1
+                        for failure in failures:
+                            result.fail(failure)
             result.summary = (
                 f"{result.compared} parameter values, answers equal to SQL"
                 if result.passed
@@ -687,9 +689,19 @@ class _PatternRunner:
             rows = [rows[int(i * step)] for i in range(limit)]
         return rows
 
-    def check(self, params: dict[str, Any]) -> list[Failure]:
+    def check_many(self, chunk: list[dict[str, Any]]) -> list[list[Failure]]:
+        """Check a chunk of parameter rows; GetItem patterns fetch the chunk in one BatchGetItem."""
+        prefetched: dict[str, dict[str, Wire] | None] | None = None
+        if self.get is not None:
+            try:
+                prefetched = self._batch_get(chunk)
+            except TargetError as exc:
+                return [[Failure("pattern", f"params {p}: DynamoDB request failed: {exc}")] for p in chunk]
+        return [self.check(params, prefetched) for params in chunk]
+
+    def check(self, params: dict[str, Any], prefetched: dict[str, Any] | None = None) -> list[Failure]:
         try:
-            got = self._dynamodb(params)
+            got = self._dynamodb(params, prefetched)
         except TargetError as exc:
             return [Failure("pattern", f"params {params}: DynamoDB request failed: {exc}")]
         try:
@@ -701,13 +713,40 @@ class _PatternRunner:
             return [Failure("pattern", f"{self.pattern.location}: SQL does not run: {exc}")]
         return list(self._compare(params, want, got))
 
-    def _dynamodb(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+    def _get_key(self, params: dict[str, Any]) -> dict[str, Wire]:
+        assert self.get is not None
+        return {name: {"S": template.render(params)} for name, template in self.get}
+
+    def _batch_get(self, chunk: list[dict[str, Any]]) -> dict[str, dict[str, Wire] | None]:
+        keys = {json.dumps(self._get_key(p), sort_keys=True): self._get_key(p) for p in chunk}
+        found: dict[str, dict[str, Wire] | None] = dict.fromkeys(keys)
+        names = [name for name, _ in self.get or ()]
+        request: dict[str, Any] = {self.table_name: {"Keys": list(keys.values()), "ConsistentRead": True}}
+        attempt = 0
+        while request:
+            try:
+                response = self.target.client.batch_get_item(RequestItems=request)
+            except Exception as exc:  # noqa: BLE001
+                raise describe_error(exc, f"access pattern {self.pattern.name}", self.target) from None
+            for item in response.get("Responses", {}).get(self.table_name, []):
+                found[json.dumps({n: item[n] for n in names}, sort_keys=True)] = item
+            request = response.get("UnprocessedKeys") or {}
+            attempt += 1
+            if request:
+                time.sleep(min(1.0, 0.05 * attempt))
+        return found
+
+    def _dynamodb(self, params: dict[str, Any], prefetched: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         client = self.target.client
         try:
             if self.get is not None:
-                key = {name: {"S": template.render(params)} for name, template in self.get}
-                response = client.get_item(TableName=self.table_name, Key=key, ConsistentRead=True)
-                items = [response["Item"]] if "Item" in response else []
+                key = self._get_key(params)
+                if prefetched is not None:
+                    stored = prefetched.get(json.dumps(key, sort_keys=True))
+                    items = [stored] if stored else []
+                else:
+                    response = client.get_item(TableName=self.table_name, Key=key, ConsistentRead=True)
+                    items = [response["Item"]] if "Item" in response else []
             else:
                 items = list(self._query(params))
         except TargetError:
