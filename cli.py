@@ -29,8 +29,10 @@ from engine.estimate import PRICE_PER_MILLION_WRU, PRICE_SOURCE
 from engine.logs import setup_logging
 from engine.migrate import MigrationResult
 
-console = Console()
-err_console = Console(stderr=True)
+# Off a terminal (logs, CI, pipes) tables get room instead of 80 columns.
+_WIDTH = None if sys.stdout.isatty() else 160
+console = Console(width=_WIDTH)
+err_console = Console(stderr=True, width=_WIDTH)
 
 
 def _json_default(value: Any) -> Any:
@@ -124,7 +126,12 @@ def init(
 @cli.command()
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--samples", default=0, type=int, help="Render the first N items of each item type.")
-@click.option("--check-target", is_flag=True, help="Also ask the target which tables exist.")
+@click.option(
+    "--check-target/--no-check-target",
+    default=True,
+    show_default=True,
+    help="Ask the target which tables exist already.",
+)
 @click.option(
     "--estimate-rows",
     default=1000,

@@ -19,7 +19,7 @@ from loguru import logger
 
 from engine import local_dynamodb
 from engine.config import Config, save_config
-from engine.errors import UsageError
+from engine.errors import MigrationError, UsageError
 from engine.extract import open_source, stream_rows
 from engine.migrate import MigrationResult, Reporter, select_item_types
 from engine.migrate import migrate as run_migration
@@ -88,11 +88,14 @@ def opened_plan(config: Config, count: bool = True) -> Iterator[tuple[Plan, sqli
 def build_plan(config: Config, with_target: bool = False) -> dict[str, Any]:
     """The plan as plain data, for review (``plan``) and machines (``--format json``)."""
     with opened_plan(config) as (plan, _conn):
-        existing: dict[str, Any] = {}
+        existing: dict[str, Any] | None = None
         if with_target:
-            with connect(config) as target:
-                existing = existing_tables(target, [t.name for t in plan.tables])
-        return plan_document(plan, existing if with_target else None)
+            try:
+                with connect(config) as target:
+                    existing = existing_tables(target, [t.name for t in plan.tables])
+            except MigrationError as exc:
+                logger.warning("cannot tell which tables exist: {}", exc)
+        return plan_document(plan, existing)
 
 
 def plan_document(plan: Plan, existing: dict[str, Any] | None) -> dict[str, Any]:
