@@ -6,6 +6,7 @@ drift, and tests can call the same functions the CLI calls.
 
 from __future__ import annotations
 
+import importlib.metadata
 import platform
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -255,7 +256,6 @@ def reset(config: Config, drop_tables: bool = False) -> dict[str, Any]:
 
 def info(config: Config | None) -> dict[str, Any]:
     """Versions, source summary, target and its reachability, mapping set. No secrets."""
-    import click
     import jinja2
     import yaml
 
@@ -263,7 +263,7 @@ def info(config: Config | None) -> dict[str, Any]:
         "versions": {
             "python": platform.python_version(),
             "boto3": boto3.__version__,
-            "click": click.__version__,
+            "click": importlib.metadata.version("click"),
             "jinja2": jinja2.__version__,
             "pyyaml": yaml.__version__,
             "sqlite": sqlite3.sqlite_version,

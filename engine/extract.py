@@ -55,17 +55,27 @@ def source_error(exc: sqlite3.Error, what: str) -> SourceError:
 
 
 def query_columns(conn: sqlite3.Connection, query: str) -> tuple[str, ...]:
-    """The column names a query returns, without reading its rows."""
-    cursor = conn.execute(f"SELECT * FROM ({_strip(query)}) LIMIT 0")
+    """The column names a query returns, without reading its rows.
+
+    The query is first compiled as written (EXPLAIN runs nothing), so SQLite's
+    error points at the user's text rather than at our wrapper around it.
+    """
+    conn.execute(f"EXPLAIN {_strip(query)}")
+    cursor = conn.execute(f"SELECT * FROM {_sub(query)} LIMIT 0")
     return tuple(d[0] for d in cursor.description)
 
 
 def count_rows(conn: sqlite3.Connection, query: str) -> int:
-    return int(conn.execute(f"SELECT count(*) FROM ({_strip(query)})").fetchone()[0])
+    return int(conn.execute(f"SELECT count(*) FROM {_sub(query)}").fetchone()[0])
 
 
 def _strip(query: str) -> str:
     return query.strip().rstrip(";")
+
+
+def _sub(query: str) -> str:
+    """The query as a subquery; on its own lines, so a trailing -- comment stays harmless."""
+    return f"(\n{_strip(query)}\n)"
 
 
 def _quote(name: str) -> str:
@@ -75,7 +85,7 @@ def _quote(name: str) -> str:
 def ordered_query(query: str, cursor: Sequence[str], after: Sequence[Any] | None) -> tuple[str, list[Any]]:
     """SQL returning the query's rows in cursor order, after ``after`` if given."""
     columns = ", ".join(_quote(c) for c in cursor)
-    sql = f"SELECT * FROM ({_strip(query)}) AS src"
+    sql = f"SELECT * FROM {_sub(query)} AS src"
     params: list[Any] = []
     if after is not None:
         placeholders = ", ".join("?" for _ in cursor)
@@ -115,24 +125,26 @@ def fetch_children(
         return {}
     keys = list(dict.fromkeys(parent_keys))
     width = len(child_columns)
-    key_sql = ", ".join(_quote(c) for c in child_columns)
-    order = ", ".join(_quote(c) for c in (*child_columns, *order_by))
-    if width == 1:
-        condition = f"{key_sql} IN ({', '.join('?' for _ in keys)})"
-        params = [k[0] for k in keys]
-    else:
-        row = "(" + ", ".join("?" for _ in range(width)) + ")"
-        condition = f"({key_sql}) IN (VALUES {', '.join(row for _ in keys)})"
-        params = [v for k in keys for v in k]
-    sql = f"SELECT * FROM ({_strip(query)}) AS child WHERE {condition} ORDER BY {order}"
+    # The parent keys go in as a VALUES table joined to the children, and each child
+    # row comes back with the parent key it matched: grouping by that value keeps
+    # SQLite's own comparison rules (INTEGER 1 matches TEXT '1') on both sides.
+    parent = [f"__parent_{i}" for i in range(width)]
+    values = ", ".join("(" + ", ".join("?" for _ in range(width)) + ")" for _ in keys)
+    on = " AND ".join(f"child.{_quote(c)} = keys.{p}" for c, p in zip(child_columns, parent))
+    order = ", ".join([f"keys.{p}" for p in parent] + [f"child.{_quote(c)}" for c in order_by])
+    sql = (
+        f"WITH keys({', '.join(parent)}) AS (VALUES {values}) "
+        f"SELECT child.*, {', '.join(f'keys.{p} AS {p}' for p in parent)} "
+        f"FROM keys JOIN {_sub(query)} AS child ON {on} ORDER BY {order}"
+    )
+    params = [v for k in keys for v in k]
     grouped: dict[tuple[Any, ...], list[Row]] = {}
     try:
         result = conn.execute(sql, params)
-        names = [d[0] for d in result.description]
-        positions = [names.index(c) for c in child_columns]
-        for values in result:
-            key = tuple(values[p] for p in positions)
-            grouped.setdefault(key, []).append(dict(zip(names, values)))
+        names = [d[0] for d in result.description][:-width]
+        for values_row in result:
+            key = tuple(values_row[-width:])
+            grouped.setdefault(key, []).append(dict(zip(names, values_row[:-width])))
     except sqlite3.Error as exc:
         raise source_error(exc, "reading child rows") from None
     return grouped

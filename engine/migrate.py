@@ -82,7 +82,7 @@ def spec_digest(item: ItemTypeSpec) -> str:
 
     def strip(value: Any) -> Any:
         if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if k not in ("location", "query_location")}
+            return {str(k): strip(v) for k, v in value.items() if k not in ("location", "query_location")}
         if isinstance(value, list | tuple):
             return [strip(v) for v in value]
         return value
@@ -290,8 +290,7 @@ def _run_groups(groups: list[list[ItemTypePlan]], parallel: int, run: Any) -> li
 
 
 def _result_from_state(item: ItemTypePlan, state: MigrationState, status: str) -> ItemResult:
-    entry = state.item(item.name)
-    return ItemResult(item.name, item.table.name, status, entry["items_written"], entry["rows_read"])
+    return ItemResult(item.name, item.table.name, status)
 
 
 class _ItemRun:

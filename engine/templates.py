@@ -94,7 +94,7 @@ def compile_template(source: str) -> CompiledTemplate:
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(f"template {source!r}: {exc.message} (template line {exc.lineno})") from None
     columns = frozenset(meta.find_undeclared_variables(tree))
-    fast = _fast_renderer(tree)
+    fast = _fast_renderer(tree, source)
     if fast is not None:
         return CompiledTemplate(source, columns, fast, True)
     template = ENV.from_string(source)
@@ -134,7 +134,7 @@ def compile_expression(source: str) -> tuple[Callable[[Mapping[str, Any]], Any],
     return evaluate, columns
 
 
-def _fast_renderer(tree: nodes.Template) -> Callable[[Mapping[str, Any]], str] | None:
+def _fast_renderer(tree: nodes.Template, source: str) -> Callable[[Mapping[str, Any]], str] | None:
     """A plain function for literal text plus simple column references, else None."""
     parts: list[str | tuple[str, tuple[tuple[Callable[..., str], tuple[Any, ...]], ...]]] = []
     for statement in tree.body:
@@ -160,7 +160,10 @@ def _fast_renderer(tree: nodes.Template) -> Callable[[Mapping[str, Any]], str] |
                 out.append(part)
                 continue
             name, filters = part
-            value = row[name]
+            try:
+                value = row[name]
+            except KeyError:
+                raise TemplateError(f"template {source!r}: column {name!r} is not in the row") from None
             for function, args in filters:
                 value = function(value, *args)
             out.append(_text(value))

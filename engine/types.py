@@ -57,9 +57,9 @@ def _checked_decimal(number: Decimal, text: str) -> str:
         raise ConversionError(f"{text} is not a number DynamoDB can store")
     if number.is_zero():
         return text
-    digits = number.normalize().as_tuple()
-    if len(digits.digits) > MAX_DIGITS:
-        raise ConversionError(f"{text} has {len(digits.digits)} significant digits; DynamoDB keeps at most 38")
+    significant = "".join(map(str, number.as_tuple().digits)).strip("0")
+    if len(significant) > MAX_DIGITS:
+        raise ConversionError(f"{text} has {len(significant)} significant digits; DynamoDB keeps at most 38")
     if not _MIN_EXP <= number.adjusted() <= _MAX_EXP:
         raise ConversionError(f"{text} is out of DynamoDB's number range (1E-130 to 9.99E+125)")
     return text

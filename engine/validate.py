@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import heapq
 import json
 import sqlite3
 import tempfile
 import threading
 import time
-import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,14 +29,14 @@ from loguru import logger
 
 from engine.commands import opened_plan
 from engine.config import Config
-from engine.errors import RowError, TargetError
+from engine.errors import RowError, TargetError, UsageError
 from engine.extract import stream_rows
 from engine.plan import ItemTypePlan, Plan, TablePlan
 from engine.spec.model import AccessPatternSpec, AggregateCheckSpec
 from engine.target import Target, check_reachable, connect, create_table_request, describe_error, existing_tables
 from engine.templates import compile_template
 from engine.transform import attach_children, build_item, keep_row
-from engine.types import Wire, item_size, number_text, to_python
+from engine.types import KEY_CONVERTERS, Wire, item_size, number_text, to_python
 
 MAX_FAILURES_KEPT = 50
 PATTERN_WORKERS = 4
@@ -226,7 +226,19 @@ def diff(expected: Any, actual: Any, path: str = "") -> Iterator[tuple[str, Any,
                     yield from diff(ev[i], av[i], sub)
             return
     if expected != actual:
-        yield path, _show(expected), _show(actual)
+        if _tag(expected) != _tag(actual) and None not in (_tag(expected), _tag(actual)):
+            yield (
+                path,
+                f"{_short(_show(expected))} (type {_tag(expected)})",
+                f"{_short(_show(actual))} (type {_tag(actual)})",
+            )
+        else:
+            yield path, _show(expected), _show(actual)
+
+
+def _tag(value: Any) -> str | None:
+    """The DynamoDB type of a canonical value (N, S, M, ...)."""
+    return next(iter(value)) if isinstance(value, dict) and len(value) == 1 else None
 
 
 def _show(value: Any) -> Any:
@@ -273,7 +285,11 @@ def run(
         missing = [name for name, d in described.items() if d is None]
         if missing:
             raise TargetError(f"cannot validate: table(s) {', '.join(missing)} do not exist", "run migrate first")
-        validator = _Validator(plan, conn, target, _wanted(checks), sample, sample_pct)
+        wanted = _wanted(checks)
+        known = check_names(plan, tables)
+        if checks and not any(wanted(name) for name in known):
+            raise UsageError(f"--check {' '.join(checks)} matches no check (checks: {', '.join(known)})")
+        validator = _Validator(plan, conn, target, wanted, sample, sample_pct)
         for table_plan in tables:
             validator.shape(table_plan, described[table_plan.name] or {})
             validator.table_pass(table_plan)
@@ -297,6 +313,20 @@ def run(
     )
 
 
+def check_names(plan: Plan, tables: Sequence[TablePlan]) -> list[str]:
+    """Every check validate would run on these tables, by name."""
+    names: list[str] = []
+    logical = {t.spec.name for t in tables}
+    for table in tables:
+        items = [i for i in plan.item_types if i.table.spec.name == table.spec.name]
+        names += [f"shape:{table.config_name}", f"count:{table.config_name}", f"items:{table.config_name}"]
+        names += [f"count:{i.name}" for i in items] + [f"rule:{c.name}" for i in items for c in i.spec.checks]
+        item_names = {i.name for i in items}
+        names += [f"aggregate:{a.name}" for a in plan.mapping.aggregate_checks if a.item_type in item_names]
+    names += [f"pattern:{p.name}" for p in plan.mapping.access_patterns if p.request.table in logical]
+    return names
+
+
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
@@ -315,8 +345,6 @@ def _select_tables(plan: Plan, name: str | None) -> list[TablePlan]:
     for table in plan.tables:
         if name in (table.config_name, table.spec.name, table.name):
             return [table]
-    from engine.errors import UsageError
-
     raise UsageError(f"unknown table {name} (known: {', '.join(t.config_name for t in plan.tables)})")
 
 
@@ -408,6 +436,8 @@ class _Validator:
                     expected[item.name] += 1
                     if do_items:
                         store.add(_key_of(rendered, keys), item.name, rendered)
+                if self.sampling:
+                    expected[item.name] = self._rows_written(item)
             sampled_keys = store.keys() if do_items and self.sampling else None
             scanned = 0
             for stored in self._scan(table, None):
@@ -471,7 +501,7 @@ class _Validator:
 
     def _render(self, item: ItemTypePlan, compare: CheckResult | None) -> Iterator[dict[str, Wire]]:
         """The items the plan writes for this item type (all, or the sample)."""
-        probability = self._sample_probability(item)
+        chosen = self._sampler(item)
         rows = stream_rows(self.conn, item.spec.query, item.spec.cursor)
         while True:
             chunk = [row for _, row in zip(range(CHUNK_ROWS), rows)]
@@ -480,7 +510,7 @@ class _Validator:
             kept = []
             for row in chunk:
                 try:
-                    if keep_row(item, row) and _chosen(row, item, probability):
+                    if chosen(row) and keep_row(item, row):
                         kept.append(row)
                 except RowError as error:
                     if compare is not None:
@@ -493,12 +523,35 @@ class _Validator:
                     if compare is not None:
                         compare.fail(Failure("unrenderable", str(error)))
 
-    def _sample_probability(self, item: ItemTypePlan) -> float:
+    def _rows_written(self, item: ItemTypePlan) -> int:
+        """How many items the plan writes for this type: its rows that pass the filter."""
+        if item.filter is None:
+            return item.expected_rows
+        count = 0
+        for row in stream_rows(self.conn, item.spec.query, item.spec.cursor):
+            try:
+                count += bool(keep_row(item, row))
+            except RowError:
+                pass
+        return count
+
+    def _sampler(self, item: ItemTypePlan) -> Callable[[dict[str, Any]], bool]:
+        """Which rows the sample takes: deterministic, by a well-mixed hash of the cursor.
+
+        ``--sample N`` takes the N rows with the smallest hashes (one extra pass over
+        the cursor values, holding N hashes); ``--sample-pct P`` takes the rows whose
+        hash falls in the first P percent.
+        """
         if self.sample_pct is not None:
-            return max(0.0, min(1.0, self.sample_pct / 100))
-        if self.sample is not None:
-            return 1.0 if item.expected_rows <= self.sample else self.sample / max(1, item.expected_rows)
-        return 1.0
+            limit = int(max(0.0, min(100.0, self.sample_pct)) / 100 * 2**64)
+            return lambda row: _cursor_hash(item, row) < limit
+        if self.sample is None or item.expected_rows <= self.sample:
+            return lambda row: True
+        smallest = heapq.nsmallest(
+            self.sample, (_cursor_hash(item, row) for row in stream_rows(self.conn, item.spec.query, item.spec.cursor))
+        )
+        threshold = smallest[-1] if smallest else -1
+        return lambda row: _cursor_hash(item, row) <= threshold
 
     def _scan(self, table: TablePlan, projection: list[str] | None) -> Iterator[dict[str, Wire]]:
         kwargs: dict[str, Any] = {"TableName": table.name}
@@ -554,10 +607,10 @@ class _Validator:
                 except Exception as exc:  # noqa: BLE001
                     raise describe_error(exc, f"reading {table.name}", self.target) from None
                 for stored in response.get("Responses", {}).get(table.name, []):
-                    found[json.dumps(_key_of(stored, keys), default=_plain)] = stored
+                    found[json.dumps(_key_of(stored, keys), default=_plain, sort_keys=True)] = stored
                 request = response.get("UnprocessedKeys") or {}
             for key in chunk:
-                stored = found.get(json.dumps(key, default=_plain))
+                stored = found.get(json.dumps(key, default=_plain, sort_keys=True))
                 if stored is None:
                     name = store.type_of(key)
                     result.fail(Failure("missing", f"{name} item is not in the table", key=key))
@@ -674,6 +727,8 @@ class _PatternRunner:
         self.get = [(name, compile_template(t)) for name, t in request.get] if request.get else None
         self.partition = compile_template(request.partition) if request.partition else None
         self.sort = [compile_template(t) for t in request.sort.templates] if request.sort else []
+        types = table.spec.all_key_attributes()
+        self.convert = {name: KEY_CONVERTERS[key.type] for name, key in types.items()}
 
     def params(self, sample: int | None, sample_pct: float | None) -> list[dict[str, Any]]:
         cursor = self.conn.execute(self.pattern.params)
@@ -715,10 +770,10 @@ class _PatternRunner:
 
     def _get_key(self, params: dict[str, Any]) -> dict[str, Wire]:
         assert self.get is not None
-        return {name: {"S": template.render(params)} for name, template in self.get}
+        return {name: self.convert[name](template.render(params)) for name, template in self.get}
 
     def _batch_get(self, chunk: list[dict[str, Any]]) -> dict[str, dict[str, Wire] | None]:
-        keys = {json.dumps(self._get_key(p), sort_keys=True): self._get_key(p) for p in chunk}
+        keys = {json.dumps(self._get_key(p), sort_keys=True, default=_plain): self._get_key(p) for p in chunk}
         found: dict[str, dict[str, Wire] | None] = dict.fromkeys(keys)
         names = [name for name, _ in self.get or ()]
         request: dict[str, Any] = {self.table_name: {"Keys": list(keys.values()), "ConsistentRead": True}}
@@ -729,7 +784,7 @@ class _PatternRunner:
             except Exception as exc:  # noqa: BLE001
                 raise describe_error(exc, f"access pattern {self.pattern.name}", self.target) from None
             for item in response.get("Responses", {}).get(self.table_name, []):
-                found[json.dumps({n: item[n] for n in names}, sort_keys=True)] = item
+                found[json.dumps({n: item[n] for n in names}, sort_keys=True, default=_plain)] = item
             request = response.get("UnprocessedKeys") or {}
             attempt += 1
             if request:
@@ -742,7 +797,7 @@ class _PatternRunner:
             if self.get is not None:
                 key = self._get_key(params)
                 if prefetched is not None:
-                    stored = prefetched.get(json.dumps(key, sort_keys=True))
+                    stored = prefetched.get(json.dumps(key, sort_keys=True, default=_plain))
                     items = [stored] if stored else []
                 else:
                     response = client.get_item(TableName=self.table_name, Key=key, ConsistentRead=True)
@@ -761,7 +816,7 @@ class _PatternRunner:
 
     def _query(self, params: dict[str, Any]) -> Iterator[dict[str, Wire]]:
         assert self.partition is not None
-        values: dict[str, Any] = {":pk": {"S": self.partition.render(params)}}
+        values: dict[str, Any] = {":pk": self.convert[self.partition_name](self.partition.render(params))}
         condition = "#pk = :pk"
         names = {"#pk": self.partition_name}
         sort = self.pattern.request.sort
@@ -769,7 +824,7 @@ class _PatternRunner:
             names["#sk"] = self.sort_name
             rendered = [t.render(params) for t in self.sort]
             for i, text in enumerate(rendered):
-                values[f":sk{i}"] = {"S": text}
+                values[f":sk{i}"] = self.convert[self.sort_name](text)
             condition += {
                 "eq": " AND #sk = :sk0",
                 "begins_with": " AND begins_with(#sk, :sk0)",
@@ -907,11 +962,9 @@ def _type_of(item: dict[str, Wire], markers: Iterable[str], by_marker: dict[Any,
     return None
 
 
-def _chosen(row: dict[str, Any], item: ItemTypePlan, probability: float) -> bool:
-    if probability >= 1.0:
-        return True
+def _cursor_hash(item: ItemTypePlan, row: dict[str, Any]) -> int:
     text = json.dumps([row[c] for c in item.spec.cursor], default=str)
-    return zlib.crc32(text.encode()) / 2**32 < probability
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
 
 
 class _RenderedStore:
