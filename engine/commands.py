@@ -157,7 +157,7 @@ def estimate(config: Config, limit: int | None) -> tuple[list[Any], list[Any]]:
     from engine.estimate import estimate_plan
 
     with opened_plan(config) as (plan, conn):
-        return estimate_plan(plan, conn, limit)
+        return estimate_plan(plan, conn, limit, config.batch_size)
 
 
 def plan_samples(config: Config, samples: int) -> dict[str, list[dict[str, Any]]]:

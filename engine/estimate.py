@@ -18,7 +18,7 @@ from engine.errors import RowError
 from engine.extract import stream_rows
 from engine.plan import ItemTypePlan, Plan
 from engine.spec.model import IndexSpec
-from engine.transform import attach_children, build_item, keep_row
+from engine.transform import attach_children, build_item, cursor_of, keep_row, primary_key
 from engine.types import MAX_ITEM_BYTES, Wire, item_size, write_units
 
 PRICE_PER_MILLION_WRU = 0.625
@@ -104,10 +104,13 @@ def index_entry_size(
     return item_size({k: v for k, v in item.items() if k in names})
 
 
-def estimate_item_type(item: ItemTypePlan, conn: sqlite3.Connection, limit: int | None) -> Estimate:
+def estimate_item_type(
+    item: ItemTypePlan, conn: sqlite3.Connection, limit: int | None, batch_size: int = 25
+) -> Estimate:
     """Render the item type's rows (the first ``limit``, or all) and add up sizes and units."""
     result = Estimate(item.name)
     table = item.table.spec
+    batch_keys: dict[Any, dict[str, Any]] = {}  # keys of the current batch, as migrate cuts them
     rows = stream_rows(conn, item.spec.query, item.spec.cursor)
     if limit is not None:
         rows = islice(rows, limit)
@@ -132,6 +135,17 @@ def estimate_item_type(item: ItemTypePlan, conn: sqlite3.Connection, limit: int 
             except RowError as error:
                 _problem(result, str(error))
                 continue
+            key = primary_key(item, built)
+            if key in batch_keys:
+                _problem(
+                    result,
+                    f"item type {item.name}, row {cursor_of(item, row)}: renders the same primary key {key} "
+                    f"as row {batch_keys[key]} in the same batch",
+                )
+                continue
+            batch_keys[key] = cursor_of(item, row)
+            if len(batch_keys) >= batch_size:
+                batch_keys = {}
             _count(result, item, built, table.indexes, table.primary_key_names)
     if limit is not None and result.rows_read >= limit and item.expected_rows > result.rows_read:
         _scale(result, item.expected_rows / result.rows_read)
@@ -172,9 +186,11 @@ def _scale(result: Estimate, factor: float) -> None:
     result.gsi_wcu = {k: round(v * factor) for k, v in result.gsi_wcu.items()}
 
 
-def estimate_plan(plan: Plan, conn: sqlite3.Connection, limit: int | None) -> tuple[list[Estimate], list[Estimate]]:
+def estimate_plan(
+    plan: Plan, conn: sqlite3.Connection, limit: int | None, batch_size: int = 25
+) -> tuple[list[Estimate], list[Estimate]]:
     """Estimates per item type and per table (tables in plan order)."""
-    per_item = [estimate_item_type(item, conn, limit) for item in plan.item_types]
+    per_item = [estimate_item_type(item, conn, limit, batch_size) for item in plan.item_types]
     per_table = {t.name: Estimate(t.name) for t in plan.tables}
     for item, figures in zip(plan.item_types, per_item):
         per_table[item.table.name].add(figures)

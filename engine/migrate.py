@@ -94,9 +94,12 @@ def spec_digest(item: ItemTypeSpec) -> str:
 def source_identity(path: str) -> dict[str, Any]:
     file = Path(path)
     digest = hashlib.sha256()
-    with open(file, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+    # in WAL mode committed changes may live only in <db>-wal until a checkpoint
+    for part in (file, file.with_name(file.name + "-wal")):
+        if part.exists():
+            with open(part, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
     return {"path": str(file), "size": file.stat().st_size, "sha256": digest.hexdigest()}
 
 

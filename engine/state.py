@@ -87,6 +87,9 @@ class MigrationState:
         self.path = path
         self._data = data
         self._mutex = threading.Lock()
+        # After recovering from the backup, the main file is damaged: it must not
+        # be rotated over the only good copy by the next save.
+        self._main_damaged = False
 
     # -- loading -----------------------------------------------------------------
     @classmethod
@@ -102,7 +105,9 @@ class MigrationState:
         backup_data, backup_problem = _read_checked(backup)
         if backup_data is not None:
             logger.warning("state file {} is {}; using the backup {}", file, problem, backup)
-            return cls(file, backup_data)
+            state = cls(file, backup_data)
+            state._main_damaged = file.exists()
+            return state
         raise StateError(
             f"state file {file} is {problem} and its backup is {backup_problem}",
             "run 'reset' to start over (the tables are left as they are)",
@@ -192,6 +197,9 @@ class MigrationState:
             body["version"] = VERSION
             body["saved_at"] = _now()
             text = json.dumps({**body, "checksum": _checksum(body)}, indent=1, default=str)
+            if self._main_damaged:
+                os.replace(self.path, self.path.with_name(self.path.name + ".corrupt"))
+                self._main_damaged = False
             _atomic_write(self.path, text)
 
 
