@@ -8,6 +8,7 @@ see each other's tables or checkpoints.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -136,3 +137,29 @@ def scan_all(ddb: Any, table: str) -> list[dict[str, Any]]:
         if "LastEvaluatedKey" not in page:
             return items
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def table_rows(output: str) -> dict[str, list[str]]:
+    """First cell -> cells, for every row of the rich tables in ``output`` (wrapped cells joined again)."""
+    rows: list[list[str]] = []
+    for line in output.splitlines():
+        if line.count("│") <= 2:
+            continue
+        cells = [c.strip() for c in line.split("│")[1:-1]]
+        if rows and not cells[0] and len(cells) == len(rows[-1]):
+            rows[-1] = [f"{a} {b}".strip() for a, b in zip(rows[-1], cells)]
+        else:
+            rows.append(cells)
+    return {r[0]: r for r in rows if r and r[0]}
+
+
+def items_written(output: str) -> int:
+    """The number in the summary's last line, '<n> items written in <s>s'."""
+    found = re.findall(r"^(\d+) items written in ", output, re.MULTILINE)
+    assert found, output
+    return int(found[-1])
+
+
+def one_line(text: str) -> str:
+    """The CLI's output with rich's soft line breaks undone."""
+    return " ".join(text.split())

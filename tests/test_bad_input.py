@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, count_items, run_cli, run_process, scan_all
+from conftest import ROOT, count_items, one_line, run_cli, run_process, scan_all
 
 ROWS = 8
 BAD = 5
@@ -193,10 +193,6 @@ def params(bug: Callable[[Case], str | None]) -> list[Any]:
 @pytest.fixture(autouse=True)
 def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "500")
-
-
-def one_line(text: str) -> str:
-    return " ".join(text.split())
 
 
 def error_lines(stderr: str) -> list[str]:

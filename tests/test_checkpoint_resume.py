@@ -9,13 +9,12 @@ so a run with on_error=stop fails there for real: the songs are done, plays
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import count_items, run_cli, scan_all
+from conftest import count_items, items_written, one_line, run_cli, scan_all, table_rows
 
 SONGS = 10
 PLAYS = 120
@@ -95,31 +94,6 @@ def project(tmp_path: Path, make_config: Any, prefix: str) -> Any:
         return config, config.parent / "state" / "migration_state.json"
 
     return factory
-
-
-def table_rows(output: str) -> dict[str, list[str]]:
-    """First cell -> cells, for every row of the rich tables in ``output`` (wrapped cells joined again)."""
-    rows: list[list[str]] = []
-    for line in output.splitlines():
-        if line.count("│") <= 2:
-            continue
-        cells = [c.strip() for c in line.split("│")[1:-1]]
-        if rows and not cells[0] and len(cells) == len(rows[-1]):
-            rows[-1] = [f"{a} {b}".strip() for a, b in zip(rows[-1], cells)]
-        else:
-            rows.append(cells)
-    return {r[0]: r for r in rows if r and r[0]}
-
-
-def items_written(output: str) -> int:
-    """The number in the summary's last line, '<n> items written in <s>s'."""
-    found = re.findall(r"^(\d+) items written in ", output, re.MULTILINE)
-    assert found, output
-    return int(found[-1])
-
-
-def one_line(text: str) -> str:
-    return " ".join(text.split())
 
 
 def load_state(path: Path) -> dict[str, Any]:

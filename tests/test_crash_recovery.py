@@ -45,7 +45,7 @@ from typing import Any
 
 import botocore.exceptions
 import pytest
-from conftest import ROOT, run_cli, run_process
+from conftest import ROOT, run_cli, run_process, table_rows
 from faultproxy import FaultProxy
 
 KILL_AT = "SQLITE2DDB_KILL_AT"
@@ -144,20 +144,6 @@ def entity_counts(ddb: Any, prefix: str, tables: tuple[str, ...]) -> Counter[str
             if exc.response["Error"]["Code"] != "ResourceNotFoundException":
                 raise
     return counts
-
-
-def table_rows(output: str) -> dict[str, list[str]]:
-    """First cell -> cells, for every row of the rich tables in ``output`` (wrapped cells joined again)."""
-    rows: list[list[str]] = []
-    for line in output.splitlines():
-        if line.count("│") <= 2:
-            continue
-        cells = [c.strip() for c in line.split("│")[1:-1]]
-        if rows and not cells[0] and len(cells) == len(rows[-1]):
-            rows[-1] = [f"{a} {b}".strip() for a, b in zip(rows[-1], cells)]
-        else:
-            rows.append(cells)
-    return {r[0]: r for r in rows if r and r[0]}
 
 
 def table_args(tables: tuple[str, ...]) -> list[str]:

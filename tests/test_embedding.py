@@ -7,7 +7,6 @@ low-level client.
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import time
 import uuid
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import count_items, run_cli, write_config
+from conftest import count_items, items_written, run_cli, write_config
 
 SCHEMA = """
 CREATE TABLE parent (pid INTEGER PRIMARY KEY, name TEXT);
@@ -105,13 +104,6 @@ item_types:
           SaleCount: {fn: count}
           Revenue: {fn: sum, column: amount}
 """
-
-
-def items_written(output: str) -> int:
-    """The number in the summary's last line, '<n> items written in <s>s'."""
-    found = re.findall(r"^(\d+) items written in ", output, re.MULTILINE)
-    assert found, output
-    return int(found[-1])
 
 
 def _n(value: str) -> dict[str, str]:

@@ -25,7 +25,6 @@ Invoice items, the invoices with their lines embedded) and ``employee_data``
 from __future__ import annotations
 
 import json
-import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -33,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import count_items, run_cli
+from conftest import count_items, items_written, one_line, run_cli, table_rows
 from faultproxy import FaultProxy
 
 CUSTOMERS, INVOICES, EMPLOYEES = 59, 412, 8
@@ -85,30 +84,6 @@ def direct_config(config: Path, ddb_url: str) -> Path:
 def state_of(config: Path) -> dict[str, Any]:
     path = Path(json.loads(config.read_text())["migration_settings"]["state_file"])
     return json.loads(path.read_text())
-
-
-def table_rows(output: str) -> dict[str, list[str]]:
-    """First cell -> cells, for every row of the rich tables in ``output`` (wrapped cells joined again)."""
-    rows: list[list[str]] = []
-    for line in output.splitlines():
-        if line.count("│") <= 2:
-            continue
-        cells = [c.strip() for c in line.split("│")[1:-1]]
-        if rows and not cells[0] and len(cells) == len(rows[-1]):
-            rows[-1] = [f"{a} {b}".strip() for a, b in zip(rows[-1], cells)]
-        else:
-            rows.append(cells)
-    return {r[0]: r for r in rows if r and r[0]}
-
-
-def items_written(output: str) -> int:
-    found = re.findall(r"^(\d+) items written in ", output, re.MULTILINE)
-    assert found, output
-    return int(found[-1])
-
-
-def one_line(text: str) -> str:
-    return " ".join(text.split())
 
 
 def assert_validates(config: Path, *tables: str) -> None:

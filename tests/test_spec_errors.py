@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_cli
+from conftest import one_line, run_cli
 
 GOOD = """\
 tables:
@@ -48,11 +48,6 @@ def line_of(text: str, needle: str, occurrence: int = 1) -> int:
     hits = [n for n, line in enumerate(text.splitlines(), start=1) if needle in line]
     assert len(hits) >= occurrence, f"{needle!r} not in the mapping text"
     return hits[occurrence - 1]
-
-
-def one_line(output: str) -> str:
-    """The CLI's output with rich's soft line breaks undone."""
-    return " ".join(output.split())
 
 
 class Project:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import count_items, run_cli, run_process, scan_all
+from conftest import count_items, one_line, run_cli, run_process, scan_all
 
 SONGS = 10
 PLAYS = 120
@@ -110,10 +110,6 @@ def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture()
 def project(tmp_path: Path, make_config: Any, prefix: str) -> Project:
     return Project(tmp_path, make_config, prefix)
-
-
-def one_line(text: str) -> str:
-    return " ".join(text.split())
 
 
 def table_rows(output: str) -> dict[str, list[str]]:

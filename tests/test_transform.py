@@ -7,7 +7,6 @@ The items are read back with the low-level boto3 client, so the wire types
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_cli, scan_all, write_config
+from conftest import items_written, run_cli, scan_all, write_config
 
 from engine.templates import ENV, TemplateError, compile_template
 from engine.types import ConversionError, convert, number_text
@@ -102,13 +101,6 @@ def _table_rows(output: str) -> list[list[str]]:
         else:
             rows.append(cells)
     return rows
-
-
-def items_written(output: str) -> int:
-    """The number in the summary's last line, '<n> items written in <s>s'."""
-    found = re.findall(r"^(\d+) items written in ", output, re.MULTILINE)
-    assert found, output
-    return int(found[-1])
 
 
 @pytest.fixture(scope="module")
