@@ -9,7 +9,6 @@ that were in flight.
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -22,10 +21,9 @@ from loguru import logger
 
 from engine.errors import MigrationError, RowError, WriteFailed
 from engine.faults import crash_point
-from engine.target import CONNECTION_ERRORS, SERVER_CODES, THROTTLE_CODES, Target
+from engine.retry import CONNECTION_ERRORS, SERVER_CODES, THROTTLE_CODES, ThrottleLog, backoff_delay
+from engine.target import Target
 from engine.types import Wire
-
-MAX_BACKOFF_S = 20.0
 
 
 @dataclass
@@ -48,25 +46,20 @@ class WriteStats:
     retries: int = 0
     throttles: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _episode: bool = False
+    _log: ThrottleLog = field(default_factory=ThrottleLog, repr=False)
 
     def throttled(self, table: str, code: str) -> None:
         with self._lock:
             self.throttles += 1
             self.retries += 1
-            starting = not self._episode
-            self._episode = True
-        if starting:
-            logger.warning("DynamoDB is throttling writes to {} ({}); backing off", table, code)
+        self._log.throttled(f"writes to {table}", code)
 
     def retried(self) -> None:
         with self._lock:
             self.retries += 1
 
     def succeeded(self) -> None:
-        if self._episode:
-            with self._lock:
-                self._episode = False
+        self._log.succeeded()
 
     def take(self) -> dict[str, int]:
         """Counters since the last call (for the state file)."""
@@ -98,11 +91,6 @@ class RateLimiter:
             time.sleep(wait)
 
 
-def backoff_delay(attempt: int, base: float) -> float:
-    """Exponential backoff with full jitter: uniform(0, base * 2**attempt), capped."""
-    return random.uniform(0, min(MAX_BACKOFF_S, base * (2**attempt)))
-
-
 class BatchWriter:
     """Writes batches to one table with ``workers`` threads; acknowledges them in order."""
 
@@ -129,8 +117,9 @@ class BatchWriter:
         self.rate_limiter = rate_limiter
         self.stats = WriteStats()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"write-{table}")
-        self._slots = threading.BoundedSemaphore(workers * 2)
+        self._window = workers * 2  # batches sent or queued but not yet acknowledged
         self._lock = threading.Lock()
+        self._acked = threading.Condition(self._lock)
         self._done: dict[int, Batch] = {}
         self._next = 0
         self._failure: BaseException | None = None
@@ -141,10 +130,17 @@ class BatchWriter:
         return self._failure
 
     def submit(self, batch: Batch) -> None:
-        """Queue a batch; blocks while the writers are busy (back-pressure)."""
+        """Queue a batch; blocks while ``workers * 2`` batches are unacknowledged.
+
+        The window counts from the checkpoint, not from the batches still
+        running: one slow batch holds the others back, so a crash never
+        rewrites more than the window.
+        """
+        with self._acked:
+            while batch.seq - self._next >= self._window and self._failure is None:
+                self._acked.wait()
         if self._failure:
             raise self._failure
-        self._slots.acquire()
         future = self._pool.submit(self._run, batch)
         self._futures = [f for f in self._futures if not f.done()]
         self._futures.append(future)
@@ -166,19 +162,19 @@ class BatchWriter:
                     crash_point("after_write")
                 self._acknowledge(batch)
         except BaseException as exc:  # noqa: BLE001 - handed to the producer thread
-            with self._lock:
+            with self._acked:
                 if self._failure is None:
                     self._failure = exc
-        finally:
-            self._slots.release()
+                self._acked.notify_all()
 
     def _acknowledge(self, batch: Batch) -> None:
-        with self._lock:
+        with self._acked:
             self._done[batch.seq] = batch
             while self._next in self._done and self._failure is None:
                 self.on_ack(self._done.pop(self._next))
                 self._next += 1
                 crash_point("after_checkpoint")
+            self._acked.notify_all()
 
     def _write(self, batch: Batch) -> None:
         pending: dict[str, list[dict[str, Any]]] = {

@@ -26,24 +26,10 @@ from engine.config import Config
 from engine.errors import TargetError
 from engine.faults import crash_point
 from engine.plan import Plan, TablePlan
+from engine.retry import CONNECTION_ERRORS, RetryPolicy, ThrottleLog, with_retries
 
 LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
-THROTTLE_CODES = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "TooManyRequestsException",
-    }
-)
-SERVER_CODES = frozenset({"InternalServerError", "ServiceUnavailable", "InternalFailure"})
-CONNECTION_ERRORS = (
-    botocore.exceptions.EndpointConnectionError,
-    botocore.exceptions.ConnectionClosedError,
-    botocore.exceptions.ReadTimeoutError,
-    botocore.exceptions.ConnectTimeoutError,
-    botocore.exceptions.ProxyConnectionError,
-)
+TABLE_WAIT_S = 600.0
 
 
 @dataclass
@@ -53,6 +39,20 @@ class Target:
     kind: str
     region: str
     make_client: Any = field(repr=False)  # () -> new client with the same settings
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    throttles: ThrottleLog = field(default_factory=ThrottleLog, repr=False)
+
+    def call(self, method: str, action: str, **kwargs: Any) -> Any:
+        """A client call retried through throttles, 5xx and dropped connections.
+
+        Any other error, or one that outlasts the retries, becomes a TargetError
+        whose message starts with ``action``.
+        """
+        client = self.client
+        try:
+            return with_retries(lambda: getattr(client, method)(**kwargs), self.retry, action, self.throttles)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes one line
+            raise describe_error(exc, action, self) from None
 
 
 def _client_config(config: Config, workers: int) -> botocore.config.Config:
@@ -111,7 +111,9 @@ def connect(config: Config, need_server: bool = True) -> Iterator[Target]:
         return session.client("dynamodb", config=client_config, **kwargs)
 
     try:
-        yield Target(make_client(), label, kind, config.aws_region, make_client)
+        settings = config.migration_settings
+        retry = RetryPolicy(settings.max_retries, settings.retry_delay)
+        yield Target(make_client(), label, kind, config.aws_region, make_client, retry)
     finally:
         if server is not None and server.owned:
             server.stop()
@@ -150,25 +152,27 @@ def describe_error(exc: Exception, action: str, target: Target | None = None) ->
 
 
 def check_reachable(target: Target) -> None:
+    target.call("list_tables", "connecting", Limit=1)
+
+
+def describe_table(target: Target, name: str) -> dict[str, Any] | None:
+    """The table's description, or None when it does not exist."""
+    action = f"describing table {name}"
     try:
-        target.client.list_tables(Limit=1)
+        return with_retries(
+            lambda: target.client.describe_table(TableName=name)["Table"], target.retry, action, target.throttles
+        )
+    except botocore.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            return None
+        raise describe_error(exc, action, target) from None
     except Exception as exc:  # noqa: BLE001 - every failure becomes one line
-        raise describe_error(exc, "connecting", target) from None
+        raise describe_error(exc, action, target) from None
 
 
 def existing_tables(target: Target, names: list[str]) -> dict[str, dict[str, Any] | None]:
     """describe_table for each name; None where the table does not exist."""
-    out: dict[str, dict[str, Any] | None] = {}
-    for name in names:
-        try:
-            out[name] = target.client.describe_table(TableName=name)["Table"]
-        except botocore.exceptions.ClientError as exc:
-            if exc.response["Error"]["Code"] != "ResourceNotFoundException":
-                raise describe_error(exc, f"describing table {name}", target) from None
-            out[name] = None
-        except Exception as exc:  # noqa: BLE001
-            raise describe_error(exc, f"describing table {name}", target) from None
-    return out
+    return {name: describe_table(target, name) for name in names}
 
 
 def create_table_request(table: TablePlan) -> dict[str, Any]:
@@ -217,18 +221,18 @@ def ensure_tables(target: Target, plan: Plan, tables: list[TablePlan], recreate:
     created = []
     for table in tables:
         if recreate and current[table.name] is not None:
-            _call(target, "delete_table", f"deleting table {table.name}", TableName=table.name)
-            _wait(target, "table_not_exists", table.name)
+            target.call("delete_table", f"deleting table {table.name}", TableName=table.name)
+            _wait(target, table.name, exists=False)
             current[table.name] = None
         if current[table.name] is None:
             logger.info("creating table {}", table.name)
-            _call(target, "create_table", f"creating table {table.name}", **create_table_request(table))
+            target.call("create_table", f"creating table {table.name}", **create_table_request(table))
             crash_point("table_created")
             created.append(table.name)
     for table in tables:
         described = current.get(table.name)
         if table.name in created or (described is not None and described.get("TableStatus") != "ACTIVE"):
-            _wait(target, "table_exists", table.name)
+            _wait(target, table.name, exists=True)
     return created
 
 
@@ -237,26 +241,26 @@ def delete_tables(target: Target, names: list[str]) -> list[str]:
     deleted = []
     for name, description in current.items():
         if description is not None:
-            _call(target, "delete_table", f"deleting table {name}", TableName=name)
+            target.call("delete_table", f"deleting table {name}", TableName=name)
             deleted.append(name)
     for name in deleted:
-        _wait(target, "table_not_exists", name)
+        _wait(target, name, exists=False)
     return deleted
 
 
-def _call(target: Target, method: str, action: str, **kwargs: Any) -> Any:
-    try:
-        return getattr(target.client, method)(**kwargs)
-    except Exception as exc:  # noqa: BLE001
-        raise describe_error(exc, action, target) from None
-
-
-def _wait(target: Target, waiter: str, name: str) -> None:
-    deadline = time.monotonic() + 300
+def _wait(target: Target, name: str, *, exists: bool) -> None:
+    """Poll DescribeTable until the table is ACTIVE (or gone), each call retried on its own."""
+    deadline = time.monotonic() + TABLE_WAIT_S
+    pause = 0.05
     while True:
-        try:
-            target.client.get_waiter(waiter).wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 300})
+        described = describe_table(target, name)
+        if (described is not None and described.get("TableStatus") == "ACTIVE") if exists else described is None:
             return
-        except botocore.exceptions.WaiterError as exc:
-            if time.monotonic() > deadline:
-                raise TargetError(f"table {name} did not become ready: {exc}") from None
+        if time.monotonic() > deadline:
+            state = described.get("TableStatus") if described else "gone"
+            raise TargetError(
+                f"table {name} is still {state} after {TABLE_WAIT_S:.0f} s",
+                "check the table in the DynamoDB console, then run the command again",
+            )
+        time.sleep(pause)
+        pause = min(2.0, pause * 2)

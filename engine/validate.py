@@ -24,7 +24,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from boto3.dynamodb.conditions import Attr, Key  # noqa: F401 - documented helpers for readers
 from loguru import logger
 
 from engine.commands import opened_plan
@@ -32,6 +31,7 @@ from engine.config import Config
 from engine.errors import RowError, TargetError, UsageError
 from engine.extract import stream_rows
 from engine.plan import ItemTypePlan, Plan, TablePlan
+from engine.retry import backoff_delay
 from engine.spec.model import AccessPatternSpec, AggregateCheckSpec
 from engine.target import Target, check_reachable, connect, create_table_request, describe_error, existing_tables
 from engine.templates import compile_template
@@ -559,10 +559,7 @@ class _Validator:
         while True:
             if start:
                 kwargs["ExclusiveStartKey"] = start
-            try:
-                page = self.target.client.scan(**kwargs)
-            except Exception as exc:  # noqa: BLE001
-                raise describe_error(exc, f"scanning {table.name}", self.target) from None
+            page = self.target.call("scan", f"scanning {table.name}", **kwargs)
             yield from page.get("Items", [])
             start = page.get("LastEvaluatedKey")
             if not start:
@@ -601,14 +598,8 @@ class _Validator:
             chunk = wanted[start : start + 100]
             request = {table.name: {"Keys": [_wire_key(k, keys, table) for k in chunk], "ConsistentRead": True}}
             found: dict[str, dict[str, Wire]] = {}
-            while request:
-                try:
-                    response = self.target.client.batch_get_item(RequestItems=request)
-                except Exception as exc:  # noqa: BLE001
-                    raise describe_error(exc, f"reading {table.name}", self.target) from None
-                for stored in response.get("Responses", {}).get(table.name, []):
-                    found[json.dumps(_key_of(stored, keys), default=_plain, sort_keys=True)] = stored
-                request = response.get("UnprocessedKeys") or {}
+            for stored in batch_get(self.target, table.name, request, f"reading {table.name}"):
+                found[json.dumps(_key_of(stored, keys), default=_plain, sort_keys=True)] = stored
             for key in chunk:
                 stored = found.get(json.dumps(key, default=_plain, sort_keys=True))
                 if stored is None:
@@ -777,22 +768,12 @@ class _PatternRunner:
         found: dict[str, dict[str, Wire] | None] = dict.fromkeys(keys)
         names = [name for name, _ in self.get or ()]
         request: dict[str, Any] = {self.table_name: {"Keys": list(keys.values()), "ConsistentRead": True}}
-        attempt = 0
-        while request:
-            try:
-                response = self.target.client.batch_get_item(RequestItems=request)
-            except Exception as exc:  # noqa: BLE001
-                raise describe_error(exc, f"access pattern {self.pattern.name}", self.target) from None
-            for item in response.get("Responses", {}).get(self.table_name, []):
-                found[json.dumps({n: item[n] for n in names}, sort_keys=True, default=_plain)] = item
-            request = response.get("UnprocessedKeys") or {}
-            attempt += 1
-            if request:
-                time.sleep(min(1.0, 0.05 * attempt))
+        for item in batch_get(self.target, self.table_name, request, f"access pattern {self.pattern.name}"):
+            found[json.dumps({n: item[n] for n in names}, sort_keys=True, default=_plain)] = item
         return found
 
     def _dynamodb(self, params: dict[str, Any], prefetched: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        client = self.target.client
+        action = f"access pattern {self.pattern.name}"
         try:
             if self.get is not None:
                 key = self._get_key(params)
@@ -800,14 +781,16 @@ class _PatternRunner:
                     stored = prefetched.get(json.dumps(key, sort_keys=True, default=_plain))
                     items = [stored] if stored else []
                 else:
-                    response = client.get_item(TableName=self.table_name, Key=key, ConsistentRead=True)
+                    response = self.target.call(
+                        "get_item", action, TableName=self.table_name, Key=key, ConsistentRead=True
+                    )
                     items = [response["Item"]] if "Item" in response else []
             else:
                 items = list(self._query(params))
         except TargetError:
             raise
         except Exception as exc:  # noqa: BLE001
-            raise describe_error(exc, f"access pattern {self.pattern.name}", self.target) from None
+            raise describe_error(exc, action, self.target) from None
         plain = [{k: to_python(v) for k, v in item.items()} for item in items]
         expand = self.pattern.request.expand
         if expand:
@@ -846,7 +829,7 @@ class _PatternRunner:
         else:
             kwargs["ConsistentRead"] = True
         while True:
-            page = self.target.client.query(**kwargs)
+            page = self.target.call("query", f"access pattern {self.pattern.name}", **kwargs)
             yield from page.get("Items", [])
             if not page.get("LastEvaluatedKey"):
                 return
@@ -889,6 +872,20 @@ class _PatternRunner:
 
 
 # --------------------------------------------------------------------------- helpers
+def batch_get(target: Target, table: str, request: dict[str, Any], action: str) -> Iterator[dict[str, Wire]]:
+    """The items of one BatchGetItem request, asking again for UnprocessedKeys after a backoff."""
+    attempt = 0
+    while request:
+        response = target.call("batch_get_item", action, RequestItems=request)
+        yield from response.get("Responses", {}).get(table, [])
+        request = response.get("UnprocessedKeys") or {}
+        if request:
+            if attempt >= target.retry.max_retries:
+                raise TargetError(f"{action}: DynamoDB left keys unprocessed after {attempt} retries")
+            attempt += 1
+            time.sleep(backoff_delay(attempt, target.retry.delay))
+
+
 def _at_path(item: dict[str, Any], path: str) -> Any:
     """``SupportRep.FirstName`` -> the nested value, or None."""
     value: Any = item

@@ -37,12 +37,26 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import urlsplit
 
-__all__ = ["FAULTS", "FaultProxy", "Rule"]
+__all__ = ["FAULTS", "MIXED_FAULTS", "THROTTLE_KINDS", "FaultProxy", "Rule"]
 
 log = logging.getLogger(__name__)
 
 JSON_CONTENT_TYPE = "application/x-amz-json-1.0"
 _DDB_PREFIX = "com.amazonaws.dynamodb.v20120810#"
+
+#: A mix of every fault kind but delays, each with its rate (the rules are tried in turn:
+#: about a third of the requests in all). The fault suite and ``benchmarks/faults.py`` use it.
+MIXED_FAULTS: tuple[tuple[str, float, dict[str, Any]], ...] = (
+    ("throttle", 0.06, {}),
+    ("throttling", 0.05, {}),
+    ("request_limit", 0.05, {}),
+    ("server_error", 0.05, {"status": 500}),
+    ("server_error", 0.04, {"status": 503}),
+    ("reset_before", 0.05, {}),
+    ("reset_after", 0.05, {}),
+    ("partial_batch", 0.06, {"keep": 0.5}),
+)
+THROTTLE_KINDS = ("throttle", "throttling", "request_limit")
 
 #: Error-type faults: fault kind -> (HTTP status, ``__type`` of the JSON body).
 _ERROR_FAULTS: dict[str, tuple[int, str]] = {

@@ -1,0 +1,120 @@
+"""When and how to retry a DynamoDB call: which errors pass, and how long to back off.
+
+The boto3 client is built with its own retries off (see ``target.py``), so
+every call the tool makes goes through here or through the batch writer,
+which uses the same error classes and backoff but also has to handle
+UnprocessedItems and count retries per item type.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import botocore.exceptions
+from loguru import logger
+
+MAX_BACKOFF_S = 20.0
+
+THROTTLE_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+    }
+)
+SERVER_CODES = frozenset({"InternalServerError", "ServiceUnavailable", "InternalFailure"})
+CONNECTION_ERRORS = (
+    botocore.exceptions.EndpointConnectionError,
+    botocore.exceptions.ConnectionClosedError,
+    botocore.exceptions.ReadTimeoutError,
+    botocore.exceptions.ConnectTimeoutError,
+    botocore.exceptions.ProxyConnectionError,
+)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_retries: int = 8
+    delay: float = 0.1  # base of the exponential backoff, in seconds
+
+
+class ThrottleLog:
+    """One WARNING when DynamoDB starts throttling, not one per throttled request."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._throttling = False
+
+    def throttled(self, what: str, code: str) -> None:
+        with self._lock:
+            starting, self._throttling = not self._throttling, True
+        if starting:
+            logger.warning("DynamoDB is throttling {} ({}); backing off", what, code)
+
+    def succeeded(self) -> None:
+        if self._throttling:
+            with self._lock:
+                self._throttling = False
+
+
+def backoff_delay(attempt: int, base: float) -> float:
+    """Exponential backoff with full jitter: uniform(0, base * 2**attempt), capped."""
+    return random.uniform(0, min(MAX_BACKOFF_S, base * (2**attempt)))
+
+
+def error_code(exc: botocore.exceptions.ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def transient_kind(exc: BaseException) -> str | None:
+    """'throttle', 'server' or 'connection' for an error worth retrying; None otherwise."""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        code = error_code(exc)
+        if code in THROTTLE_CODES:
+            return "throttle"
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if code in SERVER_CODES or status >= 500:
+            return "server"
+        return None
+    if isinstance(exc, CONNECTION_ERRORS):
+        return "connection"
+    return None
+
+
+def with_retries(call: Callable[[], T], policy: RetryPolicy, action: str, throttles: ThrottleLog | None = None) -> T:
+    """``call()``, retried with backoff while it fails with a transient error.
+
+    After ``policy.max_retries`` retries the last error is raised as it came,
+    for the caller to turn into a message.
+    """
+    attempt = 0
+    while True:
+        try:
+            result = call()
+        except Exception as exc:
+            kind = transient_kind(exc)
+            if kind is None or attempt >= policy.max_retries:
+                raise
+            attempt += 1
+            if kind == "throttle" and throttles is not None:
+                throttles.throttled(action, _reason(exc))
+            logger.debug("{}: {} ({}); retry {} of {}", action, kind, _reason(exc), attempt, policy.max_retries)
+            time.sleep(backoff_delay(attempt, policy.delay))
+        else:
+            if throttles is not None:
+                throttles.succeeded()
+            return result
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, botocore.exceptions.ClientError):
+        return error_code(exc)
+    return type(exc).__name__
