@@ -26,7 +26,7 @@ from engine.migrate import MigrationResult, Reporter, select_item_types
 from engine.migrate import migrate as run_migration
 from engine.plan import Plan, compile_plan, config_table_name
 from engine.spec import load_mapping_set
-from engine.state import Lock, MigrationState
+from engine.state import Lock, MigrationState, remove_stale_temps
 from engine.target import check_reachable, connect, delete_tables, existing_tables
 from engine.transform import attach_children, build_item, keep_row
 from engine.types import to_python
@@ -79,7 +79,7 @@ def init_config(
 def opened_plan(config: Config, count: bool = True) -> Iterator[tuple[Plan, sqlite3.Connection]]:
     """Load the mapping set, open the source read-only and compile the plan."""
     mapping = load_mapping_set(config.mappings)
-    conn = open_source(config.source_db)
+    conn = open_source(config.source_db, config.migration_settings.busy_timeout)
     try:
         yield compile_plan(mapping, conn, config.table_prefix, count=count), conn
     finally:
@@ -239,7 +239,7 @@ def reset(config: Config, drop_tables: bool = False) -> dict[str, Any]:
     lock = Lock(state_file.with_name(state_file.name + ".lock"))
     lock.acquire()
     try:
-        removed = []
+        removed = [str(temp) for temp in remove_stale_temps(state_file)]
         for path in (state_file, state_file.with_name(state_file.name + ".bak"), state_file.with_name("rejects.jsonl")):
             if path.exists():
                 path.unlink()
@@ -273,7 +273,7 @@ def info(config: Config | None) -> dict[str, Any]:
     if config is None:
         return out
     try:
-        conn = open_source(config.source_db)
+        conn = open_source(config.source_db, config.migration_settings.busy_timeout)
         names = [
             r[0]
             for r in conn.execute(

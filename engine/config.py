@@ -43,6 +43,8 @@ class MigrationSettings:
     """What a bad source row does: stop at it, or skip it into the rejects file."""
     max_errors: int = 100
     """With on_error=skip, how many rejected rows stop the run anyway."""
+    busy_timeout: float = 10.0
+    """Seconds to wait for another process's write lock on the source database."""
     state_file: str = "state/migration_state.json"
     """Checkpoints, counters and the lock live beside this file."""
 

@@ -18,6 +18,7 @@ from engine.errors import SourceError
 Row = dict[str, Any]
 FETCH_SIZE = 1000
 BUSY_TIMEOUT_S = 10.0
+LOCKED_HINT = "wait for the writer to finish, raise busy_timeout in the configuration, or migrate from a copy"
 
 
 def open_source(path: str | os.PathLike[str], busy_timeout: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
@@ -29,7 +30,10 @@ def open_source(path: str | os.PathLike[str], busy_timeout: float = BUSY_TIMEOUT
         raise SourceError(f"source database {file} is not a file")
     with open(file, "rb") as handle:
         header = handle.read(16)
-    if header and header != b"SQLite format 3\x00":
+    if not header:
+        # sqlite3 would open it as an empty database; it is most likely a mistyped path that some tool created
+        raise SourceError(f"{file} is empty (0 bytes), not a SQLite database")
+    if header != b"SQLite format 3\x00":
         raise SourceError(f"{file} is not a SQLite database (bad header)")
     uri = f"{file.resolve().as_uri()}?mode=ro"
     try:
@@ -37,21 +41,27 @@ def open_source(path: str | os.PathLike[str], busy_timeout: float = BUSY_TIMEOUT
         conn.execute("PRAGMA query_only = ON")
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.OperationalError as exc:
+        if _is_locked(exc):
+            raise SourceError(
+                f"cannot read source database {file}: locked by another process for {busy_timeout:g} s",
+                LOCKED_HINT,
+            ) from None
         raise SourceError(f"cannot read source database {file}: {exc}") from exc
     except sqlite3.DatabaseError as exc:
         raise SourceError(f"{file} is not a readable SQLite database: {exc}") from exc
     return conn
 
 
+def _is_locked(exc: sqlite3.Error) -> bool:
+    text = str(exc)
+    return "locked" in text or "busy" in text
+
+
 def source_error(exc: sqlite3.Error, what: str) -> SourceError:
     """A SQLite failure while reading, as one line for a person."""
-    text = str(exc)
-    if "locked" in text or "busy" in text:
-        return SourceError(
-            f"{what}: the source database is locked by another process (waited {BUSY_TIMEOUT_S:.0f}s)",
-            "wait for the writer to finish, or migrate from a copy",
-        )
-    return SourceError(f"{what}: {text}")
+    if _is_locked(exc):
+        return SourceError(f"{what}: the source database is locked by another process", LOCKED_HINT)
+    return SourceError(f"{what}: {exc}")
 
 
 def query_columns(conn: sqlite3.Connection, query: str) -> tuple[str, ...]:

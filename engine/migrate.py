@@ -27,7 +27,7 @@ from engine.extract import Row, open_source, stream_rows
 from engine.load import Batch, BatchWriter, RateLimiter
 from engine.plan import ItemTypePlan, Plan
 from engine.spec.model import ItemTypeSpec
-from engine.state import Lock, MigrationState
+from engine.state import Lock, MigrationState, remove_stale_temps
 from engine.target import Target, ensure_tables
 from engine.transform import attach_children, build_item, cursor_of, keep_row, primary_key
 from engine.types import MAX_ITEM_BYTES, item_size, write_units
@@ -118,9 +118,12 @@ def check_identity(state: MigrationState, identity: dict[str, Any], force: bool)
     previous = state.identity
     if not previous:
         return []
-    started = [n for n, e in state.snapshot()["item_types"].items() if e.get("status") != "pending"]
+    started = {n for n, e in state.snapshot()["item_types"].items() if e.get("status") != "pending"}
     old = previous.get("item_type_digests", {})
-    changed = [n for n in started if old.get(n) != identity["item_type_digests"].get(n)]
+    current = identity["item_type_digests"]
+    # in the plan's order (then item types the mapping no longer has), whatever order the threads saved them in
+    ordered = [*current, *sorted(started - current.keys())]
+    changed = [n for n in ordered if n in started and old.get(n) != current.get(n)]
     if changed and not force:
         raise StateError(
             f"the mapping changed since the checkpoint for item type(s): {', '.join(changed)}",
@@ -146,6 +149,7 @@ def state_lock(config: Config) -> Iterator[MigrationState]:
     lock = Lock(path.with_name(path.name + ".lock"))
     lock.acquire()
     try:
+        remove_stale_temps(path)
         yield MigrationState.load(path)
     finally:
         lock.release()
@@ -239,7 +243,9 @@ def migrate(
         with _StopFlag() as stop:
 
             def run_group(group: list[ItemTypePlan]) -> list[ItemResult]:
-                group_conn = conn if parallel == 1 else open_source(config.source_db)
+                group_conn = (
+                    conn if parallel == 1 else open_source(config.source_db, config.migration_settings.busy_timeout)
+                )
                 try:
                     return [_run_one(item, group_conn) for item in group]
                 except BaseException:

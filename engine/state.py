@@ -228,6 +228,19 @@ def _read_checked(file: Path) -> tuple[dict[str, Any] | None, str]:
     return body, "ok"
 
 
+def remove_stale_temps(path: Path) -> list[Path]:
+    """Delete temp files a killed run left beside the state file; only call under the lock.
+
+    A temp file is never read back: the run that wrote it either renamed it or
+    died before the rename, in which case the previous state is the real one.
+    """
+    stale = sorted(path.parent.glob(f".{path.name}.*.tmp"))
+    for temp in stale:
+        temp.unlink(missing_ok=True)
+        logger.debug("removed {} left by an interrupted run", temp)
+    return stale
+
+
 def _atomic_write(path: Path, text: str) -> None:
     """Temp file, fsync, keep the previous file as .bak, rename, fsync the folder."""
     path.parent.mkdir(parents=True, exist_ok=True)

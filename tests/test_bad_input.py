@@ -411,10 +411,11 @@ def test_migrate_with_a_source_that_went_missing_says_not_found(
 @pytest.mark.parametrize(
     ("content", "problem"),
     [
+        (b"", "is empty (0 bytes), not a SQLite database"),
         (b"id,name\n1,thing1\n", "is not a SQLite database (bad header)"),
         (b"SQLite format 3\x00" + bytes(range(256)) * 20, "is not a readable SQLite database: file is not a database"),
     ],
-    ids=["csv", "header-then-garbage"],
+    ids=["empty", "csv", "header-then-garbage"],
 )
 def test_a_file_that_is_not_sqlite_is_refused(
     content: bytes, problem: str, tmp_path: Path, make_config: Any, prefix: str, ddb: Any
@@ -441,20 +442,25 @@ def test_a_source_locked_by_a_writer_is_reported_as_locked(
     tmp_path: Path, make_config: Any, prefix: str, ddb: Any
 ) -> None:
     project = Project(tmp_path, make_config, prefix, GOOD_MAPPING, make_source(tmp_path / "things.sqlite"))
+    config = json.loads(project.config.read_text())
+    config["migration_settings"]["busy_timeout"] = 3
+    project.config.write_text(json.dumps(config))
     writer = sqlite3.connect(project.source, isolation_level=None)
     try:
         writer.execute("BEGIN EXCLUSIVE")
         started = time.monotonic()
-        # the busy timeout (10 s) is not configurable: this test waits it out once
         result = run_process(project.config, "migrate", "--no-validate", timeout=120)
         waited = time.monotonic() - started
     finally:
         writer.rollback()
         writer.close()
     assert result.returncode == 2, result.stderr
-    assert error_lines(result.stderr) == [f"error: cannot read source database {project.source}: database is locked"]
+    assert error_lines(result.stderr) == [
+        f"error: cannot read source database {project.source}: locked by another process for 3 s "
+        "(wait for the writer to finish, raise busy_timeout in the configuration, or migrate from a copy)"
+    ]
     assert "Traceback" not in result.stderr
-    assert waited >= 9, "the busy timeout was not honoured"
+    assert 3 <= waited < 60, f"the busy timeout of 3 s was not honoured ({waited:.1f} s)"
     assert not project.state.exists() and not own_tables(ddb, prefix)
 
 
