@@ -4,7 +4,7 @@ PYTHON ?= python3
 CONFIG ?= config/migration.json
 PIP = $(PYTHON) -m pip install --disable-pip-version-check -q
 
-.PHONY: all setup java dynamodb-local quickstart test lint format bench bench-quick clean
+.PHONY: all setup java dynamodb-local quickstart test lint format bench bench-quick bench-faults clean
 
 all: lint test
 
@@ -44,6 +44,9 @@ bench: setup
 
 bench-quick: setup
 	$(PYTHON) benchmarks/run.py --quick
+
+bench-faults: setup
+	$(PYTHON) benchmarks/faults.py
 
 clean:
 	rm -rf state/* logs/* config/migration.json .pytest_cache
