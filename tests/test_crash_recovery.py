@@ -9,8 +9,8 @@ DynamoDB Local holds per item type, runs ``resume``, and proves with
 ``validate --check items: --check count:`` that nothing is missing, nothing is
 extra and nothing differs. It also checks that the work a crash costs is
 bounded: every checkpointed item is in DynamoDB, and at most
-``workers x 2 x batch_size`` items per item type were written past the
-checkpoint (they are what the resume writes a second time).
+``workers x WINDOW_PER_WORKER x batch_size`` items per item type were written
+past the checkpoint (they are what the resume writes a second time).
 
 Besides: a resume that is itself killed keeps its progress and the next resume
 completes; SIGTERM and SIGINT finish the batches in flight, save the
@@ -48,9 +48,12 @@ import pytest
 from conftest import ROOT, run_cli, run_process, table_rows
 from faultproxy import FaultProxy
 
+from engine.load import WINDOW_PER_WORKER
+
 KILL_AT = "SQLITE2DDB_KILL_AT"
 FULL = os.environ.get("CRASH_SUITE", "").lower() == "full"
 WORKERS = 4
+WINDOW = WORKERS * WINDOW_PER_WORKER  # batches a writer may have past its checkpoint
 
 # config name -> (logical table name, its item types and how many items each writes)
 TABLES: dict[str, tuple[str, dict[str, int]]] = {
@@ -199,7 +202,7 @@ def kill_and_inspect(
         if entry["status"] == "done":
             assert present[name] == done == total, (name, present[name], entry)
         # what was written past the checkpoint (and will be written again) is bounded
-        assert present[name] - done <= WORKERS * 2 * batch_size, (name, present[name], entry, source)
+        assert present[name] - done <= WINDOW * batch_size, (name, present[name], entry, source)
     return checkpoint, source, present
 
 
@@ -225,7 +228,7 @@ def resume_and_check(
         done = checkpointed(checkpoint, name)
         # the resume continues after the checkpoint: it writes the rest, once
         assert written[name] == total - done, (name, written[name], total, done)
-        assert written[name] <= (total - done) + WORKERS * 2 * batch_size
+        assert written[name] <= (total - done) + WINDOW * batch_size
     state = state_path(config)
     final = json.loads(state.read_text())["item_types"]
     assert all(final[name]["status"] == "done" for name in expected), final
@@ -347,9 +350,10 @@ def proxy(ddb_url: str) -> Iterator[FaultProxy]:
 def test_a_slow_batch_does_not_let_a_crash_rewrite_more_than_the_batches_in_flight(
     proxy: FaultProxy, make_config: Any, ddb: Any, prefix: str
 ) -> None:
-    config = make_config(endpoint=proxy.url, workers=WORKERS)
+    # 2 writers: a window of 16 batches, well short of the Invoice batches the kill comes after
+    config = make_config(endpoint=proxy.url, workers=2)
     set_batch_size(config, 10)
-    in_flight = WORKERS * 2 * 10
+    in_flight = 2 * WINDOW_PER_WORKER * 10
     # Customer is 6 batches; the 8th BatchWriteItem, an early Invoice batch, takes 6 s
     proxy.add_rule("delay", rate=1.0, operations=BATCH, count=7, seconds=0)
     proxy.add_rule("delay", rate=1.0, operations=BATCH, count=1, seconds=6)
