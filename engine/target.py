@@ -12,7 +12,7 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -152,7 +152,13 @@ def describe_error(exc: Exception, action: str, target: Target | None = None) ->
 
 
 def check_reachable(target: Target) -> None:
-    target.call("list_tables", "connecting", Limit=1)
+    """One call to see that the endpoint answers.
+
+    Two retries, not ``max_retries``: a wrong URL or a stopped server should
+    be said at once, not after the full backoff meant for a busy table.
+    """
+    quick = replace(target, retry=RetryPolicy(min(2, target.retry.max_retries), target.retry.delay))
+    quick.call("list_tables", "connecting", Limit=1)
 
 
 def describe_table(target: Target, name: str) -> dict[str, Any] | None:
