@@ -24,8 +24,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from loguru import logger
-
 from engine.commands import opened_plan
 from engine.config import Config
 from engine.errors import RowError, TargetError, UsageError
@@ -438,6 +436,14 @@ class _Validator:
                         store.add(_key_of(rendered, keys), item.name, rendered)
                 if self.sampling:
                     expected[item.name] = self._rows_written(item)
+            for key, first, second in store.duplicates:
+                compare.fail(
+                    Failure(
+                        "duplicate",
+                        f"a {second} row renders the same key as a {first} row: the table keeps only the last written",
+                        key=key,
+                    )
+                )
             sampled_keys = store.keys() if do_items and self.sampling else None
             scanned = 0
             for stored in self._scan(table, None):
@@ -974,7 +980,7 @@ class _RenderedStore:
         self.db.execute("PRAGMA synchronous=OFF")
         self.db.execute("CREATE TABLE rendered (k TEXT PRIMARY KEY, t TEXT, item TEXT, seen INTEGER DEFAULT 0)")
         self.count = 0
-        self.duplicates: list[str] = []
+        self.duplicates: list[tuple[dict[str, Any], str, str]] = []  # key, first item type, second
 
     def __enter__(self) -> _RenderedStore:
         return self
@@ -991,8 +997,7 @@ class _RenderedStore:
             )
             self.count += 1
         except sqlite3.IntegrityError:
-            logger.warning("two rendered items share the key {}", text)
-            self.duplicates.append(text)
+            self.duplicates.append((key, self.type_of(key), item_type))
 
     def take(self, key: dict[str, Any]) -> tuple[str, str] | None:
         text = json.dumps(key, default=_plain, sort_keys=True)
