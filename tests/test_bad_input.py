@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, count_items, one_line, run_cli, run_process, scan_all
+from conftest import ROOT, count_items, one_line, run_cli, run_process, scan_all, table_rows
 
 ROWS = 8
 BAD = 5
@@ -197,11 +197,6 @@ def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("error: ")]
-
-
-def table_rows(output: str) -> dict[str, list[str]]:
-    rows = [[c.strip() for c in line.split("│")[1:-1]] for line in output.splitlines() if line.count("│") > 2]
-    return {r[0]: r for r in rows if r and r[0]}
 
 
 def line_of(text: str, needle: str) -> int:

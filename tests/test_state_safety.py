@@ -21,49 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import count_items, one_line, run_cli, run_process, scan_all
+from conftest import count_items, one_line, run_cli, run_process, scan_all, table_rows
+from songs_and_plays import BAD_PLAY, BAD_ROW_MESSAGE, MAPPING, PLAYS, SONGS, is_marked, make_source, mark, play_key
 
-SONGS = 10
-PLAYS = 120
-BAD_PLAY = 76
-
-MAPPING = """\
-tables:
-  - name: MusicCatalog
-    partition_key: {name: PK, type: S}
-    sort_key: {name: SK, type: S}
-  - name: PlayHistory
-    partition_key: {name: PK, type: S}
-    sort_key: {name: SK, type: S}
-
-item_types:
-  - name: Song
-    table: MusicCatalog
-    query: SELECT id, title FROM song
-    cursor: [id]
-    keys:
-      PK: "SONG#{{ id }}"
-      SK: SONG
-    attributes:
-      Entity: {const: Song}
-      Id: {column: id, type: number}
-      Title: title
-
-  - name: Play
-    table: PlayHistory
-    query: SELECT id, song_id, listener, seconds FROM play
-    cursor: [id]
-    keys:
-      PK: "LISTENER#{{ listener }}"
-      SK: "PLAY#{{ id | pad(6) }}"
-    attributes:
-      Entity: {const: Play}
-      Id: {column: id, type: number}
-      Seconds: {column: seconds, type: number}
-      Label: {template: "{{ listener }} played song {{ song_id }}"}
-"""
-
-BAD_ROW_MESSAGE = f"item type Play, row {{'id': {BAD_PLAY}}}: attribute Seconds: text 'abc' is not a number"
 SONG_1 = {"PK": {"S": "SONG#1"}, "SK": {"S": "SONG"}}
 
 
@@ -72,16 +32,7 @@ class Project:
 
     def __init__(self, tmp_path: Path, make_config: Any, prefix: str) -> None:
         self.prefix = prefix
-        self.source = tmp_path / "music.sqlite"
-        with sqlite3.connect(self.source) as conn:
-            conn.execute("CREATE TABLE song (id INTEGER PRIMARY KEY, title TEXT)")
-            conn.execute("CREATE TABLE play (id INTEGER PRIMARY KEY, song_id INTEGER, listener TEXT, seconds NUMBER)")
-            conn.executemany("INSERT INTO song VALUES (?, ?)", [(i, f"Song {i}") for i in range(1, SONGS + 1)])
-            conn.executemany(
-                "INSERT INTO play VALUES (?, ?, ?, ?)",
-                [(i, 1 + i % SONGS, f"user{i % 7}", "abc" if i == BAD_PLAY else 60 + i) for i in range(1, PLAYS + 1)],
-            )
-        conn.close()
+        self.source = make_source(tmp_path / "music.sqlite", bad=True)
         self.mappings = tmp_path / "mappings"
         self.mappings.mkdir()
         self.mapping_file = self.mappings / "music.yaml"
@@ -112,32 +63,8 @@ def project(tmp_path: Path, make_config: Any, prefix: str) -> Project:
     return Project(tmp_path, make_config, prefix)
 
 
-def table_rows(output: str) -> dict[str, list[str]]:
-    """First cell -> cells, for every row of the rich tables in ``output``."""
-    rows = [[c.strip() for c in line.split("│")[1:-1]] for line in output.splitlines() if line.count("│") > 2]
-    return {r[0]: r for r in rows if r and r[0]}
-
-
 def load(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text())
-
-
-def play_key(play: int) -> dict[str, Any]:
-    return {"PK": {"S": f"LISTENER#user{play % 7}"}, "SK": {"S": f"PLAY#{play:06d}"}}
-
-
-def mark(ddb: Any, table: str, key: dict[str, Any]) -> None:
-    """Add an attribute that a rewrite of the item would remove."""
-    ddb.update_item(
-        TableName=table,
-        Key=key,
-        UpdateExpression="SET Tampered = :t",
-        ExpressionAttributeValues={":t": {"BOOL": True}},
-    )
-
-
-def is_marked(ddb: Any, table: str, key: dict[str, Any]) -> bool:
-    return "Tampered" in ddb.get_item(TableName=table, Key=key, ConsistentRead=True)["Item"]
 
 
 def play_ids(ddb: Any, table: str) -> list[int]:
