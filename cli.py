@@ -24,7 +24,7 @@ from rich.table import Table
 
 from engine import commands, local_dynamodb
 from engine.config import DEFAULT_CONFIG, Config, load_config, with_settings
-from engine.errors import MigrationError, ValidationFailed
+from engine.errors import MigrationError, ValidationFailed, WriteRefused
 from engine.estimate import PRICE_PER_MILLION_WRU, PRICE_SOURCE
 from engine.logs import setup_logging
 from engine.migrate import MigrationResult
@@ -354,7 +354,7 @@ def _run_migration(
         else:
             result = commands.migrate(config, tables or None, force, reporter)
     except MigrationError as exc:
-        if exc.exit_code == 1 or exc.exit_code >= 128:
+        if exc.exit_code == 1 or exc.exit_code >= 128 or isinstance(exc, WriteRefused):
             err_console.print(
                 f"the checkpoint is saved; run '{Path(sys.argv[0]).name} resume' to continue", highlight=False
             )

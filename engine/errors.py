@@ -58,6 +58,11 @@ class TargetError(MigrationError):
     exit_code = 2
 
 
+class WriteRefused(TargetError):
+    """DynamoDB refused the writes for a reason no retry fixes (access, credentials, a missing
+    table); the run stopped at a checkpoint, to resume once the cause is fixed."""
+
+
 class WriteFailed(MigrationError):
     """Writes kept failing after every retry; the run stopped at a checkpoint."""
 

@@ -19,10 +19,10 @@ from typing import Any
 import botocore.exceptions
 from loguru import logger
 
-from engine.errors import MigrationError, RowError, WriteFailed
+from engine.errors import MigrationError, RowError, WriteFailed, WriteRefused
 from engine.faults import crash_point
 from engine.retry import CONNECTION_ERRORS, SERVER_CODES, THROTTLE_CODES, ThrottleLog, backoff_delay
-from engine.target import Target
+from engine.target import REFUSED_CODES, Target, explain
 from engine.types import Wire
 
 #: Batches a writer may have sent or queued past the checkpoint, per worker thread.
@@ -200,6 +200,8 @@ class BatchWriter:
                 elif code == "ValidationException":
                     self._write_one_by_one(batch, pending[self.table], exc)
                     return
+                elif code in REFUSED_CODES:
+                    raise self._refused(exc) from None
                 else:
                     raise self._failed(batch, f"{code}: {exc.response.get('Error', {}).get('Message', '')}") from None
             except CONNECTION_ERRORS as exc:
@@ -228,6 +230,10 @@ class BatchWriter:
             f"item type {self.item_type}: writing to {self.table} failed at the batch starting at row {first}: {reason}"
         )
 
+    def _refused(self, exc: Exception) -> WriteRefused:
+        message, hint = explain(exc, self.target)
+        return WriteRefused(f"item type {self.item_type}: writing to {self.table}: {message}", hint)
+
     def _write_one_by_one(self, batch: Batch, requests: list[dict[str, Any]], error: Exception) -> None:
         """DynamoDB refused the batch: find the item at fault by writing them singly."""
         cursors = {id(item): cursor for item, cursor in zip(batch.items, batch.cursors)}
@@ -250,6 +256,8 @@ class BatchWriter:
                         batch.rejected += 1
                         batch.written_rejects += 1
                         break
+                    if code in REFUSED_CODES:
+                        raise self._refused(exc) from None
                     if code not in THROTTLE_CODES and code not in SERVER_CODES:
                         raise MigrationError(f"writing to {self.table}: {code}") from None
                 except CONNECTION_ERRORS:

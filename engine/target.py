@@ -120,35 +120,48 @@ def connect(config: Config, need_server: bool = True) -> Iterator[Target]:
             local_dynamodb.record_path(Path(config.migration_settings.state_file).parent).unlink(missing_ok=True)
 
 
+ACCESS_CODES = frozenset({"AccessDeniedException", "AccessDenied"})
+CREDENTIAL_CODES = frozenset(
+    {"UnrecognizedClientException", "InvalidSignatureException", "ExpiredTokenException", "MissingAuthenticationToken"}
+)
+#: Refusals a retry cannot fix: the run stops at its checkpoint and names what to change.
+REFUSED_CODES = ACCESS_CODES | CREDENTIAL_CODES | {"ResourceNotFoundException"}
+
+
 def describe_error(exc: Exception, action: str, target: Target | None = None) -> TargetError:
     """One line for a person: what failed, and what to fix."""
+    message, hint = explain(exc, target)
+    return TargetError(f"{action}: {message}", hint)
+
+
+def explain(exc: Exception, target: Target | None) -> tuple[str, str | None]:
+    """What went wrong with a DynamoDB call, and the hint of what to change."""
     where = target.endpoint if target else "DynamoDB"
+    on_aws = target is not None and target.kind == "aws"
     if isinstance(exc, botocore.exceptions.NoCredentialsError):
-        return TargetError(
-            f"{action}: no AWS credentials found",
-            "set AWS_PROFILE or --profile, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
-        )
+        return "no AWS credentials found", "set AWS_PROFILE or --profile, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
     if isinstance(exc, botocore.exceptions.NoRegionError):
-        return TargetError(f"{action}: no AWS region set", "use --aws-region or AWS_DEFAULT_REGION")
+        return "no AWS region set", "use --aws-region or AWS_DEFAULT_REGION"
     if isinstance(exc, CONNECTION_ERRORS):
-        return TargetError(
-            f"{action}: cannot reach {where}: {type(exc).__name__}", "check the endpoint URL and that it is running"
-        )
+        if on_aws:
+            assert target is not None
+            return (
+                f"cannot reach {where}: {type(exc).__name__}",
+                f"check --aws-region ('{target.region}' must be a region DynamoDB runs in) and the network",
+            )
+        return f"cannot reach {where}: {type(exc).__name__}", "check the endpoint URL and that it is running"
     if isinstance(exc, botocore.exceptions.ClientError):
         code = exc.response.get("Error", {}).get("Code", "")
-        message = exc.response.get("Error", {}).get("Message", "")
-        if code in ("AccessDeniedException", "AccessDenied"):
-            return TargetError(f"{action}: access denied ({message})", "grant the IAM actions listed in the README")
-        if code in ("UnrecognizedClientException", "InvalidSignatureException", "ExpiredTokenException"):
-            return TargetError(
-                f"{action}: the credentials were refused ({code})", "check the key pair or refresh the session"
-            )
+        text = exc.response.get("Error", {}).get("Message", "")
+        if code in ACCESS_CODES:
+            return f"access denied ({text})", "grant the IAM actions listed in the README"
+        if code in CREDENTIAL_CODES:
+            return f"the credentials were refused ({code})", "check the key pair or refresh the session"
         if code == "ResourceNotFoundException":
-            return TargetError(f"{action}: {message or 'table not found'}", "run migrate to create the tables")
-        return TargetError(f"{action}: {code}: {message}")
-    if isinstance(exc, botocore.exceptions.BotoCoreError):
-        return TargetError(f"{action}: {exc}")
-    return TargetError(f"{action}: {exc}")
+            hint = "run migrate to create the tables" + (", or check --aws-region" if on_aws else "")
+            return text or "table not found", hint
+        return f"{code}: {text}", None
+    return str(exc), None
 
 
 def check_reachable(target: Target) -> None:

@@ -1,7 +1,7 @@
 """Fault-injecting HTTP proxy for testing DynamoDB clients against DynamoDB Local.
 
 The proxy sits between boto3 and DynamoDB Local and, according to rules, answers
-some requests with the errors DynamoDB would send (throttling, 5xx), drops the
+some requests with the errors DynamoDB would send (throttling, 5xx, access denied), drops the
 connection before or after forwarding, delays requests, or turns a
 ``BatchWriteItem`` into a partial success with ``UnprocessedItems``.
 
@@ -64,6 +64,8 @@ _ERROR_FAULTS: dict[str, tuple[int, str]] = {
     "throttling": (400, "com.amazon.coral.availability#ThrottlingException"),
     "request_limit": (400, _DDB_PREFIX + "RequestLimitExceeded"),
     "server_error": (500, _DDB_PREFIX + "InternalServerError"),
+    # not transient: what an IAM policy without the action gives
+    "access_denied": (400, "com.amazon.coral.service#AccessDeniedException"),
 }
 _SERVER_ERROR_TYPES: dict[int, str] = {
     500: _DDB_PREFIX + "InternalServerError",
@@ -82,6 +84,10 @@ _MESSAGES: dict[str, str] = {
         "request a limit increase"
     ),
     "server_error": "Internal server error",
+    "access_denied": (
+        "User: arn:aws:iam::123456789012:user/migrator is not authorized to perform this action "
+        "because no identity-based policy allows it"
+    ),
 }
 
 #: Fault kind -> the keyword parameters ``add_rule`` accepts for it.
@@ -90,6 +96,7 @@ FAULTS: dict[str, frozenset[str]] = {
     "throttling": frozenset({"message"}),
     "request_limit": frozenset({"message"}),
     "server_error": frozenset({"message", "status"}),
+    "access_denied": frozenset({"message"}),
     "reset_before": frozenset(),
     "reset_after": frozenset(),
     "delay": frozenset({"seconds"}),

@@ -573,6 +573,32 @@ def test_target_aws_without_credentials_names_the_credentials(tmp_path: Path, ma
     assert not project.state.exists()
 
 
+def test_target_aws_in_a_region_that_does_not_exist_names_the_region(
+    tmp_path: Path, make_config: Any, prefix: str
+) -> None:
+    project = Project(tmp_path, make_config, prefix, GOOD_MAPPING, make_source(tmp_path / "things.sqlite"))
+    config = json.loads(project.config.read_text())
+    config.update(target="aws", endpoint_url=None, aws_region="xx-nowhere-1")
+    project.config.write_text(json.dumps(config))
+    # credentials that look real, so the region is what fails; HTTPS goes to a dead proxy, never to AWS
+    env = {**no_credentials_env(tmp_path), "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "example"}
+
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), "-c", str(project.config), "migrate", "--no-validate"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: connecting: cannot reach AWS DynamoDB (xx-nowhere-1): "), lines
+    assert lines[0].endswith("(check --aws-region ('xx-nowhere-1' must be a region DynamoDB runs in) and the network)")
+    assert not project.state.exists()
+
+
 def test_the_test_items_are_real(tmp_path: Path, make_config: Any, prefix: str, ddb: Any) -> None:
     """The unbroken source migrates completely: the failures above come from the bad rows alone."""
     project = Project(tmp_path, make_config, prefix, GOOD_MAPPING, make_source(tmp_path / "things.sqlite"))

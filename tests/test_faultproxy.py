@@ -249,6 +249,7 @@ def test_concurrent_mixed_faults(proxy: FaultProxy, direct: Any) -> None:
         ("request_limit", {}, "RequestLimitExceeded", 400),
         ("server_error", {}, "InternalServerError", 500),
         ("server_error", {"status": 503}, "ServiceUnavailable", 503),
+        ("access_denied", {}, "AccessDeniedException", 400),
     ],
 )
 def test_error_faults(

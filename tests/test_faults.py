@@ -207,6 +207,54 @@ def test_retries_exhausted_stops_with_the_resume_hint_then_resume_finishes(
     assert_validates(direct_config(config, ddb_url), "customer_data")
 
 
+# ----------------------------------------------------------------------------- access denied
+DENIED = "access denied (User: arn:aws:iam::123456789012:user/migrator is not authorized to perform this action"
+
+
+def test_access_denied_on_create_table_is_one_line_and_writes_nothing(
+    proxy: FaultProxy, make_config: Any, ddb: Any, prefix: str
+) -> None:
+    config = make_config(endpoint=proxy.url)
+    proxy.add_rule("access_denied", rate=1.0, operations={"CreateTable"})
+    result = run_cli(config, "migrate", "--no-validate", "-t", "employee_data")
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    assert errors[0].startswith(f"error: creating table {prefix}EmployeeData: {DENIED}"), errors
+    assert errors[0].endswith("(grant the IAM actions listed in the README)"), errors
+    assert proxy.stats["access_denied"] == 1, "a refusal is not retried"
+    assert "Traceback" not in result.stderr
+    assert f"{prefix}EmployeeData" not in ddb.list_tables()["TableNames"]
+
+
+def test_access_denied_midway_stops_at_the_checkpoint_and_resume_finishes(
+    proxy: FaultProxy, make_config: Any, ddb_url: str, ddb: Any, prefix: str
+) -> None:
+    """A policy without BatchWriteItem on one table (or one revoked mid-run): exit 2, nothing already written lost."""
+    config = make_config(endpoint=proxy.url, workers=1)
+    pass_through(proxy, count=5)  # the 3 Customer batches and 2 of Invoice
+    proxy.add_rule("access_denied", rate=1.0, operations=BATCH)
+
+    result = run_cli(config, "migrate", "--no-validate", "-t", "customer_data")
+    assert result.exit_code == 2, result.output
+    stderr = one_line(result.stderr)
+    assert f"error: item type Invoice: writing to {prefix}CustomerData: {DENIED}" in stderr, result.stderr
+    assert "(grant the IAM actions listed in the README)" in stderr
+    assert "the checkpoint is saved; run" in stderr and "resume' to continue" in stderr
+    assert proxy.stats["access_denied"] == 1, "a refusal is not retried"
+
+    invoice = state_of(config)["item_types"]["Invoice"]
+    assert invoice["status"] == "failed" and "access denied" in invoice["error"], invoice
+    assert invoice["items_written"] == 50, invoice  # one writer: exactly the two batches that went through
+    assert count_items(ddb, f"{prefix}CustomerData") == CUSTOMERS + 50
+
+    proxy.clear_rules()
+    resumed = run_cli(config, "resume", "--no-validate", "-t", "customer_data")
+    assert resumed.exit_code == 0, resumed.output
+    assert table_rows(resumed.output)["Invoice"][2:4] == ["done", str(INVOICES - 50)]
+    assert_validates(direct_config(config, ddb_url), "customer_data")
+
+
 # ----------------------------------------------------------------------------- one warning per episode
 def test_throttling_warning_is_logged_once_per_episode_not_per_request(proxy: FaultProxy, make_config: Any) -> None:
     # one writer thread: requests go out one at a time, so the episodes are exact
