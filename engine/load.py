@@ -19,9 +19,9 @@ from typing import Any
 import botocore.exceptions
 from loguru import logger
 
-from engine.errors import MigrationError, RowError, WriteFailed, WriteRefused
+from engine.errors import RowError, WriteFailed, WriteRefused
 from engine.faults import crash_point
-from engine.retry import CONNECTION_ERRORS, SERVER_CODES, THROTTLE_CODES, ThrottleLog, backoff_delay
+from engine.retry import ThrottleLog, backoff_delay, error_code, transient_kind
 from engine.target import REFUSED_CODES, Target, explain
 from engine.types import Wire
 
@@ -190,23 +190,13 @@ class BatchWriter:
         while pending:
             try:
                 response = self.target.client.batch_write_item(RequestItems=pending)
-            except botocore.exceptions.ClientError as exc:
-                code = exc.response.get("Error", {}).get("Code", "")
-                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-                if code in THROTTLE_CODES:
-                    self.stats.throttled(self.table, code)
-                elif code in SERVER_CODES or status >= 500:
-                    self.stats.retried()
-                elif code == "ValidationException":
-                    self._write_one_by_one(batch, pending[self.table], exc)
-                    return
-                elif code in REFUSED_CODES:
-                    raise self._refused(exc) from None
-                else:
-                    raise self._failed(batch, f"{code}: {exc.response.get('Error', {}).get('Message', '')}") from None
-            except CONNECTION_ERRORS as exc:
-                self.stats.retried()
-                logger.debug("connection problem writing to {}: {}", self.table, exc)
+            except Exception as exc:  # noqa: BLE001 - classified below; what is not ours to handle is raised again
+                if transient_kind(exc) is None:
+                    if _code(exc) == "ValidationException":
+                        self._write_one_by_one(batch, pending[self.table], exc)
+                        return
+                    raise self._not_retried(batch, exc) from None
+                self._count_retry(exc)
             else:
                 self.stats.succeeded()
                 unprocessed = response.get("UnprocessedItems") or {}
@@ -224,15 +214,28 @@ class BatchWriter:
                 raise self._failed(batch, f"still failing after {self.max_retries} retries")
             time.sleep(backoff_delay(attempt, self.retry_delay))
 
+    def _count_retry(self, exc: Exception) -> None:
+        if transient_kind(exc) == "throttle":
+            self.stats.throttled(self.table, _code(exc))
+        else:
+            self.stats.retried()
+            logger.debug("retrying a write to {}: {}", self.table, exc)
+
+    def _not_retried(self, batch: Batch, exc: Exception) -> Exception:
+        """The error to stop with when DynamoDB answers with something no retry fixes."""
+        code = _code(exc)
+        if code in REFUSED_CODES:
+            message, hint = explain(exc, self.target)
+            return WriteRefused(f"item type {self.item_type}: writing to {self.table}: {message}", hint)
+        if isinstance(exc, botocore.exceptions.ClientError):
+            return self._failed(batch, f"{code}: {exc.response.get('Error', {}).get('Message', '')}")
+        return exc
+
     def _failed(self, batch: Batch, reason: str) -> WriteFailed:
         first = batch.cursors[0] if batch.cursors else None
         return WriteFailed(
             f"item type {self.item_type}: writing to {self.table} failed at the batch starting at row {first}: {reason}"
         )
-
-    def _refused(self, exc: Exception) -> WriteRefused:
-        message, hint = explain(exc, self.target)
-        return WriteRefused(f"item type {self.item_type}: writing to {self.table}: {message}", hint)
 
     def _write_one_by_one(self, batch: Batch, requests: list[dict[str, Any]], error: Exception) -> None:
         """DynamoDB refused the batch: find the item at fault by writing them singly."""
@@ -243,26 +246,29 @@ class BatchWriter:
                 try:
                     self.target.client.put_item(TableName=self.table, Item=item)
                     break
-                except botocore.exceptions.ClientError as exc:
-                    code = exc.response.get("Error", {}).get("Code", "")
-                    if code == "ValidationException":
-                        message = exc.response.get("Error", {}).get("Message", "")
-                        row_error = RowError(
-                            self.item_type, cursors.get(id(item), {}), f"DynamoDB refused the item: {message}"
-                        )
-                        if self.on_reject is None:
-                            raise row_error from None
-                        self.on_reject(row_error)
-                        batch.rejected += 1
-                        batch.written_rejects += 1
+                except Exception as exc:  # noqa: BLE001 - classified below, as in _write
+                    if transient_kind(exc) is not None:
+                        self._count_retry(exc)
+                    elif _code(exc) == "ValidationException":
+                        self._reject(batch, cursors.get(id(item), {}), exc)
                         break
-                    if code in REFUSED_CODES:
-                        raise self._refused(exc) from None
-                    if code not in THROTTLE_CODES and code not in SERVER_CODES:
-                        raise MigrationError(f"writing to {self.table}: {code}") from None
-                except CONNECTION_ERRORS:
-                    pass
-                self.stats.retried()
+                    else:
+                        raise self._not_retried(batch, exc) from None
                 time.sleep(backoff_delay(attempt, self.retry_delay))
             else:
                 raise self._failed(batch, f"still failing after {self.max_retries} retries ({error})")
+
+    def _reject(self, batch: Batch, cursor: dict[str, Any], exc: Exception) -> None:
+        """An item DynamoDB will not store: the run stops at it, or it goes to the rejects file."""
+        assert isinstance(exc, botocore.exceptions.ClientError)
+        message = exc.response.get("Error", {}).get("Message", "")
+        row_error = RowError(self.item_type, cursor, f"DynamoDB refused the item: {message}")
+        if self.on_reject is None:
+            raise row_error from None
+        self.on_reject(row_error)
+        batch.rejected += 1
+        batch.written_rejects += 1
+
+
+def _code(exc: Exception) -> str:
+    return error_code(exc) if isinstance(exc, botocore.exceptions.ClientError) else ""
