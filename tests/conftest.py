@@ -163,3 +163,20 @@ def items_written(output: str) -> int:
 def one_line(text: str) -> str:
     """The CLI's output with rich's soft line breaks undone."""
     return " ".join(text.split())
+
+
+def error_lines(stderr: str) -> list[str]:
+    """The ``error: ...`` lines the CLI printed."""
+    return [line for line in stderr.splitlines() if line.startswith("error: ")]
+
+
+def line_of(text: str, needle: str, occurrence: int = 1) -> int:
+    """1-based line of the ``occurrence``-th line of ``text`` containing ``needle``."""
+    hits = [n for n, line in enumerate(text.splitlines(), start=1) if needle in line]
+    assert len(hits) >= occurrence, f"{needle!r} not in the text"
+    return hits[occurrence - 1]
+
+
+def own_tables(ddb: Any, prefix: str) -> list[str]:
+    """The tables this test's prefix owns."""
+    return [n for n in ddb.list_tables(ExclusiveStartTableName=prefix[:-1])["TableNames"] if n.startswith(prefix)]

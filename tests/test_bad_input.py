@@ -25,7 +25,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, count_items, one_line, run_cli, run_process, scan_all, table_rows
+from conftest import (
+    ROOT,
+    count_items,
+    error_lines,
+    line_of,
+    one_line,
+    own_tables,
+    run_cli,
+    run_process,
+    scan_all,
+    table_rows,
+)
 
 ROWS = 8
 BAD = 5
@@ -195,25 +206,11 @@ def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "500")
 
 
-def error_lines(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if line.startswith("error: ")]
-
-
-def line_of(text: str, needle: str) -> int:
-    hits = [n for n, line in enumerate(text.splitlines(), start=1) if needle in line]
-    assert hits, needle
-    return hits[0]
-
-
 def items_by_id(ddb: Any, table: str) -> dict[int, dict[str, Any]]:
     items = scan_all(ddb, table)
     by_id = {int(i["Id"]["N"]): i for i in items}
     assert len(by_id) == len(items), "one item per row"
     return by_id
-
-
-def own_tables(ddb: Any, prefix: str) -> list[str]:
-    return [n for n in ddb.list_tables(ExclusiveStartTableName=prefix[:-1])["TableNames"] if n.startswith(prefix)]
 
 
 class Project:

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import count_items, items_written, one_line, run_cli, table_rows
+from conftest import count_items, error_lines, items_written, one_line, run_cli, table_rows
 from faultproxy import MIXED_FAULTS, THROTTLE_KINDS, FaultProxy
 
 CUSTOMERS, INVOICES, EMPLOYEES = 59, 412, 8
@@ -218,7 +218,7 @@ def test_access_denied_on_create_table_is_one_line_and_writes_nothing(
     proxy.add_rule("access_denied", rate=1.0, operations={"CreateTable"})
     result = run_cli(config, "migrate", "--no-validate", "-t", "employee_data")
     assert result.exit_code == 2, result.output
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    errors = error_lines(result.stderr)
     assert len(errors) == 1, result.stderr
     assert errors[0].startswith(f"error: creating table {prefix}EmployeeData: {DENIED}"), errors
     assert errors[0].endswith("(grant the IAM actions listed in the README)"), errors

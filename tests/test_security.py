@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, count_items, run_cli, run_process, scan_all
+from conftest import ROOT, count_items, error_lines, line_of, own_tables, run_cli, run_process, scan_all
 
 from engine.extract import open_source
 
@@ -77,20 +77,6 @@ def sha256(path: Path) -> str:
 def folder_state(folder: Path) -> dict[str, str]:
     """Name -> SHA-256 of every file in the source's folder (journals and WAL files included)."""
     return {p.name: sha256(p) for p in sorted(folder.iterdir()) if p.is_file()}
-
-
-def error_lines(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if line.startswith("error: ")]
-
-
-def line_of(text: str, needle: str) -> int:
-    hits = [n for n, line in enumerate(text.splitlines(), start=1) if needle in line]
-    assert hits, needle
-    return hits[0]
-
-
-def own_tables(ddb: Any, prefix: str) -> list[str]:
-    return [n for n in ddb.list_tables(ExclusiveStartTableName=prefix[:-1])["TableNames"] if n.startswith(prefix)]
 
 
 class Project:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import one_line, run_cli
+from conftest import line_of, one_line, run_cli
 
 GOOD = """\
 tables:
@@ -41,13 +41,6 @@ item_types:
       Name: name
       Born: {column: born, type: number}
 """
-
-
-def line_of(text: str, needle: str, occurrence: int = 1) -> int:
-    """1-based line of the ``occurrence``-th line containing ``needle``."""
-    hits = [n for n, line in enumerate(text.splitlines(), start=1) if needle in line]
-    assert len(hits) >= occurrence, f"{needle!r} not in the mapping text"
-    return hits[occurrence - 1]
 
 
 class Project:

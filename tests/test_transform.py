@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import items_written, run_cli, scan_all, write_config
+from conftest import items_written, run_cli, scan_all, table_rows, write_config
 
 from engine.templates import ENV, TemplateError, compile_template
 from engine.types import ConversionError, convert, number_text
@@ -87,20 +87,6 @@ item_types:
 """
 
 ABSENT = object()
-
-
-def _table_rows(output: str) -> list[list[str]]:
-    """The cells of each row of the rich tables in ``output`` (wrapped cells joined again)."""
-    rows: list[list[str]] = []
-    for line in output.splitlines():
-        if line.count("│") <= 2:
-            continue
-        cells = [c.strip() for c in line.split("│")[1:-1]]
-        if rows and not cells[0] and len(cells) == len(rows[-1]):
-            rows[-1] = [f"{a} {b}".strip() for a, b in zip(rows[-1], cells)]
-        else:
-            rows.append(cells)
-    return rows
 
 
 @pytest.fixture(scope="module")
@@ -234,7 +220,7 @@ def test_sparse_index_holds_only_rows_with_a_category(migrated: dict[str, Any], 
 def test_filter_skips_rows_and_the_summary_counts_them(migrated: dict[str, Any]) -> None:
     assert sorted(migrated["items"]) == [1, 2, 3]  # row 4 has qty -1
     output = migrated["result"].output
-    rows = {r[0]: r for r in _table_rows(output)}
+    rows = table_rows(output)
     # item type | table | status | items | rows read | skipped | rejected | ...
     assert rows["Thing"][2:7] == ["done", "3", "4", "1", "0"], rows["Thing"]
     assert items_written(output) == 3
@@ -246,7 +232,7 @@ def test_filter_skips_rows_and_the_summary_counts_them(migrated: dict[str, Any])
 def test_status_counts_skipped_rows_as_done(migrated: dict[str, Any]) -> None:
     status = migrated["status"]
     assert status.exit_code == 0, status.output
-    rows = {r[0]: r for r in _table_rows(status.output)}
+    rows = table_rows(status.output)
     # item type | table | state | rows done/total | % | items | ...
     assert rows["Thing"][2:6] == ["done", "4/4", "100%", "3"], rows["Thing"]
 
