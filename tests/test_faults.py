@@ -72,11 +72,12 @@ def set_batch_size(config: Path, size: int) -> None:
     config.write_text(json.dumps(data, indent=2))
 
 
-def direct_config(config: Path, ddb_url: str) -> Path:
-    """The same configuration (same prefix, same state file) straight to DynamoDB Local."""
+def with_endpoint(config: Path, url: str) -> Path:
+    """The same configuration (same prefix, same state file) to another endpoint: straight to
+    DynamoDB Local, or through the proxy."""
     data = json.loads(config.read_text())
-    data["endpoint_url"] = ddb_url
-    path = config.with_name("direct.json")
+    data["endpoint_url"] = url
+    path = config.with_name(f"endpoint-{abs(hash(url))}.json")
     path.write_text(json.dumps(data, indent=2))
     return path
 
@@ -156,7 +157,7 @@ def test_migration_through_a_mix_of_faults_completes_and_every_item_validates(
 
     # straight to DynamoDB Local: every item is there, once, as the source renders it
     proxy.clear_rules()
-    direct = direct_config(config, ddb_url)
+    direct = with_endpoint(config, ddb_url)
     assert_validates(direct, "customer_data", "employee_data")
     assert count_items(ddb, f"{prefix}CustomerData") == CUSTOMERS + INVOICES
 
@@ -204,7 +205,7 @@ def test_retries_exhausted_stops_with_the_resume_hint_then_resume_finishes(
     assert rows["Invoice"][2:4] == ["done", str(INVOICES - checkpointed)], rows["Invoice"]
     assert state_of(config)["item_types"]["Invoice"]["status"] == "done"
     assert count_items(ddb, f"{prefix}CustomerData") == CUSTOMERS + INVOICES
-    assert_validates(direct_config(config, ddb_url), "customer_data")
+    assert_validates(with_endpoint(config, ddb_url), "customer_data")
 
 
 # ----------------------------------------------------------------------------- access denied
@@ -252,7 +253,7 @@ def test_access_denied_midway_stops_at_the_checkpoint_and_resume_finishes(
     resumed = run_cli(config, "resume", "--no-validate", "-t", "customer_data")
     assert resumed.exit_code == 0, resumed.output
     assert table_rows(resumed.output)["Invoice"][2:4] == ["done", str(INVOICES - 50)]
-    assert_validates(direct_config(config, ddb_url), "customer_data")
+    assert_validates(with_endpoint(config, ddb_url), "customer_data")
 
 
 # ----------------------------------------------------------------------------- one warning per episode
@@ -303,15 +304,6 @@ def test_max_wcu_caps_the_write_rate(make_config: Any, ddb: Any, prefix: str) ->
 
 
 # ----------------------------------------------------------------------------- faults on other operations
-def through(config: Path, url: str) -> Path:
-    """The same configuration (same prefix, same state file) through the proxy."""
-    data = json.loads(config.read_text())
-    data["endpoint_url"] = url
-    path = config.with_name("through-proxy.json")
-    path.write_text(json.dumps(data, indent=2))
-    return path
-
-
 def test_validate_rides_out_throttles_and_errors_on_its_reads(proxy: FaultProxy, make_config: Any) -> None:
     config = make_config(retry_delay=0.01)
     result = run_cli(config, "migrate", "--no-validate", "-t", "customer_data")
@@ -322,7 +314,7 @@ def test_validate_rides_out_throttles_and_errors_on_its_reads(proxy: FaultProxy,
     proxy.add_rule("reset_before", rate=1.0, operations={"Query"}, count=1)
     proxy.add_rule("throttling", rate=1.0, operations={"Query"}, count=2)
     proxy.add_rule("request_limit", rate=1.0, operations={"BatchGetItem"}, count=1)
-    result = run_cli(through(config, proxy.url), "validate", "-t", "customer_data")
+    result = run_cli(with_endpoint(config, proxy.url), "validate", "-t", "customer_data")
     stats = proxy.stats
     assert (stats["throttle"], stats["server_error"], stats["reset_before"]) == (2, 1, 1), stats
     assert (stats["throttling"], stats["request_limit"]) == (2, 1), stats
