@@ -41,7 +41,7 @@ def open_source(path: str | os.PathLike[str], busy_timeout: float = BUSY_TIMEOUT
         conn.execute("PRAGMA query_only = ON")
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.OperationalError as exc:
-        if _is_locked(exc):
+        if is_locked(exc):
             raise SourceError(
                 f"cannot read source database {file}: locked by another process for {busy_timeout:g} s",
                 LOCKED_HINT,
@@ -52,14 +52,14 @@ def open_source(path: str | os.PathLike[str], busy_timeout: float = BUSY_TIMEOUT
     return conn
 
 
-def _is_locked(exc: sqlite3.Error) -> bool:
+def is_locked(exc: sqlite3.Error) -> bool:
     text = str(exc)
     return "locked" in text or "busy" in text
 
 
 def source_error(exc: sqlite3.Error, what: str) -> SourceError:
     """A SQLite failure while reading, as one line for a person."""
-    if _is_locked(exc):
+    if is_locked(exc):
         return SourceError(f"{what}: the source database is locked by another process", LOCKED_HINT)
     return SourceError(f"{what}: {exc}")
 

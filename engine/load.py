@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,7 +126,6 @@ class BatchWriter:
         self._done: dict[int, Batch] = {}
         self._next = 0
         self._failure: BaseException | None = None
-        self._futures: list[Future[None]] = []
 
     @property
     def failed(self) -> BaseException | None:
@@ -147,9 +146,7 @@ class BatchWriter:
                 self._acked.wait()
         if self._failure:
             raise self._failure
-        future = self._pool.submit(self._run, batch)
-        self._futures = [f for f in self._futures if not f.done()]
-        self._futures.append(future)
+        self._pool.submit(self._run, batch)
 
     def close(self) -> None:
         """Wait for every batch in flight; raise the first failure."""
@@ -192,7 +189,7 @@ class BatchWriter:
                 response = self.target.client.batch_write_item(RequestItems=pending)
             except Exception as exc:  # noqa: BLE001 - classified below; what is not ours to handle is raised again
                 if transient_kind(exc) is None:
-                    if _code(exc) == "ValidationException":
+                    if error_code(exc) == "ValidationException":
                         self._write_one_by_one(batch, pending[self.table], exc)
                         return
                     raise self._not_retried(batch, exc) from None
@@ -216,14 +213,14 @@ class BatchWriter:
 
     def _count_retry(self, exc: Exception) -> None:
         if transient_kind(exc) == "throttle":
-            self.stats.throttled(self.table, _code(exc))
+            self.stats.throttled(self.table, error_code(exc))
         else:
             self.stats.retried()
             logger.debug("retrying a write to {}: {}", self.table, exc)
 
     def _not_retried(self, batch: Batch, exc: Exception) -> Exception:
         """The error to stop with when DynamoDB answers with something no retry fixes."""
-        code = _code(exc)
+        code = error_code(exc)
         if code in REFUSED_CODES:
             message, hint = explain(exc, self.target)
             return WriteRefused(f"item type {self.item_type}: writing to {self.table}: {message}", hint)
@@ -249,7 +246,7 @@ class BatchWriter:
                 except Exception as exc:  # noqa: BLE001 - classified below, as in _write
                     if transient_kind(exc) is not None:
                         self._count_retry(exc)
-                    elif _code(exc) == "ValidationException":
+                    elif error_code(exc) == "ValidationException":
                         self._reject(batch, cursors.get(id(item), {}), exc)
                         break
                     else:
@@ -268,7 +265,3 @@ class BatchWriter:
         self.on_reject(row_error)
         batch.rejected += 1
         batch.written_rejects += 1
-
-
-def _code(exc: Exception) -> str:
-    return error_code(exc) if isinstance(exc, botocore.exceptions.ClientError) else ""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.errors import SpecError
-from engine.extract import count_rows, query_columns, source_error
+from engine.extract import count_rows, is_locked, query_columns, source_error
 from engine.spec.model import AttributeSpec, EmbedSpec, ItemTypeSpec, Location, MappingSet, TableSpec
 from engine.templates import CompiledTemplate, TemplateError, compile_expression, compile_template
 
@@ -103,7 +103,7 @@ def _columns_of(conn: sqlite3.Connection, query: str, where: Location, what: str
     try:
         return query_columns(conn, query)
     except sqlite3.OperationalError as exc:
-        if "locked" in str(exc) or "busy" in str(exc):
+        if is_locked(exc):
             raise source_error(exc, f"{where}: {what}") from None
         raise SpecError(f"{where}: {what}: query does not run on the source: {exc}") from None
     except sqlite3.Error as exc:

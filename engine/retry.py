@@ -70,7 +70,10 @@ def backoff_delay(attempt: int, base: float) -> float:
     return random.uniform(0, min(MAX_BACKOFF_S, base * (2**attempt)))
 
 
-def error_code(exc: botocore.exceptions.ClientError) -> str:
+def error_code(exc: BaseException) -> str:
+    """DynamoDB's error code of a ClientError; "" for any other exception."""
+    if not isinstance(exc, botocore.exceptions.ClientError):
+        return ""
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
@@ -115,6 +118,4 @@ def with_retries(call: Callable[[], T], policy: RetryPolicy, action: str, thrott
 
 
 def _reason(exc: BaseException) -> str:
-    if isinstance(exc, botocore.exceptions.ClientError):
-        return error_code(exc)
-    return type(exc).__name__
+    return error_code(exc) or type(exc).__name__
