@@ -68,7 +68,7 @@ def handle_errors(function: Callable[..., Any]) -> Callable[..., Any]:
 
 def _config(ctx: click.Context) -> Config:
     config = load_config(ctx.obj["config_path"])
-    setup_logging(config.logging, ctx.obj["verbose"])
+    setup_logging(config.logging, ctx.obj["verbose"], file=config.log_path)
     return config
 
 
@@ -121,6 +121,7 @@ def init(
         f"tables {', '.join(config.dynamodb_tables.values())}",
         highlight=False,
     )
+    console.print(f"state (checkpoints, lock, rejects, local data) will live in {config.state_dir}", highlight=False)
 
 
 @cli.command()
@@ -436,13 +437,19 @@ def _print_summary(result: MigrationResult) -> None:
 
 
 @cli.command()
+@click.option(
+    "--check-target/--no-check-target",
+    default=True,
+    show_default=True,
+    help="Compare the checkpoints with the live tables.",
+)
 @click.pass_context
 @handle_errors
-def status(ctx: click.Context) -> None:
-    """Progress per item type, from the state file."""
+def status(ctx: click.Context, check_target: bool) -> None:
+    """Progress per item type, from the state file, checked against the live tables."""
     config = _config(ctx)
-    snapshot, rows = commands.status(config)
-    table = Table(title=f"Migration status ({config.migration_settings.state_file})")
+    report = commands.status(config, check_target)
+    table = Table(title=f"Migration status ({config.state_path})")
     for column in (
         "item type",
         "table",
@@ -455,9 +462,10 @@ def status(ctx: click.Context) -> None:
         "retries",
         "throttles",
         "last checkpoint",
+        "table generation",
     ):
         table.add_column(column)
-    for r in rows:
+    for r in report.rows:
         pct = f"{100 * r.rows_done / r.total:.0f}%" if r.total else ("100%" if r.status == "done" else "-")
         table.add_row(
             r.name,
@@ -471,9 +479,11 @@ def status(ctx: click.Context) -> None:
             str(r.retries),
             str(r.throttles),
             json.dumps(r.cursor, default=str) if r.cursor is not None else "-",
+            f"{r.generation or '-'} ({r.table_check})" if r.status != "pending" else "-",
         )
     console.print(table)
-    validation = snapshot.get("last_validation")
+    console.print(f"target of the checkpoints: {report.target or 'none yet'}; {report.target_check}", highlight=False)
+    validation = report.snapshot.get("last_validation")
     if validation:
         console.print(f"last validation: {validation.get('result')} at {validation.get('finished_at')}")
 
@@ -639,8 +649,7 @@ def local_status(ctx: click.Context) -> None:
 
 def _state_dir(ctx: click.Context) -> Path:
     path = Path(ctx.obj["config_path"])
-    state_file = load_config(path).migration_settings.state_file if path.exists() else "state/migration_state.json"
-    return Path(state_file).parent
+    return load_config(path).state_dir if path.exists() else Config(source_db="", path=str(path)).state_dir
 
 
 def main() -> None:

@@ -20,13 +20,14 @@ from loguru import logger
 
 from engine import local_dynamodb
 from engine.config import Config, save_config
-from engine.errors import MigrationError, UsageError
+from engine.errors import MigrationError, StateError, UsageError
 from engine.extract import open_source, stream_rows
 from engine.migrate import MigrationResult, Reporter, select_item_types
 from engine.migrate import migrate as run_migration
 from engine.plan import Plan, compile_plan, config_table_name
 from engine.spec import load_mapping_set
 from engine.state import Lock, MigrationState, remove_stale_temps
+from engine.state.binding import check_owner, describe_where, generation, target_record
 from engine.target import check_reachable, connect, delete_tables, existing_tables
 from engine.transform import attach_children, build_item, keep_row
 from engine.types import to_python
@@ -203,42 +204,88 @@ class StatusRow:
     throttles: int
     cursor: Any
     error: str | None
+    generation: str | None = None
+    table_check: str = "not checked"
 
 
-def status(config: Config) -> tuple[dict[str, Any], list[StatusRow]]:
-    """Progress per item type from the state file (no DynamoDB call)."""
-    state = MigrationState.load(config.migration_settings.state_file)
+@dataclass
+class StatusReport:
+    snapshot: dict[str, Any]
+    rows: list[StatusRow]
+    target: str | None  # where the checkpoints were written
+    target_check: str  # what the live target says about it
+
+
+def status(config: Config, check_target: bool = True) -> StatusReport:
+    """Progress per item type from the state file, checked against the live tables unless told not to."""
+    state = MigrationState.load(config.state_path)
     snapshot = state.snapshot()
     mapping = load_mapping_set(config.mappings)
-    rows = []
-    for item in mapping.item_types:
-        entry = state.item(item.name)
-        elapsed = entry.get("elapsed_s") or 0.0
-        rows.append(
-            StatusRow(
-                name=item.name,
-                table=f"{config.table_prefix}{item.table}",
-                status=entry["status"],
-                rows_done=entry["rows_read"],
-                total=entry["total_rows"],
-                items_written=entry["items_written"],
-                items_per_s=entry["items_written"] / elapsed if elapsed else 0.0,
-                errors=entry["rows_rejected"],
-                retries=entry["retries"],
-                throttles=entry["throttles"],
-                cursor=entry["cursor"],
-                error=entry["error"],
-            )
-        )
-    return snapshot, rows
+    tables = {t.name: f"{config.table_prefix}{t.name}" for t in mapping.tables}
+    live, target_check = _live_tables(config, list(tables.values()), state) if check_target else (None, "not checked")
+    rows = [_status_row(state, item.name, tables[item.table], live) for item in mapping.item_types]
+    recorded = state.identity.get("target", {})
+    where = describe_where(recorded) if recorded.get("endpoint") else None
+    return StatusReport(snapshot, rows, where, target_check)
+
+
+def _status_row(state: MigrationState, name: str, table: str, live: dict[str, Any] | None) -> StatusRow:
+    entry = state.item(name)
+    elapsed = entry.get("elapsed_s") or 0.0
+    row = StatusRow(
+        name=name,
+        table=table,
+        status=entry["status"],
+        rows_done=entry["rows_read"],
+        total=entry["total_rows"],
+        items_written=entry["items_written"],
+        items_per_s=entry["items_written"] / elapsed if elapsed else 0.0,
+        errors=entry["rows_rejected"],
+        retries=entry["retries"],
+        throttles=entry["throttles"],
+        cursor=entry["cursor"],
+        error=entry["error"],
+        generation=entry.get("table_generation") or state.tables.get(table, {}).get("generation"),
+    )
+    if live is not None and row.status != "pending":
+        described = live.get(table)
+        if described is None:
+            row.table_check = "table missing: will be written again"
+        elif row.generation and generation(described) != row.generation:
+            row.table_check = "table recreated since: will be written again"
+        else:
+            row.table_check = "same table"
+    return row
+
+
+def _live_tables(config: Config, names: list[str], state: MigrationState) -> tuple[dict[str, Any] | None, str]:
+    """The live tables, and whether the target is the one the checkpoints were written to."""
+    try:
+        with connect(config) as target:
+            described = existing_tables(target, names)
+            current = target_record(target, described)
+    except MigrationError as exc:
+        return None, f"cannot check the target: {exc}"
+    recorded = state.identity.get("target", {})
+    if not recorded.get("endpoint"):
+        return described, f"checked {describe_where(current)}"
+    if recorded["endpoint"] != current["endpoint"]:
+        return None, f"the configuration now targets {describe_where(current)}: the checkpoints do not apply there"
+    return described, "checked: same target"
 
 
 def reset(config: Config, drop_tables: bool = False) -> dict[str, Any]:
     """Forget all progress (state file, backup, rejects); optionally drop the tables."""
-    state_file = Path(config.migration_settings.state_file)
+    state_file = config.state_path
     lock = Lock(state_file.with_name(state_file.name + ".lock"))
     lock.acquire()
     try:
+        try:
+            state = MigrationState.load(state_file)
+        except StateError:
+            state = None  # a damaged state is what reset is for; whose it was cannot be read
+        if state is not None:
+            check_owner(state, config)
         removed = [str(temp) for temp in remove_stale_temps(state_file)]
         for path in (state_file, state_file.with_name(state_file.name + ".bak"), state_file.with_name("rejects.jsonl")):
             if path.exists():
@@ -305,10 +352,7 @@ def info(config: Config | None) -> dict[str, Any]:
     try:
         with connect(config, need_server=config.target != "local") as target:
             target_info["endpoint"] = target.endpoint
-            if (
-                config.target == "local"
-                and local_dynamodb.running(Path(config.migration_settings.state_file).parent) is None
-            ):
+            if config.target == "local" and local_dynamodb.running(config.state_dir) is None:
                 target_info["reachable"] = "not running (started on demand by each command)"
             else:
                 check_reachable(target)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,11 @@ from typing import Any
 from engine.errors import UsageError
 
 DEFAULT_CONFIG = "config/migration.json"
+STATE_ROOT = "state"
+LOG_ROOT = "logs"
+#: What ``init`` wrote as the state file before each configuration had a folder of its own.
+#: A configuration that still names it shares nothing on purpose: it is treated as the default.
+LEGACY_STATE_FILE = "state/migration_state.json"
 ENV_OVERRIDES = {
     "MIGRATION_SOURCE_DB": ("source_db", str),
     "AWS_DEFAULT_REGION": ("aws_region", str),
@@ -45,14 +51,17 @@ class MigrationSettings:
     """With on_error=skip, how many rejected rows stop the run anyway."""
     busy_timeout: float = 10.0
     """Seconds to wait for another process's write lock on the source database."""
-    state_file: str = "state/migration_state.json"
-    """Checkpoints, counters and the lock live beside this file."""
+    state_file: str | None = None
+    """Checkpoints, counters, the lock, rejects and the embedded DynamoDB Local's data live beside
+    this file. None (the default): ``state/<configuration name>/migration_state.json``, so that two
+    configuration files never share state unless both name the same file here."""
 
 
 @dataclass(frozen=True)
 class LoggingSettings:
     level: str = "INFO"
-    file: str = "logs/migration.log"
+    file: str | None = None
+    """None (the default): ``logs/<configuration name>.log``."""
     max_size: str = "10 MB"
     backup_count: int = 5
 
@@ -72,6 +81,30 @@ class Config:
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     path: str = DEFAULT_CONFIG
 
+    @property
+    def name(self) -> str:
+        """The configuration's name, from its file: the folder of its state and its log file."""
+        return config_name(self.path)
+
+    @property
+    def state_path(self) -> Path:
+        """The state file: the one the settings name, or the configuration's own."""
+        explicit = self.migration_settings.state_file
+        return Path(explicit) if explicit else Path(STATE_ROOT) / self.name / "migration_state.json"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.state_path.parent
+
+    @property
+    def shares_state_on_purpose(self) -> bool:
+        """True when the settings name a state file, so another configuration may name it too."""
+        return self.migration_settings.state_file not in (None, LEGACY_STATE_FILE)
+
+    @property
+    def log_path(self) -> Path:
+        return Path(self.logging.file) if self.logging.file else Path(LOG_ROOT) / f"{self.name}.log"
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("path")
@@ -90,6 +123,24 @@ class Config:
         if settings.workers < 1:
             raise UsageError(f"{self.path}: migration_settings.workers must be at least 1")
         return self
+
+
+def config_name(path: str | os.PathLike[str]) -> str:
+    """``config/migration.json`` -> ``migration``; ``config/prod/eu.json`` -> ``prod-eu``.
+
+    The path is taken relative to the working folder when it lies below it (absolute
+    otherwise), a leading ``config`` folder is dropped, and the parts are joined with
+    ``-``: two configuration files get two names.
+    """
+    file = Path(path).absolute()
+    try:
+        parts = list(file.relative_to(Path.cwd()).parts)
+    except ValueError:
+        parts = [p for p in file.parts if p not in ("/", "\\")]
+    if len(parts) > 1 and parts[0] == "config":
+        parts = parts[1:]
+    parts[-1] = Path(parts[-1]).stem
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(parts)).strip("._-") or "default"
 
 
 def load_config(path: str | os.PathLike[str], env: dict[str, str] | None = None) -> Config:

@@ -203,9 +203,14 @@ def running(state_dir: Path) -> LocalServer | None:
     return None
 
 
+def data_dir(state_dir: Path) -> Path:
+    """Where the embedded server keeps its tables: inside the configuration's state folder."""
+    return state_dir / "dynamodb-local" / "data"
+
+
 def start_recorded(state_dir: Path) -> LocalServer:
     """Start a server on the state folder's data and record it for other commands."""
-    server = start(state_dir / "dynamodb-local" / "data")
+    server = start(data_dir(state_dir))
     record = record_path(state_dir)
     record.parent.mkdir(parents=True, exist_ok=True)
     record.write_text(json.dumps({"pid": server.pid, "port": server.port, "data_dir": server.data_dir}))

@@ -12,14 +12,16 @@ from engine.config import LoggingSettings
 TERMINAL_FORMAT = "<level>{level: <7}</level> {message}"
 
 
-def setup_logging(settings: LoggingSettings | None, verbose: bool = False, quiet_terminal: bool = False) -> None:
-    """DEBUG everywhere with --verbose; otherwise the file gets the configured level."""
+def setup_logging(
+    settings: LoggingSettings | None, verbose: bool = False, quiet_terminal: bool = False, file: Path | None = None
+) -> None:
+    """DEBUG everywhere with --verbose; otherwise the file (``file``, else the settings') gets the configured level."""
     logger.remove()
     terminal_level = "DEBUG" if verbose else ("WARNING" if quiet_terminal or sys.stderr.isatty() else "INFO")
     logger.add(sys.stderr, level=terminal_level, format=TERMINAL_FORMAT, colorize=None, backtrace=False, diagnose=False)
     if settings is None:
         return
-    path = Path(settings.file)
+    path = file or Path(settings.file or "logs/migration.log")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         logger.add(

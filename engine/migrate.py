@@ -22,13 +22,14 @@ from typing import Any, Protocol
 from loguru import logger
 
 from engine.config import Config
-from engine.errors import Interrupted, MigrationError, RowError, StateError, UsageError
+from engine.errors import Interrupted, MigrationError, RowError, StateError, TargetError, UsageError
 from engine.extract import Row, open_source, stream_rows
 from engine.load import Batch, BatchWriter, RateLimiter
 from engine.plan import ItemTypePlan, Plan
 from engine.spec.model import ItemTypeSpec
 from engine.state import Lock, MigrationState, remove_stale_temps
-from engine.target import Target, ensure_tables
+from engine.state.binding import check_owner, check_target, reconcile_tables, target_record
+from engine.target import Target, ensure_tables, existing_tables
 from engine.transform import attach_children, build_item, cursor_of, keep_row, primary_key
 from engine.types import MAX_ITEM_BYTES, item_size, write_units
 
@@ -145,12 +146,14 @@ def check_identity(state: MigrationState, identity: dict[str, Any], force: bool)
 @contextmanager
 def state_lock(config: Config) -> Iterator[MigrationState]:
     """Load the state under the run lock, released when the run ends."""
-    path = Path(config.migration_settings.state_file)
+    path = config.state_path
     lock = Lock(path.with_name(path.name + ".lock"))
     lock.acquire()
     try:
         remove_stale_temps(path)
-        yield MigrationState.load(path)
+        state = MigrationState.load(path)
+        check_owner(state, config)
+        yield state
     finally:
         lock.release()
 
@@ -228,16 +231,9 @@ def migrate(
     result = MigrationResult()
     started = time.monotonic()
     with state_lock(config) as state:
-        identity = run_identity(plan, config, target)
-        changed = check_identity(state, identity, force)
-        state.set_identity(identity)
-        state.start_run()
-        table_plans = list({i.table.name: i.table for i in selected}.values())
-        if settings.create_tables:
-            recreate = force and settings.delete_existing_tables
-            result.tables_created = ensure_tables(target, plan, table_plans, recreate=recreate)
+        changed = prepare_target(plan, config, target, state, selected, force, result)
         limiter = RateLimiter(settings.max_wcu) if settings.max_wcu else None
-        rejects = rejects_path or Path(settings.state_file).with_name("rejects.jsonl")
+        rejects = rejects_path or config.state_dir / "rejects.jsonl"
         groups = _table_groups(selected)
         parallel = max(1, min(settings.parallel_tables, len(groups)))
         with _StopFlag() as stop:
@@ -269,6 +265,46 @@ def migrate(
         result.items = sorted((r for rs in outcomes for r in rs), key=lambda r: order[r.name])
     result.seconds = time.monotonic() - started
     return result
+
+
+def prepare_target(
+    plan: Plan,
+    config: Config,
+    target: Target,
+    state: MigrationState,
+    selected: list[ItemTypePlan],
+    force: bool,
+    result: MigrationResult,
+) -> list[str]:
+    """Check the state against the mapping, the source and the live target; create the tables.
+
+    Returns the item types whose mapping changed (to restart). Nothing is
+    written before the checks pass; checkpoints of a table that is missing or
+    was recreated are voided, so that nothing is skipped as done on a table
+    that does not hold it.
+    """
+    identity = run_identity(plan, config, target)
+    changed = check_identity(state, identity, force)
+    table_plans = list({i.table.name: i.table for i in selected}.values())
+    names = [t.name for t in table_plans]
+    described = existing_tables(target, names)
+    check_target(state, target, described)
+    identity["target"].update(target_record(target, described))
+    state.set_identity(identity)
+    state.start_run()
+    settings = config.migration_settings
+    if settings.create_tables:
+        recreate = force and settings.delete_existing_tables
+        result.tables_created = ensure_tables(target, plan, table_plans, recreate=recreate)
+        described = existing_tables(target, names)
+    missing = [name for name, description in described.items() if description is None]
+    reconcile_tables(state, plan, table_plans, described)
+    if missing:
+        raise TargetError(
+            f"table(s) {', '.join(missing)} do not exist and create_tables is false in {config.path}",
+            "create them, or set migration_settings.create_tables to true",
+        )
+    return changed
 
 
 def _table_groups(items: list[ItemTypePlan]) -> list[list[ItemTypePlan]]:
@@ -344,7 +380,7 @@ class _ItemRun:
         name = self.item.name
         entry = self.state.item(name)
         total = self.item.expected_rows
-        self.state.mark_running(name, total)
+        self.state.mark_running(name, total, self.state.tables.get(self.item.table.name, {}).get("generation"))
         self.reporter.start(name, total, entry["rows_read"])
         started = time.monotonic()
         try:

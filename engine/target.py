@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 import time
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -41,6 +41,7 @@ class Target:
     make_client: Any = field(repr=False)  # () -> new client with the same settings
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     throttles: ThrottleLog = field(default_factory=ThrottleLog, repr=False)
+    identity: str = ""  # what stays the same across runs: the data folder, the URL, or the AWS region
 
     def call(self, method: str, action: str, **kwargs: Any) -> Any:
         """A client call retried through throttles, 5xx and dropped connections.
@@ -82,7 +83,7 @@ def connect(config: Config, need_server: bool = True) -> Iterator[Target]:
     server: local_dynamodb.LocalServer | None = None
     try:
         if config.target == "local" and not endpoint_for(config):
-            state_dir = Path(config.migration_settings.state_file).parent
+            state_dir = config.state_dir
             server = local_dynamodb.running(state_dir)
             if server is None and need_server:
                 server = local_dynamodb.start_recorded(state_dir)
@@ -91,6 +92,7 @@ def connect(config: Config, need_server: bool = True) -> Iterator[Target]:
             kwargs: dict[str, Any] = {"endpoint_url": url, "region_name": config.aws_region, **LOCAL_CREDENTIALS}
             session = boto3.session.Session()
             kind, label = "local", f"DynamoDB Local {url}"
+            identity = f"the embedded DynamoDB Local with its data in {local_dynamodb.data_dir(state_dir).absolute()}"
         else:
             url = endpoint_for(config)
             session = boto3.session.Session(profile_name=config.profile) if config.profile else boto3.session.Session()
@@ -100,8 +102,10 @@ def connect(config: Config, need_server: bool = True) -> Iterator[Target]:
                 if session.get_credentials() is None:
                     kwargs.update(LOCAL_CREDENTIALS)
                 kind, label = "endpoint", url
+                identity = normalize_url(url)
             else:
                 kind, label = "aws", f"AWS DynamoDB ({config.aws_region})"
+                identity = f"AWS DynamoDB in {config.aws_region}"
     except botocore.exceptions.ProfileNotFound as exc:
         raise TargetError(
             f"AWS profile not found: {exc.kwargs.get('profile')}", "check --profile or AWS_PROFILE"
@@ -113,11 +117,17 @@ def connect(config: Config, need_server: bool = True) -> Iterator[Target]:
     try:
         settings = config.migration_settings
         retry = RetryPolicy(settings.max_retries, settings.retry_delay)
-        yield Target(make_client(), label, kind, config.aws_region, make_client, retry)
+        yield Target(make_client(), label, kind, config.aws_region, make_client, retry, identity=identity)
     finally:
         if server is not None and server.owned:
             server.stop()
-            local_dynamodb.record_path(Path(config.migration_settings.state_file).parent).unlink(missing_ok=True)
+            local_dynamodb.record_path(config.state_dir).unlink(missing_ok=True)
+
+
+def normalize_url(url: str) -> str:
+    """``HTTP://LocalHost:8000/`` -> ``http://localhost:8000``: one spelling per endpoint."""
+    parts = urllib.parse.urlsplit(url.strip())
+    return urllib.parse.urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path.rstrip("/"), "", ""))
 
 
 ACCESS_CODES = frozenset({"AccessDeniedException", "AccessDenied"})

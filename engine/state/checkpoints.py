@@ -25,7 +25,9 @@ from loguru import logger
 from engine.errors import StateError
 from engine.faults import crash_point
 
-VERSION = 1
+VERSION = 2
+#: Versions this code reads; older ones are upgraded in memory by ``_upgrade`` and saved as VERSION.
+READABLE_VERSIONS = (1, 2)
 Status = Literal["pending", "running", "done", "failed"]
 COUNTERS = ("rows_read", "rows_skipped", "items_written", "rows_rejected", "retries", "throttles", "batches")
 
@@ -44,6 +46,7 @@ def _new_item_state() -> dict[str, Any]:
         "started_at": None,
         "finished_at": None,
         "error": None,
+        "table_generation": None,
     }
 
 
@@ -98,14 +101,14 @@ class MigrationState:
         file = Path(path)
         backup = file.with_name(file.name + ".bak")
         if not file.exists() and not backup.exists():
-            return cls(file, {"version": VERSION, "identity": {}, "item_types": {}, "runs": 0})
+            return cls(file, _upgrade({"version": VERSION, "identity": {}, "item_types": {}, "runs": 0}))
         data, problem = _read_checked(file)
         if data is not None:
-            return cls(file, data)
+            return cls(file, _upgrade(data))
         backup_data, backup_problem = _read_checked(backup)
         if backup_data is not None:
             logger.warning("state file {} is {}; using the backup {}", file, problem, backup)
-            state = cls(file, backup_data)
+            state = cls(file, _upgrade(backup_data))
             state._main_damaged = file.exists()
             return state
         raise StateError(
@@ -121,6 +124,21 @@ class MigrationState:
     @property
     def identity(self) -> dict[str, Any]:
         return dict(self._data.get("identity", {}))
+
+    @property
+    def owner(self) -> str | None:
+        """The configuration file (absolute path) this state belongs to."""
+        return self._data.get("owner")  # type: ignore[no-any-return]
+
+    @property
+    def tables(self) -> dict[str, dict[str, Any]]:
+        """Per table written: its ARN and generation (TableId, or creation time) when last bound."""
+        with self._mutex:
+            return copy.deepcopy(self._data["tables"])
+
+    def item_names(self) -> list[str]:
+        with self._mutex:
+            return list(self._data["item_types"])
 
     def item(self, name: str) -> dict[str, Any]:
         with self._mutex:
@@ -138,15 +156,25 @@ class MigrationState:
             self._data["identity"] = identity
         self.save()
 
+    def set_owner(self, config_path: str) -> None:
+        with self._mutex:
+            self._data["owner"] = config_path
+
+    def bind_table(self, name: str, record: dict[str, Any]) -> None:
+        """Record which table (ARN, generation) the checkpoints of ``name`` now belong to."""
+        with self._mutex:
+            self._data["tables"][name] = record
+        self.save()
+
     def start_run(self) -> None:
         with self._mutex:
             self._data["runs"] = int(self._data.get("runs", 0)) + 1
             self._data["last_run_started_at"] = _now()
 
-    def mark_running(self, name: str, total_rows: int) -> None:
+    def mark_running(self, name: str, total_rows: int, table_generation: str | None = None) -> None:
         with self._mutex:
             entry = self._data["item_types"].setdefault(name, _new_item_state())
-            entry.update(status="running", total_rows=total_rows, error=None)
+            entry.update(status="running", total_rows=total_rows, error=None, table_generation=table_generation)
             entry["started_at"] = entry["started_at"] or _now()
         self.save()
 
@@ -181,8 +209,13 @@ class MigrationState:
 
     def restart(self, name: str) -> None:
         """Forget an item type's progress (``--force``): it is written again from the start."""
+        self.void([name])
+
+    def void(self, names: list[str]) -> None:
+        """Forget the progress of these item types at once (one save): they start again."""
         with self._mutex:
-            self._data["item_types"][name] = _new_item_state()
+            for name in names:
+                self._data["item_types"][name] = _new_item_state()
         self.save()
 
     def record_validation(self, summary: dict[str, Any]) -> None:
@@ -223,9 +256,24 @@ def _read_checked(file: Path) -> tuple[dict[str, Any] | None, str]:
     body = {k: v for k, v in data.items() if k != "checksum"}
     if _checksum(body) != data["checksum"]:
         return None, "corrupt (checksum mismatch)"
-    if data.get("version") != VERSION:
+    if data.get("version") not in READABLE_VERSIONS:
         return None, f"of unsupported version {data.get('version')}"
     return body, "ok"
+
+
+def _upgrade(data: dict[str, Any]) -> dict[str, Any]:
+    """Bring a state of an older version up to date, in memory (it is saved as VERSION).
+
+    Version 1 had no owner and no table generations: both are filled in by the
+    next run, from the configuration and the live tables.
+    """
+    data.setdefault("owner", None)
+    data.setdefault("tables", {})
+    data.setdefault("identity", {})
+    data.setdefault("item_types", {})
+    for entry in data["item_types"].values():
+        entry.setdefault("table_generation", None)
+    return data
 
 
 def remove_stale_temps(path: Path) -> list[Path]:
