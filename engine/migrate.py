@@ -298,7 +298,7 @@ def prepare_target(
         result.tables_created = ensure_tables(target, plan, table_plans, recreate=recreate)
         described = existing_tables(target, names)
     missing = [name for name, description in described.items() if description is None]
-    reconcile_tables(state, plan, table_plans, described)
+    reconcile_tables(state, plan, table_plans, described, result.tables_created)
     if missing:
         raise TargetError(
             f"table(s) {', '.join(missing)} do not exist and create_tables is false in {config.path}",

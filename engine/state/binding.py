@@ -10,6 +10,7 @@ type whose table is missing or is not the generation they were written to.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +93,11 @@ def check_target(state: MigrationState, target: Target, described: dict[str, dic
 
 
 def reconcile_tables(
-    state: MigrationState, plan: Plan, tables: list[TablePlan], described: dict[str, dict[str, Any] | None]
+    state: MigrationState,
+    plan: Plan,
+    tables: list[TablePlan],
+    described: dict[str, dict[str, Any] | None],
+    created: Sequence[str] = (),
 ) -> list[str]:
     """Void the checkpoints of item types whose table is missing or recreated; bind the live tables.
 
@@ -106,7 +111,9 @@ def reconcile_tables(
         recorded = state.tables.get(table.name)
         names = [i.name for i in plan.item_types if i.table.name == table.name and i.name in known]
         progress = [n for n in names if state.status(n) != "pending"]
-        reason = _void_reason(table.name, live, recorded, bool(progress))
+        reason = _void_reason(table.name, None if table.name in created else live, recorded, bool(progress))
+        if reason and table.name in created:
+            reason += " (created again now)"
         if reason and progress:
             logger.warning("{}: {} written again from the start", reason, ", ".join(progress))
             state.void(progress)
