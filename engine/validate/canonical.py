@@ -1,0 +1,138 @@
+"""Canonical DynamoDB values: equal values compare equal, differences have a path.
+
+Also the plain (JSON-able) forms used in failures and reports.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+from engine.types import Wire, number_text
+
+
+def jsonable(value: Any) -> Any:
+    """``json.dumps`` default: Decimal as int or text, bytes as base64, the rest as text."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else str(value)
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    return str(value)
+
+
+def short(value: Any, limit: int = 80) -> str:
+    """A value as JSON, cut at ``limit`` characters."""
+    text = json.dumps(value, default=jsonable, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def canonical(wire: Wire) -> Any:
+    """A JSON-able form in which equal DynamoDB values are equal (numbers normalised)."""
+    ((kind, value),) = wire.items()
+    if kind == "N":
+        return {"N": _norm_number(value)}
+    if kind == "B":
+        return {"B": base64.b64encode(bytes(value)).decode()}
+    if kind == "M":
+        return {"M": {k: canonical(v) for k, v in value.items()}}
+    if kind == "L":
+        return {"L": [canonical(v) for v in value]}
+    if kind in ("SS", "NS", "BS"):
+        items = [_norm_number(v) for v in value] if kind == "NS" else list(value)
+        return {kind: sorted(str(i) for i in items)}
+    return {kind: value}
+
+
+def _norm_number(text: str) -> str:
+    number = Decimal(text)
+    return (
+        "0"
+        if number.is_zero()
+        else format(number.normalize(), "f")
+        if abs(number.adjusted()) < 40
+        else str(number.normalize())
+    )
+
+
+def canonical_item(item: dict[str, Wire]) -> str:
+    return json.dumps({k: canonical(v) for k, v in item.items()}, sort_keys=True, ensure_ascii=False)
+
+
+def diff(expected: Any, actual: Any, path: str = "") -> Iterator[tuple[str, Any, Any]]:
+    """Paths where two canonical values differ, e.g. ``Tracks[3].UnitPrice``."""
+    if isinstance(expected, dict) and isinstance(actual, dict) and len(expected) == 1 == len(actual):
+        (ek, ev), (ak, av) = next(iter(expected.items())), next(iter(actual.items()))
+        if ek == ak == "M":
+            for name in sorted(set(ev) | set(av)):
+                sub = f"{path}.{name}" if path else name
+                if name not in av:
+                    yield sub, _show(ev[name]), None
+                elif name not in ev:
+                    yield sub, None, _show(av[name])
+                else:
+                    yield from diff(ev[name], av[name], sub)
+            return
+        if ek == ak == "L":
+            for i in range(max(len(ev), len(av))):
+                sub = f"{path}[{i}]"
+                if i >= len(av):
+                    yield sub, _show(ev[i]), None
+                elif i >= len(ev):
+                    yield sub, None, _show(av[i])
+                else:
+                    yield from diff(ev[i], av[i], sub)
+            return
+    if expected != actual:
+        if _tag(expected) != _tag(actual) and None not in (_tag(expected), _tag(actual)):
+            yield (
+                path,
+                f"{short(_show(expected))} (type {_tag(expected)})",
+                f"{short(_show(actual))} (type {_tag(actual)})",
+            )
+        else:
+            yield path, _show(expected), _show(actual)
+
+
+def _tag(value: Any) -> str | None:
+    """The DynamoDB type of a canonical value (N, S, M, ...)."""
+    return next(iter(value)) if isinstance(value, dict) and len(value) == 1 else None
+
+
+def _show(value: Any) -> Any:
+    """Canonical value -> plain value for reports."""
+    if not isinstance(value, dict) or len(value) != 1:
+        return value
+    ((kind, inner),) = value.items()
+    if kind == "M":
+        return {k: _show(v) for k, v in inner.items()}
+    if kind == "L":
+        return [_show(v) for v in inner]
+    return inner
+
+
+def diff_items(expected: dict[str, Wire], actual: dict[str, Wire]) -> list[tuple[str, Any, Any]]:
+    left = {"M": {k: canonical(v) for k, v in expected.items()}}
+    right = {"M": {k: canonical(v) for k, v in actual.items()}}
+    return list(diff(left, right))
+
+
+def plain_value(value: Any) -> Any:
+    """SQL or DynamoDB value -> comparable value (numbers as Decimal)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float | Decimal):
+        return Decimal(number_text(value)).normalize() if value != 0 else Decimal(0)
+    return value
+
+
+def at_path(item: dict[str, Any], path: str) -> Any:
+    """``SupportRep.FirstName`` -> the nested value, or None."""
+    value: Any = item
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value

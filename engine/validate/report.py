@@ -1,0 +1,90 @@
+"""Validation reports on disk: JSON, Markdown, HTML."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+from engine.validate.canonical import jsonable, short
+from engine.validate.results import ValidationResult
+
+
+def write_reports(result: ValidationResult, path: str) -> list[Path]:
+    """Write the report named by ``path`` (.json, .md or .html); a JSON copy goes beside a .md/.html."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    written = []
+    document = result.to_json()
+    if target.suffix == ".json":
+        target.write_text(json.dumps(document, indent=2, default=jsonable), encoding="utf-8")
+        return [target]
+    json_path = target.with_suffix(".json")
+    json_path.write_text(json.dumps(document, indent=2, default=jsonable), encoding="utf-8")
+    written.append(json_path)
+    if target.suffix == ".html":
+        target.write_text(_html(document), encoding="utf-8")
+    else:
+        target.write_text(_markdown(document), encoding="utf-8")
+    written.append(target)
+    return written
+
+
+def _markdown(doc: dict[str, Any]) -> str:
+    lines = [
+        "# Migration validation report",
+        "",
+        f"**Result: {doc['result'].upper()}**: {doc['summary']['passed']} of {doc['summary']['checks']} checks passed"
+        f" ({doc['mode']} comparison, {doc['seconds']} s).",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| Started | {doc['started_at']} |",
+        f"| Finished | {doc['finished_at']} |",
+        f"| Source | `{doc['source']['path']}`, {doc['source']['size']} bytes, SHA-256 `{doc['source']['sha256']}` |",
+        f"| Mapping set | `{doc['mapping']['path']}`, digest `{doc['mapping']['digest']}` |",
+        f"| Target | {doc['target']['endpoint']}, table prefix `{doc['target']['table_prefix']}` |",
+        "",
+        "Mapping files:",
+        "",
+        *[f"- `{f['file']}` SHA-256 `{f['sha256']}`" for f in doc["mapping"]["files"]],
+        "",
+        "## Checks",
+        "",
+        "| Check | Result | Compared | Summary |",
+        "|---|---|---|---|",
+    ]
+    for check in doc["checks"]:
+        mark = "pass" if check["passed"] else "**FAIL**"
+        lines.append(f"| `{check['name']}` | {mark} | {check['compared']} | {check['summary'].replace('|', '/')} |")
+    failed = [c for c in doc["checks"] if not c["passed"]]
+    if failed:
+        lines += ["", "## Failures", ""]
+        for check in failed:
+            lines += _failure_lines(check)
+    return "\n".join(lines) + "\n"
+
+
+def _failure_lines(check: dict[str, Any]) -> list[str]:
+    lines = [f"### `{check['name']}` ({check['failure_count']} failures)", ""]
+    for failure in check["failures"]:
+        where = f" key `{json.dumps(failure['key'], default=jsonable)}`" if failure["key"] is not None else ""
+        path = f" at `{failure['path']}`" if failure["path"] else ""
+        values = ""
+        if failure["expected"] is not None or failure["actual"] is not None:
+            values = f": expected `{short(failure['expected'], 200)}`, found `{short(failure['actual'], 200)}`"
+        lines.append(f"- {failure['kind']}{where}{path}: {failure['message']}{values}")
+    if check["failure_count"] > len(check["failures"]):
+        lines.append(f"- ... and {check['failure_count'] - len(check['failures'])} more (see the JSON report)")
+    lines.append("")
+    return lines
+
+
+def _html(doc: dict[str, Any]) -> str:
+    body = html.escape(_markdown(doc))
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>Migration validation report</title>"
+        "<style>body{font-family:sans-serif;max-width:70em;margin:2em auto}pre{white-space:pre-wrap}</style></head>"
+        f"<body><pre>{body}</pre></body></html>\n"
+    )

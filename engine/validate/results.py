@@ -1,0 +1,122 @@
+"""What validation returns: failures, one result per check, the whole run."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.validate.canonical import jsonable, short
+
+MAX_FAILURES_KEPT = 50
+
+
+@dataclass
+class Failure:
+    """One difference, with the item key and attribute path where there is one."""
+
+    kind: str
+    message: str
+    key: Any = None
+    path: str | None = None
+    expected: Any = None
+    actual: Any = None
+
+    def line(self) -> str:
+        parts = [self.kind]
+        if self.key is not None:
+            parts.append(f"key {json.dumps(self.key, default=jsonable, sort_keys=True)}")
+        if self.path:
+            parts.append(f"at {self.path}")
+        text = " ".join(parts) + f": {self.message}"
+        if self.expected is not None or self.actual is not None:
+            text += f" (expected {short(self.expected)}, found {short(self.actual)})"
+        return text
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "message": self.message,
+            "key": self.key,
+            "path": self.path,
+            "expected": self.expected,
+            "actual": self.actual,
+        }
+
+
+@dataclass
+class CheckResult:
+    name: str
+    kind: str
+    table: str | None
+    compared: int = 0
+    summary: str = ""
+    failures: list[Failure] = field(default_factory=list)
+    failure_count: int = 0
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return self.failure_count == 0
+
+    def fail(self, failure: Failure) -> None:
+        self.failure_count += 1
+        if len(self.failures) < MAX_FAILURES_KEPT:
+            self.failures.append(failure)
+
+    def failure_lines(self, limit: int) -> list[str]:
+        lines = [f.line() for f in self.failures[:limit]]
+        if self.failure_count > limit:
+            lines.append(f"... {self.failure_count - limit} more")
+        return lines
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "table": self.table,
+            "passed": self.passed,
+            "compared": self.compared,
+            "summary": self.summary,
+            "failure_count": self.failure_count,
+            "failures": [f.to_json() for f in self.failures],
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass
+class ValidationResult:
+    checks: list[CheckResult]
+    started_at: str
+    finished_at: str
+    seconds: float
+    source: dict[str, Any]
+    mapping: dict[str, Any]
+    target: dict[str, Any]
+    mode: str
+
+    @property
+    def failed_count(self) -> int:
+        return sum(1 for c in self.checks if not c.passed)
+
+    @property
+    def passed(self) -> bool:
+        return self.failed_count == 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "result": "pass" if self.passed else "fail",
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "seconds": round(self.seconds, 3),
+            "mode": self.mode,
+            "source": self.source,
+            "mapping": self.mapping,
+            "target": self.target,
+            "summary": {
+                "checks": len(self.checks),
+                "passed": len(self.checks) - self.failed_count,
+                "failed": self.failed_count,
+            },
+            "checks": [c.to_json() for c in self.checks],
+        }

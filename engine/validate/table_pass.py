@@ -1,0 +1,182 @@
+"""One pass over a table: counts, the item-by-item comparison, rules and aggregates.
+
+The source is rendered once into the differ and the table is read once; every
+check of the table is fed from that one read.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from engine.plan import ItemTypePlan, Plan, TablePlan
+from engine.target import Target
+from engine.types import Wire
+from engine.validate.aggregates import Aggregate
+from engine.validate.canonical import jsonable
+from engine.validate.items import ItemDiffer, key_of, wire_key
+from engine.validate.reads import batch_get, scan
+from engine.validate.render import Renderer
+from engine.validate.results import CheckResult, Failure
+from engine.validate.rules import apply_rule
+
+
+def table_check_names(plan: Plan, table: TablePlan) -> list[str]:
+    """The checks one pass over ``table`` feeds, in report order."""
+    items = item_types_of(plan, table)
+    names = [f"count:{table.config_name}", f"items:{table.config_name}"]
+    names += [f"count:{i.name}" for i in items] + [f"rule:{c.name}" for i in items for c in i.spec.checks]
+    item_names = {i.name for i in items}
+    names += [f"aggregate:{a.name}" for a in plan.mapping.aggregate_checks if a.item_type in item_names]
+    return names
+
+
+def item_types_of(plan: Plan, table: TablePlan) -> list[ItemTypePlan]:
+    return [i for i in plan.item_types if i.table.spec.name == table.spec.name]
+
+
+def _type_of(item: dict[str, Wire], markers: Iterable[str], by_marker: dict[Any, ItemTypePlan]) -> ItemTypePlan | None:
+    for marker in markers:
+        value = item.get(marker)
+        if value and "S" in value:
+            found = by_marker.get((marker, value["S"]))
+            if found:
+                return found
+    return None
+
+
+class TablePass:
+    """The checks of one table, fed by one rendering of the source and one read of the table."""
+
+    def __init__(self, plan: Plan, table: TablePlan, renderer: Renderer, wanted: Callable[[str], bool]) -> None:
+        self.table = table
+        self.renderer = renderer
+        self.wanted = wanted
+        self.items = item_types_of(plan, table)
+        self.keys = list(table.spec.primary_key_names)
+        self.compare = CheckResult(f"items:{table.config_name}", "items", table.name)
+        self.do_items = wanted(self.compare.name)
+        self.rules = {
+            (i.name, c.name): CheckResult(f"rule:{c.name}", "rule", table.name)
+            for i in self.items
+            for c in i.spec.checks
+        }
+        item_names = {i.name for i in self.items}
+        self.aggregates = [
+            Aggregate(spec, table.name) for spec in plan.mapping.aggregate_checks if spec.item_type in item_names
+        ]
+        self.markers = {i.spec.marker for i in self.items}
+        self.by_marker = {(i.spec.marker, i.spec.marker_value()): i for i in self.items}
+        self.tally = {i.name: 0 for i in self.items}
+        self.expected = {i.name: 0 for i in self.items}
+        self.scanned = 0
+
+    def run(self, target: Target, conn: sqlite3.Connection) -> list[CheckResult]:
+        """Render, read, compare; the results in report order (the caller times them)."""
+        with ItemDiffer(self.keys) as differ:
+            self._render_into(differ)
+            for failure in differ.duplicates():
+                self.compare.fail(failure)
+            sampled_keys = differ.rendered_keys() if self.do_items and self.renderer.sampling else None
+            for stored in scan(target, self.table.name):
+                self._observe(stored)
+                if self.do_items and not self.renderer.sampling:
+                    for failure in differ.compare(stored):
+                        self.compare.fail(failure)
+            if self.do_items and sampled_keys is not None:
+                self._compare_sample(target, differ, sampled_keys)
+            if self.do_items and not self.renderer.sampling:
+                for failure in differ.missing():
+                    self.compare.fail(failure)
+            self.compare.compared = differ.count
+        return self._results(conn)
+
+    def _render_into(self, differ: ItemDiffer) -> None:
+        on_error = (lambda error: self.compare.fail(Failure("unrenderable", str(error)))) if self.do_items else _ignore
+        for item in self.items:
+            for rendered in self.renderer.render(item, on_error):
+                self.expected[item.name] += 1
+                if self.do_items:
+                    differ.add(item.name, rendered)
+            if self.renderer.sampling:
+                self.expected[item.name] = self.renderer.rows_written(item)
+
+    def _observe(self, stored: dict[str, Wire]) -> None:
+        """Count one item of the table and run its type's rules and aggregates on it."""
+        self.scanned += 1
+        item_type = _type_of(stored, self.markers, self.by_marker)
+        if item_type is None:
+            return
+        self.tally[item_type.name] += 1
+        for check in item_type.spec.checks:
+            apply_rule(item_type, check, stored, self.rules[(item_type.name, check.name)], self.keys)
+        for aggregate in self.aggregates:
+            if aggregate.spec.item_type == item_type.name:
+                aggregate.add(stored)
+
+    def _compare_sample(self, target: Target, differ: ItemDiffer, wanted: list[Any]) -> None:
+        name = self.table.name
+        for start in range(0, len(wanted), 100):
+            chunk = wanted[start : start + 100]
+            request = {name: {"Keys": [wire_key(k, self.keys, self.table) for k in chunk], "ConsistentRead": True}}
+            found: dict[str, dict[str, Wire]] = {}
+            for stored in batch_get(target, name, request, f"reading {name}"):
+                found[json.dumps(key_of(stored, self.keys), default=jsonable, sort_keys=True)] = stored
+            for key in chunk:
+                stored = found.get(json.dumps(key, default=jsonable, sort_keys=True))
+                failures = [differ.missing_key(key)] if stored is None else differ.compare(stored)
+                for failure in failures:
+                    self.compare.fail(failure)
+
+    def _results(self, conn: sqlite3.Connection) -> list[CheckResult]:
+        results = [self._count(item) for item in self.items]
+        results.append(self._total())
+        if self.do_items:
+            self.compare.summary = (
+                f"{self.compare.compared} items rendered and compared"
+                if not self.renderer.sampling
+                else f"{self.compare.compared} sampled items compared"
+            ) + ("" if self.compare.passed else f"; {self.compare.failure_count} differences")
+            results.append(self.compare)
+        for (item_name, _), result in self.rules.items():
+            result.compared = self.tally.get(item_name, 0)
+            results.append(result)
+        results += [aggregate.finish(conn) for aggregate in self.aggregates if self.wanted(aggregate.result.name)]
+        return [r for r in results if self.wanted(r.name)]
+
+    def _count(self, item: ItemTypePlan) -> CheckResult:
+        result = CheckResult(f"count:{item.name}", "count", self.table.name)
+        tally, expected = self.tally[item.name], self.expected[item.name]
+        result.compared = expected
+        if tally != expected:
+            result.fail(
+                Failure(
+                    "count",
+                    f"{item.name}: {tally} items in the table, source gives {expected}",
+                    expected=expected,
+                    actual=tally,
+                )
+            )
+        result.summary = f"{tally} of {expected}"
+        return result
+
+    def _total(self) -> CheckResult:
+        result = CheckResult(f"count:{self.table.config_name}", "count", self.table.name)
+        result.compared = sum(self.expected.values())
+        if self.scanned != result.compared:
+            result.fail(
+                Failure(
+                    "count",
+                    f"table holds {self.scanned} items, the plan writes {result.compared}",
+                    expected=result.compared,
+                    actual=self.scanned,
+                )
+            )
+        result.summary = f"{self.scanned} of {result.compared} (whole table)"
+        return result
+
+
+def _ignore(error: Exception) -> None:
+    return None
