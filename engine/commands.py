@@ -28,6 +28,7 @@ from engine.plan import Plan, compile_plan, config_table_name
 from engine.spec import load_mapping_set
 from engine.state import Lock, MigrationState, remove_stale_temps
 from engine.state.binding import check_owner, describe_where, generation, target_record
+from engine.state.fingerprints import FILE_NAME as FINGERPRINTS
 from engine.target import check_reachable, connect, delete_tables, existing_tables
 from engine.transform import attach_children, build_item, keep_row
 from engine.types import to_python
@@ -287,7 +288,9 @@ def reset(config: Config, drop_tables: bool = False) -> dict[str, Any]:
         if state is not None:
             check_owner(state, config)
         removed = [str(temp) for temp in remove_stale_temps(state_file)]
-        for path in (state_file, state_file.with_name(state_file.name + ".bak"), state_file.with_name("rejects.jsonl")):
+        leftovers = [state_file.with_name(state_file.name + ".bak"), state_file.with_name("rejects.jsonl")]
+        leftovers += [state_file.with_name(FINGERPRINTS + suffix) for suffix in ("", "-wal", "-shm")]
+        for path in (state_file, *leftovers):
             if path.exists():
                 path.unlink()
                 removed.append(str(path))

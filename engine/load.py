@@ -40,6 +40,18 @@ class Batch:
     rejected: int = 0
     written_rejects: int = 0  # items of this batch DynamoDB itself refused
     wcu: int = 0
+    fingerprints: list[Any] = field(default_factory=list)  # one per item, for the fingerprint store
+    deletes: list[dict[str, Wire]] = field(default_factory=list)  # keys to delete (sync)
+    delete_keys: list[str] = field(default_factory=list)  # the same keys as the store names them
+    refused: set[int] = field(default_factory=set)  # indexes of items DynamoDB refused
+
+    @property
+    def empty(self) -> bool:
+        return not self.items and not self.deletes
+
+    def written_fingerprints(self) -> list[Any]:
+        """Fingerprints of the items DynamoDB stored (not those it refused)."""
+        return [f for i, f in enumerate(self.fingerprints) if i not in self.refused]
 
 
 @dataclass
@@ -157,7 +169,7 @@ class BatchWriter:
     def _run(self, batch: Batch) -> None:
         try:
             if self._failure is None:
-                if batch.items:
+                if not batch.empty:
                     if self.rate_limiter:
                         self.rate_limiter.acquire(batch.wcu)
                     crash_point("before_write")
@@ -182,6 +194,7 @@ class BatchWriter:
     def _write(self, batch: Batch) -> None:
         pending: dict[str, list[dict[str, Any]]] = {
             self.table: [{"PutRequest": {"Item": item}} for item in batch.items]
+            + [{"DeleteRequest": {"Key": key}} for key in batch.deletes]
         }
         attempt = 0
         while pending:
@@ -236,18 +249,23 @@ class BatchWriter:
 
     def _write_one_by_one(self, batch: Batch, requests: list[dict[str, Any]], error: Exception) -> None:
         """DynamoDB refused the batch: find the item at fault by writing them singly."""
-        cursors = {id(item): cursor for item, cursor in zip(batch.items, batch.cursors)}
+        index = {id(item): i for i, item in enumerate(batch.items)}
         for request in requests:
-            item = request["PutRequest"]["Item"]
+            put = request.get("PutRequest")
             for attempt in range(self.max_retries + 1):
                 try:
-                    self.target.client.put_item(TableName=self.table, Item=item)
+                    if put is not None:
+                        self.target.client.put_item(TableName=self.table, Item=put["Item"])
+                    else:
+                        self.target.client.delete_item(TableName=self.table, Key=request["DeleteRequest"]["Key"])
                     break
                 except Exception as exc:  # noqa: BLE001 - classified below, as in _write
                     if transient_kind(exc) is not None:
                         self._count_retry(exc)
-                    elif error_code(exc) == "ValidationException":
-                        self._reject(batch, cursors.get(id(item), {}), exc)
+                    elif error_code(exc) == "ValidationException" and put is not None:
+                        position = index.get(id(put["Item"]), -1)
+                        batch.refused.add(position)
+                        self._reject(batch, batch.cursors[position] if 0 <= position < len(batch.cursors) else {}, exc)
                         break
                     else:
                         raise self._not_retried(batch, exc) from None

@@ -29,6 +29,7 @@ from engine.plan import ItemTypePlan, Plan
 from engine.spec.model import ItemTypeSpec
 from engine.state import Lock, MigrationState, remove_stale_temps
 from engine.state.binding import check_owner, check_target, reconcile_tables, target_record
+from engine.state.fingerprints import FingerprintStore, fingerprint
 from engine.target import Target, ensure_tables, existing_tables
 from engine.transform import attach_children, build_item, cursor_of, keep_row, primary_key
 from engine.types import MAX_ITEM_BYTES, item_size, write_units
@@ -162,7 +163,7 @@ class _Aborted(MigrationError):
     """This item type stopped at a checkpoint because another one failed."""
 
 
-class _StopFlag:
+class StopFlag:
     """SIGINT/SIGTERM set a flag; the producer stops feeding and the run checkpoints."""
 
     def __init__(self) -> None:
@@ -180,7 +181,7 @@ class _StopFlag:
         if self.aborted:
             raise _Aborted("stopped because another item type failed")
 
-    def __enter__(self) -> _StopFlag:
+    def __enter__(self) -> StopFlag:
         if threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGINT, signal.SIGTERM):
                 self._previous[signum] = signal.signal(signum, self._handle)
@@ -230,13 +231,13 @@ def migrate(
     settings = config.migration_settings
     result = MigrationResult()
     started = time.monotonic()
-    with state_lock(config) as state:
-        changed = prepare_target(plan, config, target, state, selected, force, result)
+    with state_lock(config) as state, FingerprintStore.of(config.state_dir) as store:
+        changed = prepare_target(plan, config, target, state, selected, force, result, store)
         limiter = RateLimiter(settings.max_wcu) if settings.max_wcu else None
         rejects = rejects_path or config.state_dir / "rejects.jsonl"
         groups = _table_groups(selected)
         parallel = max(1, min(settings.parallel_tables, len(groups)))
-        with _StopFlag() as stop:
+        with StopFlag() as stop:
 
             def run_group(group: list[ItemTypePlan]) -> list[ItemResult]:
                 group_conn = (
@@ -257,7 +258,7 @@ def migrate(
                 elif state.status(item.name) == "done":
                     logger.info("{}: done in an earlier run; skipped (use --force to rewrite)", item.name)
                     return _result_from_state(item, state, "skipped")
-                run = _ItemRun(item, config, target, group_conn, state, reporter, limiter, rejects, stop)
+                run = _ItemRun(item, config, target, group_conn, state, reporter, limiter, rejects, stop, store)
                 return run.execute()
 
             outcomes = _run_groups(groups, parallel, run_group)
@@ -275,6 +276,7 @@ def prepare_target(
     selected: list[ItemTypePlan],
     force: bool,
     result: MigrationResult,
+    store: FingerprintStore,
 ) -> list[str]:
     """Check the state against the mapping, the source and the live target; create the tables.
 
@@ -298,7 +300,8 @@ def prepare_target(
         result.tables_created = ensure_tables(target, plan, table_plans, recreate=recreate)
         described = existing_tables(target, names)
     missing = [name for name, description in described.items() if description is None]
-    reconcile_tables(state, plan, table_plans, described, result.tables_created)
+    for stale in reconcile_tables(state, plan, table_plans, described, result.tables_created):
+        store.forget_table(stale)
     if missing:
         raise TargetError(
             f"table(s) {', '.join(missing)} do not exist and create_tables is false in {config.path}",
@@ -351,9 +354,12 @@ class _ItemRun:
         reporter: Reporter,
         limiter: RateLimiter | None,
         rejects: Path,
-        stop: _StopFlag,
+        stop: StopFlag,
+        store: FingerprintStore,
     ) -> None:
         self.item = item
+        self.store = store
+        self.key_names = list(item.table.spec.primary_key_names)
         self.config = config
         self.settings = config.migration_settings
         self.conn = conn
@@ -425,6 +431,7 @@ class _ItemRun:
             "batches": 1,
             **self.writer.stats.take(),
         }
+        self.store.record(self.item.table.name, batch.written_fingerprints())
         if batch.cursor is not None:
             self.state.advance(self.item.name, batch.cursor, counters, now - self._last_ack)
         self._last_ack = now
@@ -500,6 +507,7 @@ class _ItemRun:
                 self.item.name, cursor, f"renders the same primary key {key} as row {keys[key]} in the same batch"
             )
         keys[key] = cursor
+        batch.fingerprints.append(fingerprint(built, self.key_names, self.item.name))
         batch.items.append(built)
         batch.cursors.append(cursor)
         batch.wcu += write_units(size)

@@ -101,23 +101,26 @@ def reconcile_tables(
 ) -> list[str]:
     """Void the checkpoints of item types whose table is missing or recreated; bind the live tables.
 
-    Returns the item types voided. Voiding is saved before the new generation
-    is: a kill between the two voids them again on the next run, never keeps them.
+    Returns the tables that are not the ones the state knew (missing, or
+    another generation): what was recorded of their items no longer holds.
+    Voiding is saved before the new generation is: a kill between the two
+    voids them again on the next run, never keeps them.
     """
-    voided: list[str] = []
+    stale: list[str] = []
     known = set(state.item_names())
     for table in tables:
         live = described.get(table.name)
         recorded = state.tables.get(table.name)
         names = [i.name for i in plan.item_types if i.table.name == table.name and i.name in known]
         progress = [n for n in names if state.status(n) != "pending"]
-        reason = _void_reason(table.name, None if table.name in created else live, recorded, bool(progress))
-        if reason and table.name in created:
-            reason += " (created again now)"
-        if reason and progress:
-            logger.warning("{}: {} written again from the start", reason, ", ".join(progress))
-            state.void(progress)
-            voided += progress
+        reason = _void_reason(table.name, None if table.name in created else live, recorded)
+        if reason and (progress or recorded is not None):
+            stale.append(table.name)
+            if table.name in created:
+                reason += " (created again now)"
+            if progress:
+                logger.warning("{}: {} written again from the start", reason, ", ".join(progress))
+                state.void(progress)
         elif recorded is None and progress and live is not None:
             logger.info(
                 "state upgraded: the checkpoints of {} are bound to table {} created {}",
@@ -127,14 +130,12 @@ def reconcile_tables(
             )
         if live is not None:
             state.bind_table(table.name, {"arn": live.get("TableArn"), "generation": generation(live)})
-    return voided
+    return stale
 
 
-def _void_reason(
-    name: str, live: dict[str, Any] | None, recorded: dict[str, Any] | None, progress: bool
-) -> str | None:
+def _void_reason(name: str, live: dict[str, Any] | None, recorded: dict[str, Any] | None) -> str | None:
     if live is None:
-        return f"table {name} does not exist any more, so its checkpoints are void" if progress else None
+        return f"table {name} does not exist any more, so its checkpoints are void"
     if recorded is not None and recorded.get("generation") != generation(live):
         return (
             f"table {name} was recreated (now {generation(live)}; the checkpoints belong to "

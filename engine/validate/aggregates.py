@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlite3
 from decimal import Decimal
 
+from engine.canonical import jsonable, plain_value
 from engine.spec.model import AggregateCheckSpec
 from engine.types import Wire
-from engine.validate.canonical import jsonable, plain_value
 from engine.validate.results import CheckResult, Failure
 
 

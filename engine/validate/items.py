@@ -10,7 +10,6 @@ keyed by primary key, so memory stays flat however large the table.
 
 from __future__ import annotations
 
-import base64
 import json
 import sqlite3
 import tempfile
@@ -18,28 +17,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from engine.plan import TablePlan
+from engine.canonical import canonical_item, diff, jsonable, key_of
 from engine.types import Wire, to_python
-from engine.validate.canonical import canonical_item, diff, jsonable
 from engine.validate.results import Failure
-
-
-def key_of(item: dict[str, Wire], keys: list[str]) -> dict[str, Any]:
-    """The primary key of a wire item as plain JSON-able values."""
-    return {k: jsonable(to_python(item[k])) if k in item else None for k in keys}
-
-
-def wire_key(key: dict[str, Any], keys: list[str], table: TablePlan) -> dict[str, Wire]:
-    """A key from ``key_of`` back in wire form, for GetItem/BatchGetItem."""
-    types = {k.name: k.type for k in table.spec.key_attributes}
-    out: dict[str, Wire] = {}
-    for name in keys:
-        kind = types[name]
-        value = key[name]
-        out[name] = (
-            {"S": value} if kind == "S" else ({"N": str(value)} if kind == "N" else {"B": base64.b64decode(value)})
-        )
-    return out
 
 
 def _key_text(key: dict[str, Any]) -> str:

@@ -9,13 +9,13 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from engine.canonical import at_path, jsonable, plain_value
 from engine.errors import TargetError
 from engine.plan import Plan
 from engine.spec.model import AccessPatternSpec
 from engine.target import Target, describe_error
 from engine.templates import compile_template
 from engine.types import KEY_CONVERTERS, Wire, to_python
-from engine.validate.canonical import at_path, jsonable, plain_value
 from engine.validate.reads import batch_get
 from engine.validate.results import CheckResult, Failure
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from engine.validate.canonical import jsonable, short
+from engine.canonical import jsonable, short
 from engine.validate.results import ValidationResult
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from engine.canonical import key_of
 from engine.plan import ItemTypePlan
 from engine.spec.model import ItemCheckSpec
 from engine.types import Wire, item_size
-from engine.validate.items import key_of
 from engine.validate.results import CheckResult, Failure
 
 

@@ -11,12 +11,12 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from engine.canonical import jsonable, key_of, wire_key
 from engine.plan import ItemTypePlan, Plan, TablePlan
 from engine.target import Target
 from engine.types import Wire
 from engine.validate.aggregates import Aggregate
-from engine.validate.canonical import jsonable
-from engine.validate.items import ItemDiffer, key_of, wire_key
+from engine.validate.items import ItemDiffer
 from engine.validate.reads import batch_get, scan
 from engine.validate.render import Renderer
 from engine.validate.results import CheckResult, Failure

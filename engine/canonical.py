@@ -1,6 +1,7 @@
 """Canonical DynamoDB values: equal values compare equal, differences have a path.
 
-Also the plain (JSON-able) forms used in failures and reports.
+Also the plain (JSON-able) forms of values and keys used in failures, reports
+and fingerprints. Shared by ``validate``, ``plan --diff`` and ``sync``.
 """
 
 from __future__ import annotations
@@ -9,9 +10,12 @@ import base64
 import json
 from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.types import Wire, number_text
+from engine.types import Wire, number_text, to_python
+
+if TYPE_CHECKING:
+    from engine.plan import TablePlan
 
 
 def jsonable(value: Any) -> Any:
@@ -136,3 +140,21 @@ def at_path(item: dict[str, Any], path: str) -> Any:
             return None
         value = value.get(part)
     return value
+
+
+def key_of(item: dict[str, Wire], keys: list[str]) -> dict[str, Any]:
+    """The primary key of a wire item as plain JSON-able values."""
+    return {k: jsonable(to_python(item[k])) if k in item else None for k in keys}
+
+
+def wire_key(key: dict[str, Any], keys: list[str], table: TablePlan) -> dict[str, Wire]:
+    """A key from ``key_of`` back in wire form, for GetItem/BatchGetItem."""
+    types = {k.name: k.type for k in table.spec.key_attributes}
+    out: dict[str, Wire] = {}
+    for name in keys:
+        kind = types[name]
+        value = key[name]
+        out[name] = (
+            {"S": value} if kind == "S" else ({"N": str(value)} if kind == "N" else {"B": base64.b64decode(value)})
+        )
+    return out
