@@ -149,6 +149,8 @@ def init(
     help="USD per million write request units (on-demand).",
 )
 @click.option("--max-wcu", type=float, default=None, help="Show how long the writes take at this WCU/s cap.")
+@click.option("--diff", "show_diff", is_flag=True, help="Show what 'sync' would put and delete, from the fingerprints.")
+@click.option("--against-target", is_flag=True, help="With --diff: compare with the live tables (one Scan each).")
 @click.pass_context
 @handle_errors
 def plan(
@@ -159,9 +161,18 @@ def plan(
     estimate_rows: int,
     price: float,
     max_wcu: float | None,
+    show_diff: bool,
+    against_target: bool,
 ) -> None:
     """Show what a migration would do, without writing anything."""
     config = _config(ctx)
+    if show_diff or against_target:
+        difference = commands.plan_diff(config, against_target, check_target)
+        if fmt == "json":
+            click.echo(json.dumps(difference, indent=2, default=_json_default))
+        else:
+            _print_diff(difference)
+        return
     document = commands.build_plan(config, with_target=check_target)
     _, per_table = commands.estimate(config, estimate_rows or None)
     max_wcu = max_wcu or config.migration_settings.max_wcu
@@ -250,6 +261,43 @@ def _print_plan(document: dict[str, Any]) -> None:
         console.print(f"[bold]{name}[/bold]")
         for sample in samples:
             console.print_json(json.dumps(sample, default=_json_default))
+
+
+def _print_diff(difference: dict[str, Any]) -> None:
+    table = Table(title=f"Difference with {difference['compared_with']}")
+    for column in (
+        "item type",
+        "table",
+        "new",
+        "update",
+        "delete",
+        "unchanged",
+        "errors",
+        "sample keys / changed paths",
+    ):
+        table.add_column(
+            column, justify="right" if column in ("new", "update", "delete", "unchanged", "errors") else "left"
+        )
+    for d in difference["item_types"]:
+        details = [f"{kind}: {json.dumps(keys[0], ensure_ascii=False)}" for kind, keys in d["samples"].items() if keys]
+        if d["changed_paths"]:
+            details.append("paths: " + ", ".join(f"{p} ({n})" for p, n in d["changed_paths"].items()))
+        details += d["error_samples"][:1]
+        table.add_row(
+            d["item_type"],
+            d["table"],
+            str(d["new"]),
+            str(d["updated"]),
+            str(d["deleted"]),
+            str(d["unchanged"]),
+            str(d["errors"]),
+            "\n".join(details) or "-",
+        )
+    console.print(table)
+    for line in difference["index_changes"]:
+        console.print(f"index change: {line}", highlight=False)
+    total = sum(d["new"] + d["updated"] + d["deleted"] for d in difference["item_types"])
+    console.print(f"{total} items to write or delete", highlight=False)
 
 
 class RichReporter:
@@ -434,6 +482,40 @@ def _print_summary(result: MigrationResult) -> None:
         console.print(f"created tables: {', '.join(result.tables_created)}", highlight=False)
     rate = result.items_written / result.seconds if result.seconds else 0.0
     console.print(f"{result.items_written} items written in {result.seconds:.2f}s ({rate:.0f} items/s)")
+
+
+@cli.command()
+@click.option("-t", "--tables", multiple=True, help="Only these tables (config names, e.g. music_catalog).")
+@click.option("--workers", type=int, default=None, help="Writer threads per table.")
+@click.option("--max-wcu", type=float, default=None, help="Cap write capacity units per second.")
+@click.option("--on-error", type=click.Choice(["stop", "skip"]), default=None, help="What a row that fails does.")
+@click.option("--against-target", is_flag=True, help="Compare with the live tables (one Scan each), not the store.")
+@click.option("--no-validate", is_flag=True, help="Skip the validation at the end.")
+@click.pass_context
+@handle_errors
+def sync(
+    ctx: click.Context,
+    tables: tuple[str, ...],
+    workers: int | None,
+    max_wcu: float | None,
+    on_error: str | None,
+    against_target: bool,
+    no_validate: bool,
+) -> None:
+    """Make the tables equal to what the mapping renders from the source now: write only the difference."""
+    config = with_settings(_config(ctx), workers=workers, max_wcu=max_wcu, on_error=on_error)
+    result = commands.sync(config, tables or None, against_target)
+    _print_diff(
+        {
+            "compared_with": "the live tables" if against_target else "the fingerprints",
+            "index_changes": [c.line() for c in result.index_changes],
+            "item_types": [d.to_json() for d in result.diffs],
+        }
+    )
+    console.print(f"sync: {result.put} items put, {result.deleted} deleted in {result.seconds:.2f}s", highlight=False)
+    if config.migration_settings.enable_validation and not no_validate:
+        console.print("validating (enable_validation is true in the configuration)")
+        _run_validation(config, table=None, checks=(), sample=None, sample_pct=None, report=None)
 
 
 @cli.command()

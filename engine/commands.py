@@ -9,8 +9,9 @@ from __future__ import annotations
 import importlib.metadata
 import platform
 import sqlite3
+import tempfile
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from engine.spec import load_mapping_set
 from engine.state import Lock, MigrationState, remove_stale_temps
 from engine.state.binding import check_owner, describe_where, generation, target_record
 from engine.state.fingerprints import FILE_NAME as FINGERPRINTS
-from engine.target import check_reachable, connect, delete_tables, existing_tables
+from engine.target import check_reachable, connect, delete_tables, describe_table, existing_tables
 from engine.transform import attach_children, build_item, keep_row
 from engine.types import to_python
 
@@ -379,3 +380,49 @@ def with_overrides(config: Config, **changes: Any) -> Config:
 
 def log_result(result: MigrationResult) -> None:
     logger.info("migrated {} items in {:.1f}s", result.items_written, result.seconds)
+
+
+def plan_diff(config: Config, against_target: bool = False, check_target: bool = True) -> dict[str, Any]:
+    """What ``sync`` would change, per item type and table, from the fingerprints (or the live tables)."""
+    from engine.diff import Differ, store_from_table
+    from engine.index_changes import index_changes
+    from engine.state.fingerprints import FingerprintStore
+
+    changes: list[str] = []
+    with opened_plan(config) as (plan, conn), FingerprintStore.of(config.state_dir) as store:
+        differ = Differ(plan, conn)
+        with ExitStack() as stack:
+            target = stack.enter_context(connect(config)) if (against_target or check_target) else None
+            for table in plan.tables:
+                described = describe_table(target, table.name) if target else None
+                if described is not None:
+                    try:
+                        changes += [c.line() for c in index_changes(table, described)]
+                    except MigrationError as exc:
+                        changes.append(str(exc))
+                compare = store
+                if against_target and target is not None and described is not None:
+                    folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="diff-"))
+                    compare = stack.enter_context(store_from_table(target, plan, table, Path(folder)))
+                items = [i for i in plan.item_types if i.table.name == table.name]
+                for _ in differ.table(table, items, compare):
+                    pass
+        return {
+            "compared_with": "the live tables" if against_target else f"the fingerprints in {store.path}",
+            "index_changes": changes,
+            "item_types": [d.to_json() for d in differ.diffs.values()],
+        }
+
+
+def sync(config: Config, tables: Sequence[str] | None = None, against_target: bool = False) -> Any:
+    """Converge the tables to what the mapping renders from the source now."""
+    from engine.sync import check_errors
+    from engine.sync import sync as run_sync
+
+    with opened_plan(config) as (plan, conn):
+        select_item_types(plan, tables)
+        with connect(config) as target:
+            check_reachable(target)
+            result = run_sync(plan, config, target, conn, tables=tables, against_target=against_target)
+    check_errors(result, config)
+    return result

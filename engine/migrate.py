@@ -25,7 +25,7 @@ from engine.config import Config
 from engine.errors import Interrupted, MigrationError, RowError, StateError, TargetError, UsageError
 from engine.extract import Row, open_source, stream_rows
 from engine.load import Batch, BatchWriter, RateLimiter
-from engine.plan import ItemTypePlan, Plan
+from engine.plan import ItemTypePlan, Plan, TablePlan
 from engine.spec.model import ItemTypeSpec
 from engine.state import Lock, MigrationState, remove_stale_temps
 from engine.state.binding import check_owner, check_target, reconcile_tables, target_record
@@ -281,33 +281,59 @@ def prepare_target(
     """Check the state against the mapping, the source and the live target; create the tables.
 
     Returns the item types whose mapping changed (to restart). Nothing is
-    written before the checks pass; checkpoints of a table that is missing or
-    was recreated are voided, so that nothing is skipped as done on a table
-    that does not hold it.
+    written before the checks pass.
     """
     identity = run_identity(plan, config, target)
     changed = check_identity(state, identity, force)
     table_plans = list({i.table.name: i.table for i in selected}.values())
-    names = [t.name for t in table_plans]
+    recreate = force and config.migration_settings.delete_existing_tables
+    result.tables_created = bind_target(config, target, state, plan, table_plans, identity, store, recreate)
+    return changed
+
+
+def bind_target(
+    config: Config,
+    target: Target,
+    state: MigrationState,
+    plan: Plan,
+    tables: list[TablePlan],
+    identity: dict[str, Any],
+    store: FingerprintStore,
+    recreate: bool = False,
+) -> list[str]:
+    """Refuse another target, create missing tables, void what a missing or recreated table held.
+
+    Checkpoints (and fingerprints) of a table that is missing or was recreated
+    are voided, so that nothing is skipped as done on a table that does not
+    hold it. Returns the tables created.
+    """
+    names = [t.name for t in tables]
     described = existing_tables(target, names)
     check_target(state, target, described)
     identity["target"].update(target_record(target, described))
+    # item types of other tables keep the digest they were written with, so a change to them
+    # is still seen by the run that writes them
+    written = {i.name for i in plan.item_types if i.table.name in names}
+    previous = state.identity.get("item_type_digests", {})
+    identity["item_type_digests"] = {
+        n: d if n in written or n not in previous else previous[n] for n, d in identity["item_type_digests"].items()
+    }
     state.set_identity(identity)
     state.start_run()
     settings = config.migration_settings
+    created: list[str] = []
     if settings.create_tables:
-        recreate = force and settings.delete_existing_tables
-        result.tables_created = ensure_tables(target, plan, table_plans, recreate=recreate)
+        created = ensure_tables(target, plan, tables, recreate=recreate)
         described = existing_tables(target, names)
     missing = [name for name, description in described.items() if description is None]
-    for stale in reconcile_tables(state, plan, table_plans, described, result.tables_created):
+    for stale in reconcile_tables(state, plan, tables, described, created):
         store.forget_table(stale)
     if missing:
         raise TargetError(
             f"table(s) {', '.join(missing)} do not exist and create_tables is false in {config.path}",
             "create them, or set migration_settings.create_tables to true",
         )
-    return changed
+    return created
 
 
 def _table_groups(items: list[ItemTypePlan]) -> list[list[ItemTypePlan]]:

@@ -218,6 +218,21 @@ class MigrationState:
                 self._data["item_types"][name] = _new_item_state()
         self.save()
 
+    def mark_synced(self, name: str, summary: dict[str, Any], table_generation: str | None) -> None:
+        """A sync made the item type's items equal to what it renders now (or says why not)."""
+        with self._mutex:
+            entry = self._data["item_types"].setdefault(name, _new_item_state())
+            failed = summary.get("errors", 0) > 0
+            entry.update(
+                status="failed" if failed else "done",
+                cursor=None,
+                error=f"{summary['errors']} row(s) could not be rendered" if failed else None,
+                finished_at=_now(),
+                table_generation=table_generation,
+                last_sync={**summary, "at": _now()},
+            )
+        self.save()
+
     def record_validation(self, summary: dict[str, Any]) -> None:
         with self._mutex:
             self._data["last_validation"] = summary

@@ -1,0 +1,217 @@
+"""Converge the target to what the mapping renders from the source now, writing only the difference.
+
+``sync`` runs the differ (``engine.diff``) over each table and sends its puts
+and deletes through the same batch writer as ``migrate``: the same retries,
+workers, WCU cap and signals. It keeps no cursor: the fingerprint store is
+its checkpoint. An entry is recorded only once DynamoDB acknowledged the
+write (and removed once it acknowledged the delete), so a sync that is killed
+or interrupted is finished by the next one, which finds the items already
+written unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+from engine.config import Config
+from engine.diff import Delete, Differ, Put, Same, TypeDiff, store_from_table
+from engine.errors import MigrationError
+from engine.index_changes import IndexChange, apply_index_changes, index_changes
+from engine.load import Batch, BatchWriter, RateLimiter
+from engine.migrate import StopFlag, bind_target, run_identity, select_item_types, state_lock
+from engine.plan import ItemTypePlan, Plan, TablePlan
+from engine.state import MigrationState
+from engine.state.fingerprints import Fingerprint, FingerprintStore
+from engine.target import Target, describe_table
+from engine.types import item_size, write_units
+
+
+@dataclass
+class SyncResult:
+    diffs: list[TypeDiff] = field(default_factory=list)
+    index_changes: list[IndexChange] = field(default_factory=list)
+    tables_created: list[str] = field(default_factory=list)
+    put: int = 0
+    deleted: int = 0
+    seconds: float = 0.0
+
+    @property
+    def errors(self) -> int:
+        return sum(d.errors for d in self.diffs)
+
+
+def sync(
+    plan: Plan,
+    config: Config,
+    target: Target,
+    conn: sqlite3.Connection,
+    *,
+    tables: Sequence[str] | None = None,
+    against_target: bool = False,
+) -> SyncResult:
+    """Make the selected tables hold exactly what their item types render now."""
+    started = time.monotonic()
+    selected = select_item_types(plan, tables)
+    table_plans = list({i.table.name: i.table for i in selected}.values())
+    result = SyncResult()
+    with state_lock(config) as state, FingerprintStore.of(config.state_dir) as store, StopFlag() as stop:
+        identity = run_identity(plan, config, target)
+        result.tables_created = bind_target(config, target, state, plan, table_plans, identity, store)
+        for table in table_plans:
+            changes = index_changes(table, describe_table(target, table.name) or {})
+            apply_index_changes(target, table, changes)
+            result.index_changes += changes
+        differ = Differ(plan, conn, emit_same=True)
+        limiter = RateLimiter(config.migration_settings.max_wcu) if config.migration_settings.max_wcu else None
+        for table in table_plans:
+            items = [i for i in selected if i.table.name == table.name]
+            against = against_target or _store_missing(state, store, table, items)
+            run = _TableSync(table, items, config, target, store, differ, limiter, stop)
+            run.execute(against)
+            result.put += run.put
+            result.deleted += run.deleted
+        result.diffs = list(differ.diffs.values())
+        _record(state, selected, differ, result)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _store_missing(state: MigrationState, store: FingerprintStore, table: TablePlan, items: list[ItemTypePlan]) -> bool:
+    """True when the table was written (by an earlier version) but nothing of it is in the store."""
+    written = any(state.status(i.name) != "pending" for i in items)
+    if written and store.count(table.name) == 0:
+        logger.info("no fingerprints recorded for {}: comparing with the live table (one Scan)", table.name)
+        return True
+    return False
+
+
+def _record(state: MigrationState, selected: list[ItemTypePlan], differ: Differ, result: SyncResult) -> None:
+    """Item types rendered without error are now done as of this mapping and source."""
+    for item in selected:
+        counts = differ.counts(item.table.name, item.name)
+        summary = {k: getattr(counts, k) for k in ("new", "updated", "deleted", "unchanged", "errors")}
+        state.mark_synced(item.name, summary, state.tables.get(item.table.name, {}).get("generation"))
+
+
+class _TableSync:
+    """One table: the differ's changes in batches through a writer; the store follows the acks."""
+
+    def __init__(
+        self,
+        table: TablePlan,
+        items: list[ItemTypePlan],
+        config: Config,
+        target: Target,
+        store: FingerprintStore,
+        differ: Differ,
+        limiter: RateLimiter | None,
+        stop: StopFlag,
+    ) -> None:
+        self.table = table
+        self.items = items
+        self.config = config
+        self.target = target
+        self.store = store
+        self.differ = differ
+        self.stop = stop
+        self.put = self.deleted = 0
+        settings = config.migration_settings
+        self.writer = BatchWriter(
+            target,
+            table.name,
+            item_type=", ".join(i.name for i in items),
+            workers=settings.workers,
+            max_retries=settings.max_retries,
+            retry_delay=settings.retry_delay,
+            on_ack=self._acknowledged,
+            rate_limiter=limiter,
+        )
+
+    def execute(self, against_target: bool) -> None:
+        with tempfile.TemporaryDirectory(prefix="sync-") as folder:
+            compare = self.store
+            if against_target:
+                compare = store_from_table(self.target, self.differ.plan, self.table, Path(folder))
+                self.store.forget_table(self.table.name)
+            try:
+                self._send(compare)
+            finally:
+                if compare is not self.store:
+                    compare.close()
+
+    def _send(self, compare: FingerprintStore) -> None:
+        batch, same = Batch(0, [], [], None), []
+        size = self.config.batch_size
+        try:
+            for change in self.differ.table(self.table, self.items, compare):
+                if self.stop.signum is not None or self.stop.aborted:
+                    break
+                if isinstance(change, Same):
+                    same = self._same(same, change.fingerprint)
+                    continue
+                _add(batch, change)
+                if len(batch.items) + len(batch.deletes) >= size:
+                    self.writer.submit(batch)
+                    batch = Batch(batch.seq + 1, [], [], None)
+            self.writer.submit(batch)
+        finally:
+            self.writer.close()
+            self.store.record(self.table.name, same)
+        self.stop.check()
+
+    def _same(self, same: list[Fingerprint], mark: Fingerprint) -> list[Fingerprint]:
+        """Unchanged items read from the table: their fingerprints go to the store, 500 at a time."""
+        same.append(mark)
+        if len(same) < 500:
+            return same
+        self.store.record(self.table.name, same)
+        return []
+
+    def _acknowledged(self, batch: Batch) -> None:
+        written = batch.written_fingerprints()
+        self.store.record(self.table.name, written)
+        self.store.forget(self.table.name, batch.delete_keys)
+        self.put += len(written)
+        self.deleted += len(batch.deletes)
+
+
+def _add(batch: Batch, change: Put | Delete) -> None:
+    if isinstance(change, Put):
+        batch.items.append(change.item)
+        batch.fingerprints.append(change.fingerprint)
+        batch.cursors.append(json.loads(change.fingerprint.key))
+        batch.wcu += write_units(item_size(change.item))
+    else:
+        batch.deletes.append(change.key)
+        batch.delete_keys.append(change.key_text)
+        batch.wcu += 1
+
+
+def check_errors(result: SyncResult, config: Config) -> None:
+    """Rows that could not be rendered: their items were left as they are; with on_error=stop that fails the run."""
+    if result.errors and config.migration_settings.on_error == "stop":
+        first = next(s for d in result.diffs for s in d.error_samples)
+        raise MigrationError(
+            f"sync: {result.errors} row(s) could not be rendered, their items were left as they are; first: {first}",
+            "fix the rows or the mapping, then sync again (on_error: skip accepts them)",
+        )
+
+
+def summary(result: SyncResult) -> dict[str, Any]:
+    return {
+        "put": result.put,
+        "deleted": result.deleted,
+        "seconds": round(result.seconds, 3),
+        "index_changes": [c.line() for c in result.index_changes],
+        "tables_created": result.tables_created,
+        "item_types": [d.to_json() for d in result.diffs],
+    }
