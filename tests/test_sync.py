@@ -1,0 +1,302 @@
+"""sync and plan --diff: the target follows the source and the mapping, writing only the difference.
+
+Real DynamoDB Local, real SQLite files: Chinook changed the way an application
+changes it (a renamed track copied into albums, playlists and invoices; a
+deleted customer with invoices; a new album with tracks), a key template
+edited, an index added, a writer changing the source while migrate runs, and
+sync killed at its crash points. Expected keys are computed with SQL.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import count_items, one_line, run_cli, run_process, scan_all
+from songs_and_plays import MAPPING, PLAYS, SONGS, make_source
+
+KILL_AT = "SQLITE2DDB_KILL_AT"
+
+
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "500")
+
+
+def diff_counts(config: Path, *args: str) -> dict[str, dict[str, int]]:
+    result = run_cli(config, "plan", "--diff", "--format", "json", *args)
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    return {d["item_type"]: {k: d[k] for k in ("new", "updated", "deleted", "errors")} for d in document["item_types"]}
+
+
+def sync(config: Path, *args: str) -> tuple[int, int]:
+    result = run_cli(config, "sync", "--no-validate", *args)
+    assert result.exit_code == 0, result.output
+    found = re.findall(r"^sync: (\d+) items put, (\d+) deleted", result.output, re.MULTILINE)
+    assert found, result.output
+    return int(found[-1][0]), int(found[-1][1])
+
+
+def validates(config: Path) -> None:
+    result = run_cli(config, "validate")
+    assert result.exit_code == 0, result.output
+    assert " 0 failed" in result.output
+
+
+# ------------------------------------------------------------------ Chinook changed as an application would
+def touched_by_track(db: sqlite3.Connection, track: int) -> set[tuple[str, str, str]]:
+    """Every item that renders track ``track``: the track, its album, its playlist entries, its invoices."""
+    keys = {("Track", f"TRACK#{track}", "PROFILE")}
+    keys |= {
+        ("Album", f"ARTIST#{a}", f"ALBUM#{al:06d}")
+        for a, al in db.execute(
+            "SELECT al.ArtistId, al.AlbumId FROM Track t JOIN Album al USING (AlbumId) WHERE t.TrackId = ?", (track,)
+        )
+    }
+    keys |= {
+        ("PlaylistTrack", f"PLAYLIST#{p}", f"TRACK#{track:06d}")
+        for (p,) in db.execute("SELECT PlaylistId FROM PlaylistTrack WHERE TrackId = ?", (track,))
+    }
+    return keys | invoices(db, "SELECT InvoiceId FROM InvoiceLine WHERE TrackId = ?", track)
+
+
+def invoices(db: sqlite3.Connection, ids_sql: str, *params: Any) -> set[tuple[str, str, str]]:
+    return {
+        ("Invoice", f"CUSTOMER#{c}", f"INVOICE#{d}#{i:06d}")
+        for c, d, i in db.execute(
+            f"SELECT CustomerId, InvoiceDate, InvoiceId FROM Invoice WHERE InvoiceId IN ({ids_sql})", params
+        )
+    }
+
+
+def touched_by_genre(db: sqlite3.Connection, genre: int) -> set[tuple[str, str, str]]:
+    tracks = [t for (t,) in db.execute("SELECT TrackId FROM Track WHERE GenreId = ?", (genre,))]
+    keys: set[tuple[str, str, str]] = set()
+    for track in tracks:
+        # a genre's name is copied into tracks, album track lists and playlist entries, not invoices
+        keys |= {k for k in touched_by_track(db, track) if k[0] != "Invoice"}
+    return keys
+
+
+def test_sync_writes_exactly_what_each_source_change_touches(
+    chinook_copy: Path, make_config: Any, ddb: Any, prefix: str
+) -> None:
+    config = make_config(source=chinook_copy)
+    first = run_cli(config, "migrate", "--no-validate")
+    assert first.exit_code == 0, first.output
+    assert all(sum(c.values()) == 0 for c in diff_counts(config).values()), "a fresh migration has no difference"
+
+    db = sqlite3.connect(chinook_copy)
+    updated = touched_by_track(db, 1) | touched_by_genre(db, 2)
+    line_invoice = db.execute("SELECT InvoiceId FROM InvoiceLine WHERE InvoiceLineId = 10").fetchone()[0]
+    updated |= invoices(db, "?", line_invoice)
+    deleted = {("Customer", "CUSTOMER#59", "PROFILE")} | invoices(
+        db, "SELECT InvoiceId FROM Invoice WHERE CustomerId = 59"
+    )
+    deleted |= {("Playlist", "PLAYLIST#9", "PROFILE")} | {
+        ("PlaylistTrack", "PLAYLIST#9", f"TRACK#{t:06d}")
+        for (t,) in db.execute("SELECT TrackId FROM PlaylistTrack WHERE PlaylistId = 9")
+    }
+    new_album, new_tracks = 1000, (90001, 90002, 90003)
+    new = {("Album", "ARTIST#1", f"ALBUM#{new_album:06d}")} | {("Track", f"TRACK#{t}", "PROFILE") for t in new_tracks}
+    updated.add(("Artist", "ARTIST#1", "PROFILE"))  # its album count grows
+    updated -= deleted
+
+    with db:
+        db.execute("UPDATE Track SET Name = 'Renamed for sync' WHERE TrackId = 1")
+        db.execute("UPDATE Genre SET Name = 'Jazz, renamed' WHERE GenreId = 2")
+        db.execute("UPDATE InvoiceLine SET UnitPrice = 1.29 WHERE InvoiceLineId = 10")
+        db.execute("DELETE FROM InvoiceLine WHERE InvoiceId IN (SELECT InvoiceId FROM Invoice WHERE CustomerId = 59)")
+        db.execute("DELETE FROM Invoice WHERE CustomerId = 59")
+        db.execute("DELETE FROM Customer WHERE CustomerId = 59")
+        db.execute("DELETE FROM PlaylistTrack WHERE PlaylistId = 9")
+        db.execute("DELETE FROM Playlist WHERE PlaylistId = 9")
+        db.execute("INSERT INTO Album (AlbumId, Title, ArtistId) VALUES (?, 'Sync Sessions', 1)", (new_album,))
+        db.executemany(
+            "INSERT INTO Track (TrackId, Name, AlbumId, MediaTypeId, GenreId, Milliseconds, UnitPrice) "
+            "VALUES (?, ?, ?, 1, 1, 1000, 0.99)",
+            [(t, f"Sync {t}", new_album) for t in new_tracks],
+        )
+    db.close()
+
+    def per_type(keys: set[tuple[str, str, str]]) -> Counter[str]:
+        return Counter(k[0] for k in keys)
+
+    counts = diff_counts(config)
+    for kind, keys in (("new", new), ("updated", updated), ("deleted", deleted)):
+        found = Counter({name: c[kind] for name, c in counts.items() if c[kind]})
+        assert found == per_type(keys), kind
+
+    put, removed = sync(config)
+    assert (put, removed) == (len(new) + len(updated), len(deleted))
+    for table, key in ((f"{prefix}MusicCatalog", new), (f"{prefix}CustomerData", deleted)):
+        stored = {(i["PK"]["S"], i["SK"]["S"]) for i in scan_all(ddb, table)}
+        for _, pk, sk in key:
+            assert ((pk, sk) in stored) == (table.endswith("MusicCatalog")), (pk, sk)
+    validates(config)
+    assert sync(config) == (0, 0), "a second sync with no change writes nothing"
+
+
+# ------------------------------------------------------------------ mapping edits
+@pytest.fixture()
+def music(tmp_path: Path) -> tuple[Path, Path]:
+    source = make_source(tmp_path / "music.sqlite", bad=False)
+    mappings = tmp_path / "mappings"
+    mappings.mkdir()
+    (mappings / "music.yaml").write_text(MAPPING)
+    return source, mappings
+
+
+INDEXED = (
+    MAPPING.replace(
+        """  - name: PlayHistory
+    partition_key: {name: PK, type: S}
+    sort_key: {name: SK, type: S}
+""",
+        """  - name: PlayHistory
+    partition_key: {name: PK, type: S}
+    sort_key: {name: SK, type: S}
+    indexes:
+      - name: BySong
+        partition_key: {name: GSI1PK, type: S}
+        sort_key: {name: GSI1SK, type: S}
+""",
+    ).replace(
+        '      SK: "PLAY#{{ id | pad(6) }}"\n',
+        '      SK: "PLAY#{{ id | pad(6) }}"\n      GSI1PK: "SONG#{{ song_id }}"\n      GSI1SK: "PLAY#{{ id | pad(6) }}"\n',
+    )
+    + """
+access_patterns:
+  - name: plays-of-song
+    params: SELECT id FROM song
+    request:
+      table: PlayHistory
+      index: BySong
+      query: {partition: "SONG#{{ id }}"}
+    sql: SELECT id AS Id FROM play WHERE song_id = :id ORDER BY id
+    compare: {id: Id}
+"""
+)
+
+
+def test_a_key_template_edit_moves_the_items_and_an_added_index_is_built(
+    music: tuple[Path, Path], make_config: Any, ddb: Any, prefix: str
+) -> None:
+    source, mappings = music
+    config = make_config(source=source, mappings=mappings)
+    assert run_cli(config, "migrate", "--no-validate").exit_code == 0
+    mapping = mappings / "music.yaml"
+
+    mapping.write_text(MAPPING.replace('SK: "PLAY#{{ id | pad(6) }}"', 'SK: "PLAY#{{ id | pad(8) }}"'))
+    assert diff_counts(config)["Play"] == {"new": PLAYS, "updated": 0, "deleted": PLAYS, "errors": 0}
+    assert sync(config) == (PLAYS, PLAYS)
+    sks = {i["SK"]["S"] for i in scan_all(ddb, f"{prefix}PlayHistory")}
+    assert sks == {f"PLAY#{i:08d}" for i in range(1, PLAYS + 1)}
+    validates(config)
+
+    mapping.write_text(INDEXED)
+    plan = run_cli(config, "plan", "--diff")
+    assert f"index change: {prefix}PlayHistory: create index BySong (added to the mapping)" in one_line(plan.output)
+    assert sync(config) == (PLAYS, PLAYS), "every play moves back to the 6-digit key and gains the index keys"
+    indexes = ddb.describe_table(TableName=f"{prefix}PlayHistory")["Table"]["GlobalSecondaryIndexes"]
+    assert [(i["IndexName"], i["IndexStatus"]) for i in indexes] == [("BySong", "ACTIVE")]
+    result = run_cli(config, "validate", "--check", "pattern:plays-of-song", "--check", "items:")
+    assert result.exit_code == 0, result.output
+    assert "pattern:plays-of-song" in result.output
+
+    mapping.write_text(MAPPING)
+    assert sync(config) == (PLAYS, 0), "the index keys are dropped from every play"
+    assert "GlobalSecondaryIndexes" not in ddb.describe_table(TableName=f"{prefix}PlayHistory")["Table"]
+
+
+def test_a_table_migrated_before_fingerprints_existed_is_compared_with_the_live_table(
+    music: tuple[Path, Path], make_config: Any, ddb: Any, prefix: str
+) -> None:
+    source, mappings = music
+    config = make_config(source=source, mappings=mappings)
+    assert run_cli(config, "migrate", "--no-validate").exit_code == 0
+    (config.parent / "state" / "fingerprints.sqlite").unlink()
+    for suffix in ("-wal", "-shm"):
+        (config.parent / "state" / f"fingerprints.sqlite{suffix}").unlink(missing_ok=True)
+    # someone else wrote an item the mapping does not render
+    ddb.put_item(TableName=f"{prefix}MusicCatalog", Item={"PK": {"S": "SONG#999"}, "SK": {"S": "SONG"}})
+    result = run_cli(config, "sync", "--no-validate")
+    assert result.exit_code == 0, result.output
+    assert "no fingerprints recorded for" in one_line(result.stderr)
+    assert "sync: 0 items put, 1 deleted" in result.output
+    assert sync(config) == (0, 0), "the store now knows every item"
+    validates(config)
+
+
+# ------------------------------------------------------------------ a source that keeps changing
+WRITER = """
+import random, sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], timeout=30)
+db.execute("PRAGMA journal_mode=WAL")
+rng = random.Random(7)
+deadline = time.monotonic() + float(sys.argv[2])
+n = 0
+while time.monotonic() < deadline:
+    with db:
+        track = rng.randint(1, 3503)
+        db.execute("UPDATE Track SET Name = Name || '+' WHERE TrackId = ?", (track,))
+        db.execute("UPDATE InvoiceLine SET Quantity = Quantity + 1 WHERE InvoiceLineId = ?", (rng.randint(1, 2240),))
+        if n % 5 == 0:
+            db.execute("DELETE FROM PlaylistTrack WHERE rowid = (SELECT min(rowid) FROM PlaylistTrack)")
+    n += 1
+    time.sleep(0.01)
+print(n)
+"""
+
+
+def test_a_source_written_while_migrate_runs_is_caught_up_by_sync(
+    chinook_copy: Path, make_config: Any, tmp_path: Path
+) -> None:
+    with sqlite3.connect(chinook_copy) as db:
+        db.execute("PRAGMA journal_mode=WAL")
+    db.close()
+    config = make_config(source=chinook_copy)
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER)
+    writer = subprocess.Popen([sys.executable, str(script), str(chinook_copy), "6"], stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.5)
+        result = run_cli(config, "migrate", "--no-validate", "-t", "music_catalog", "-t", "playlist_data")
+        assert result.exit_code == 0, result.output
+    finally:
+        out, _ = writer.communicate(timeout=60)
+    assert int(out) > 20, "the writer changed the source during the migration"
+    put, _ = sync(config)
+    assert put > 0
+    validates(config)
+
+
+# ------------------------------------------------------------------ killed syncs
+@pytest.mark.parametrize("point", ["before_write:3", "after_write:2", "fingerprints_saved:2", "before_write:5"])
+def test_a_sync_killed_at_a_crash_point_is_finished_by_the_next(
+    point: str, music: tuple[Path, Path], make_config: Any, ddb: Any, prefix: str
+) -> None:
+    source, mappings = music
+    config = make_config(source=source, mappings=mappings, workers=1, parallel_tables=1)
+    assert run_cli(config, "migrate", "--no-validate").exit_code == 0
+    with sqlite3.connect(source) as db:
+        db.execute("UPDATE play SET seconds = seconds + 1 WHERE id <= 60")  # 60 puts: 3 batches
+        db.execute("DELETE FROM play WHERE id > 60")  # 60 deletes: 3 batches after them
+    db.close()
+    killed = run_process(config, "sync", "--no-validate", env={KILL_AT: point})
+    assert killed.returncode == -9, killed.stdout + killed.stderr
+    put, deleted = sync(config)
+    assert put + deleted > 0 and put <= 60 and deleted <= 60
+    assert count_items(ddb, f"{prefix}PlayHistory") == 60
+    assert count_items(ddb, f"{prefix}MusicCatalog") == SONGS
+    validates(config)
+    assert sync(config) == (0, 0)
