@@ -545,9 +545,16 @@ def status(ctx: click.Context, check_target: bool) -> None:
         "throttles",
         "last checkpoint",
         "table generation",
+        "last sync",
     ):
         table.add_column(column)
     for r in report.rows:
+        synced = r.last_sync
+        last_sync = (
+            f"{synced['at']}: +{synced['new']} ~{synced['updated']} -{synced['deleted']} ={synced['unchanged']}"
+            if synced
+            else "-"
+        )
         pct = f"{100 * r.rows_done / r.total:.0f}%" if r.total else ("100%" if r.status == "done" else "-")
         table.add_row(
             r.name,
@@ -562,6 +569,7 @@ def status(ctx: click.Context, check_target: bool) -> None:
             str(r.throttles),
             json.dumps(r.cursor, default=str) if r.cursor is not None else "-",
             f"{r.generation or '-'} ({r.table_check})" if r.status != "pending" else "-",
+            last_sync,
         )
     console.print(table)
     console.print(f"target of the checkpoints: {report.target or 'none yet'}; {report.target_check}", highlight=False)

@@ -208,6 +208,7 @@ class StatusRow:
     error: str | None
     generation: str | None = None
     table_check: str = "not checked"
+    last_sync: dict[str, Any] | None = None
 
 
 @dataclass
@@ -248,6 +249,7 @@ def _status_row(state: MigrationState, name: str, table: str, live: dict[str, An
         cursor=entry["cursor"],
         error=entry["error"],
         generation=entry.get("table_generation") or state.tables.get(table, {}).get("generation"),
+        last_sync=entry.get("last_sync"),
     )
     if live is not None and row.status != "pending":
         described = live.get(table)
