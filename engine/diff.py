@@ -13,6 +13,7 @@ far wait in a temporary SQLite file, so memory stays flat.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import sqlite3
@@ -118,6 +119,12 @@ class Differ:
         self.renderer = Renderer(conn, None, None)
         self.emit_same = emit_same
         self.diffs: dict[tuple[str, str], TypeDiff] = {}
+        self._digest = hashlib.sha256()
+
+    @property
+    def digest(self) -> str:
+        """A digest of every change found so far, in order: equal for equal differences."""
+        return self._digest.hexdigest()
 
     def counts(self, table: str, item_type: str) -> TypeDiff:
         key = (table, item_type)
@@ -134,8 +141,17 @@ class Differ:
                 for built in self.renderer.render(item, lambda error, c=counts: c.error(str(error))):
                     change = self._compare(table, item, built, keys, store, seen, counts)
                     if change is not None:
+                        self._note(table.name, change)
                         yield change
-            yield from self._deletions(table, items, store, seen)
+            for deletion in self._deletions(table, items, store, seen):
+                self._note(table.name, deletion)
+                yield deletion
+
+    def _note(self, table: str, change: Change) -> None:
+        if isinstance(change, Put):
+            self._digest.update(f"put {table} {change.fingerprint.key} {change.fingerprint.hash}\n".encode())
+        elif isinstance(change, Delete):
+            self._digest.update(f"delete {table} {change.key_text}\n".encode())
 
     def _compare(
         self,
