@@ -24,6 +24,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from engine import table_settings
 from engine.commands import opened_plan
 from engine.config import Config
 from engine.errors import RowError, TargetError, UsageError
@@ -389,7 +390,7 @@ class _Validator:
             return
         t0 = time.monotonic()
         result = CheckResult(name, "shape", table.name, compared=1)
-        for problem in shape_drift(table, described):
+        for problem in shape_drift(table, described) + table_settings.drift(self.target, table, described):
             result.fail(Failure("drift", problem))
         result.summary = "key schema and indexes as declared" if result.passed else "table differs from the mapping"
         self._add(result, t0)
