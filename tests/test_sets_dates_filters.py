@@ -325,3 +325,23 @@ def test_bad_options_are_mapping_errors_with_file_and_line(
     (line,) = error_lines(result.stderr)
     assert line.startswith(f"error: {mappings / 'events.yaml'}:"), line
     assert message in line, line
+
+
+def test_validate_finds_a_changed_set_null_and_epoch(tmp_path: Path, make_config: Any, prefix: str, ddb) -> None:
+    config = make_project(tmp_path, make_config)
+    assert run_cli(config, "migrate", "--no-validate").exit_code == 0
+    name = f"{prefix}Events"
+    item = by_id(ddb, name)[1]
+    ddb.put_item(TableName=name, Item={**item, "Tags": {"SS": ["rock"]}, "ExpiresAt": {"N": "1230764401"}})
+    two = by_id(ddb, name)[2]
+    ddb.put_item(TableName=name, Item={**two, "Note": {"S": ""}})
+    report = tmp_path / "items.md"
+    check = run_cli(config, "validate", "--check", "items", "--report", str(report))
+    assert check.exit_code == 1, check.output
+    (items,) = json.loads(report.with_suffix(".json").read_text())["checks"]
+    found = sorted((f["kind"], f["path"], f["expected"], f["actual"]) for f in items["failures"])
+    assert found == [
+        ("differs", "ExpiresAt", "1230764400", "1230764401"),
+        ("differs", "Note", "true (type NULL)", '"" (type S)'),
+        ("differs", "Tags", ["jazz", "rock"], ["rock"]),
+    ]
