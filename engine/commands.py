@@ -135,14 +135,7 @@ def plan_document(
                     }
                     for i in spec.indexes
                 ],
-                "local_indexes": [
-                    {
-                        "name": i.name,
-                        "key": [k.name + ":" + k.type for k in i.key_attributes],
-                        "projection": i.projection,
-                    }
-                    for i in spec.local_indexes
-                ],
+                "local_indexes": table_settings.local_index_documents(spec),
                 "settings": table_settings.declared(spec.settings),
                 "exists": None if existing is None else existing.get(table.name) is not None,
                 "changes": (changes or {}).get(table.name, []),

@@ -29,7 +29,7 @@ from loguru import logger
 from engine.errors import TargetError
 from engine.plan import TablePlan
 from engine.retry import error_code, with_retries
-from engine.spec.model import IndexSpec, TableSettings
+from engine.spec.model import IndexSpec, TableSettings, TableSpec
 
 UNSUPPORTED_CODES = frozenset({"UnknownOperationException"})
 _SSE_TYPES = {"aws_owned": None, "aws_managed": "KMS", "kms": "KMS"}
@@ -71,6 +71,14 @@ def _index_request(index: IndexSpec) -> dict[str, Any]:
 def declares_any(table: TablePlan) -> bool:
     """True when the mapping declares a local index or a setting for this table."""
     return bool(table.spec.local_indexes) or table.spec.settings != TableSettings()
+
+
+def local_index_documents(spec: TableSpec) -> list[dict[str, Any]]:
+    """The local indexes as plain data (for ``plan``)."""
+    return [
+        {"name": i.name, "key": [f"{k.name}:{k.type}" for k in i.key_attributes], "projection": i.projection}
+        for i in spec.local_indexes
+    ]
 
 
 def declared(settings: TableSettings) -> dict[str, Any]:

@@ -112,7 +112,9 @@ def _attribute_setter(attribute: CompiledAttribute) -> Setter:
     spec = attribute.spec
     name = spec.name
     if spec.source == "column":
-        return _column_setter(name, spec.column or "", spec.type, _handler(spec), _missing(spec))
+        setter = _column_setter(name, spec.column or "", spec.type, _handler(spec))
+        missing = _missing(spec)
+        return setter if missing is None else _null_or(setter, name, spec.column or "", missing)
     if spec.source == "const":
         value = from_python(spec.const) if spec.type == "auto" else convert(spec.const, spec.type)
         return lambda item, row: item.__setitem__(name, value) if value is not None else None
@@ -163,9 +165,19 @@ def _missing(spec: AttributeSpec) -> Wire | None:
     return None
 
 
-def _column_setter(
-    name: str, column: str, kind: str, slow: Callable[[Any], Wire | None], missing: Wire | None
-) -> Setter:
+def _null_or(setter: Setter, name: str, column: str, missing: Wire) -> Setter:
+    """The rare case, a NULL with a value (keep or default): checked before the usual setter."""
+
+    def set_or_default(item: dict[str, Wire], row: Row) -> None:
+        if row[column] is None:
+            item[name] = missing
+        else:
+            setter(item, row)
+
+    return set_or_default
+
+
+def _column_setter(name: str, column: str, kind: str, slow: Callable[[Any], Wire | None]) -> Setter:
     """The common case, a column: the usual Python type is handled inline."""
 
     def fallback(item: dict[str, Wire], value: Any) -> None:
@@ -175,18 +187,6 @@ def _column_setter(
             raise ConversionError(f"attribute {name}: {exc}") from None
         if wire is not None:
             item[name] = wire
-
-    if missing is not None:
-        # the rare case: NULL has a value; the fast setters below stay as they are
-        inner = _column_setter(name, column, kind, slow, None)
-
-        def set_or_default(item: dict[str, Wire], row: Row) -> None:
-            if row[column] is None:
-                item[name] = missing
-            else:
-                inner(item, row)
-
-        return set_or_default
 
     if kind == "number":
 
