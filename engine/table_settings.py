@@ -116,15 +116,7 @@ def differences(target: Any, table: TablePlan, described: dict[str, Any]) -> lis
     if settings.point_in_time_recovery is not None:
         found += _pitr_difference(target, name, settings.point_in_time_recovery)
     if settings.deletion_protection is not None:
-        actual = bool(described.get("DeletionProtectionEnabled", False))
-        if actual != settings.deletion_protection:
-            found.append(
-                Difference(
-                    "deletion_protection",
-                    f"{name}: deletion protection is {_on(actual)}, mapping declares {_on(settings.deletion_protection)}",
-                    _update_table(DeletionProtectionEnabled=settings.deletion_protection),
-                )
-            )
+        found += _protection_difference(name, settings.deletion_protection, described)
     if settings.tags:
         found += _tag_differences(target, name, dict(settings.tags), described)
     if settings.table_class:
@@ -215,6 +207,14 @@ def _stream_difference(name: str, view: str, described: dict[str, Any]) -> list[
         _update_table(StreamSpecification={"StreamEnabled": True, "StreamViewType": view})(client_target, table_name)
 
     return [Difference("stream", f"{name}: stream is {actual or 'off'}, mapping declares {view}", fix)]
+
+
+def _protection_difference(name: str, wanted: bool, described: dict[str, Any]) -> list[Difference]:
+    actual = bool(described.get("DeletionProtectionEnabled", False))
+    if actual == wanted:
+        return []
+    text = f"{name}: deletion protection is {_on(actual)}, mapping declares {_on(wanted)}"
+    return [Difference("deletion_protection", text, _update_table(DeletionProtectionEnabled=wanted))]
 
 
 def _pitr_difference(target: Any, name: str, wanted: bool) -> list[Difference]:
@@ -316,7 +316,7 @@ def _update_table(**changes: Any) -> Callable[[Any, str], None]:
 
 
 def _call(target: Any, method: str, name: str, spec: Any, arn: str | None = None) -> None:
-    """The in-place calls; an endpoint that does not offer one gets a line in the log."""
+    """One in-place change other than UpdateTable, retried like every call."""
     arguments: dict[str, Any] = {
         "update_time_to_live": {"TableName": name, "TimeToLiveSpecification": spec},
         "update_continuous_backups": {"TableName": name, "PointInTimeRecoverySpecification": spec},
@@ -348,6 +348,8 @@ def _optional(target: Any, method: str, what: str, **kwargs: Any) -> dict[str, A
         if error_code(exc) in UNSUPPORTED_CODES:
             _skip(target, what, f"does not support {what} ({error_code(exc)})")
             return None
+        raise _described(exc, f"reading {what}", target) from None
+    except Exception as exc:  # noqa: BLE001 - every failure becomes one line
         raise _described(exc, f"reading {what}", target) from None
 
 
