@@ -13,6 +13,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import pytest
 from conftest import ROOT, error_lines, run_cli, scan_all
 
 from engine.templates import ENV, TemplateError, compile_template
-from engine.types import ConversionError, converter
+from engine.types import ConversionError, converter, date_parser
 
 # ----------------------------------------------------------------------------- the handlers, table-driven
 EPOCH_CASES = [
@@ -100,6 +101,30 @@ def test_bad_values_are_refused_with_the_value_named(kind: str, options: dict[st
     with pytest.raises(ConversionError) as caught:
         converter(kind, **options)(value)
     assert str(caught.value) == message
+
+
+FORMATS = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S.%f", "%d/%m/%Y", "%Y%m%d", "%Y-%m-%dT%H:%M", "%b %d %Y"]
+TEXTS = [
+    "2021-01-01 00:00:00", "2021-1-1 0:0:0", "2021-01-01  00:00:00", "2021-02-30 00:00:00", "2021-01-01 00:00:00.5",
+    "2021-01-01 00:00:00.1234567", "04/07/1996", "4/7/1996", "20210101", "2021-01-01T10:30", "2021-01-01 24:00:00",
+    "2021-01-01 00:00:60", "", "x", "1996-07-04 00:00:00.000", "0099-01-01 00:00:00", "99-01-01 00:00:00",
+    "2021-13-01 00:00:00", "202101011", "Jul 04 1996", "2021-01-01 00:00:00+01:00",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_the_quick_date_parser_reads_exactly_what_strptime_reads(fmt: str) -> None:
+    parse = date_parser(fmt)
+    for text in TEXTS:
+        try:
+            expected: Any = datetime.strptime(text, fmt)
+        except ValueError:
+            expected = ValueError
+        try:
+            actual: Any = parse(text)
+        except ValueError:
+            actual = ValueError
+        assert actual == expected, text
 
 
 def test_an_unknown_time_zone_is_refused() -> None:
