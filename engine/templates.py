@@ -13,11 +13,14 @@ import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import jinja2
 from jinja2 import meta, nodes
 from jinja2.sandbox import SandboxedEnvironment
+
+from engine.types import date_parser
 
 
 def _text(value: Any) -> str:
@@ -62,13 +65,15 @@ def date(value: Any, fmt: str = "%Y-%m-%d", source: str | None = None) -> str:
     """Reformat date text: parsed as ISO 8601 (or with the strptime format ``source``), written with ``fmt``."""
     text = _text(value).strip()
     try:
-        if source:
-            parsed = datetime.strptime(text, source)
-        else:
-            parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+        parsed = _date_parser(source)(text)
     except ValueError:
         raise ValueError(f"date: {text!r} is not a date ({source or 'ISO 8601'})") from None
     return parsed.strftime(fmt)
+
+
+@lru_cache(maxsize=64)
+def _date_parser(source: str | None) -> Callable[[str], datetime]:
+    return date_parser(source)
 
 
 def replace(value: Any, old: str, new: str, count: int = -1) -> str:
