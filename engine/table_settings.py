@@ -278,7 +278,11 @@ def _sse_difference(target: Any, name: str, settings: TableSettings, described: 
     actual = "kms" if enabled else "aws_owned"
     wanted = "aws_owned" if settings.sse == "aws_owned" else "kms"
     key = (sse or {}).get("KMSMasterKeyArn", "")
-    wrong_key = settings.sse_kms_key is not None and enabled and not key.endswith(settings.sse_kms_key)
+    declared_key = settings.sse_kms_key or ""
+    # DescribeTable names the key by ARN: a key id or ARN can be compared, an alias cannot
+    wrong_key = (
+        bool(declared_key) and not declared_key.startswith("alias/") and enabled and not key.endswith(declared_key)
+    )
     if actual == wanted and not wrong_key:
         return []
     now = f"KMS key {key}" if enabled else "the AWS owned key"

@@ -325,3 +325,33 @@ def test_table_class_drift_as_aws_reports_it(declared: str, summary: dict[str, s
     if summary:
         described["TableClassSummary"] = summary
     assert table_settings.drift(_Aws(), _table(declared), described) == drift
+
+
+def _sse_table(sse: str, key: str | None = None) -> TablePlan:
+    spec = TableSpec(
+        "T", KeyAttribute("PK", "S"), None, "PAY_PER_REQUEST", None, None, (), Location("t.yaml", 1),
+        settings=TableSettings(sse=sse, sse_kms_key=key),
+    )  # fmt: skip
+    return TablePlan(spec, "p_T", "t")
+
+
+KMS = {"Status": "ENABLED", "SSEType": "KMS", "KMSMasterKeyArn": "arn:aws:kms:us-east-1:1:key/1234-abcd"}
+
+
+@pytest.mark.parametrize(
+    ("sse", "key", "reported", "drift"),
+    [
+        ("aws_owned", None, None, []),
+        ("aws_managed", None, KMS, []),
+        ("kms", "1234-abcd", KMS, []),
+        ("kms", "alias/orders", KMS, []),  # an alias cannot be compared with the key's ARN
+        ("aws_managed", None, None, ["p_T: encryption uses the AWS owned key, mapping declares aws_managed (not changed)"]),
+        ("aws_owned", None, KMS, ["p_T: encryption uses KMS key arn:aws:kms:us-east-1:1:key/1234-abcd, mapping declares aws_owned (not changed)"]),
+        ("kms", "9999-ffff", KMS, ["p_T: encryption uses KMS key arn:aws:kms:us-east-1:1:key/1234-abcd, mapping declares 9999-ffff (not changed)"]),
+    ],
+)  # fmt: skip
+def test_encryption_drift_as_aws_reports_it(sse: str, key: str | None, reported: Any, drift: list[str]) -> None:
+    described: dict[str, Any] = {"TableArn": "arn:aws:dynamodb:us-east-1:1:table/p_T"}
+    if reported:
+        described["SSEDescription"] = reported
+    assert table_settings.drift(_Aws(), _sse_table(sse, key), described) == drift
