@@ -227,6 +227,17 @@ def _print_capacity(capacity: dict[str, Any], max_wcu: float | None) -> None:
         console.print(f"[red]{problems} rows cannot be written as mapped[/red]; run 'migrate --dry-run' for the list")
 
 
+def _print_table_settings(tables: list[dict[str, Any]]) -> None:
+    """Local indexes and settings per table, then what migrate will change on existing tables."""
+    for t in tables:
+        parts = [f"local index {i['name']}({', '.join(i['key'])}) {i['projection']}" for i in t["local_indexes"]]
+        parts += [f"{k}: {v}" for k, v in t["settings"].items()]
+        if parts:
+            console.print(f"{t['name']}: " + "; ".join(parts), highlight=False, markup=False)
+        for change in t["changes"]:
+            console.print(f"  change: {change}", highlight=False, markup=False)
+
+
 def _print_plan(document: dict[str, Any]) -> None:
     console.print(f"Mapping set [bold]{document['mapping_set']}[/bold] (digest {document['mapping_digest'][:12]})")
     tables = Table(title="Tables")
@@ -237,6 +248,7 @@ def _print_plan(document: dict[str, Any]) -> None:
         exists = "?" if t["exists"] is None else ("yes" if t["exists"] else "to create")
         tables.add_row(t["name"], ", ".join(t["key"]), indexes or "-", t["billing_mode"], exists)
     console.print(tables)
+    _print_table_settings(document["tables"])
     items = Table(title="Item types, in order")
     for column in ("item type", "table", "rows", "cursor", "PK / SK", "embeds", "defined at"):
         items.add_column(column)

@@ -19,7 +19,7 @@ from typing import Any
 import boto3
 from loguru import logger
 
-from engine import local_dynamodb
+from engine import local_dynamodb, table_settings
 from engine.config import Config, save_config
 from engine.errors import MigrationError, StateError, UsageError
 from engine.extract import open_source, stream_rows
@@ -93,16 +93,33 @@ def build_plan(config: Config, with_target: bool = False) -> dict[str, Any]:
     """The plan as plain data, for review (``plan``) and machines (``--format json``)."""
     with opened_plan(config) as (plan, _conn):
         existing: dict[str, Any] | None = None
+        changes: dict[str, list[str]] = {}
         if with_target:
             try:
                 with connect(config) as target:
                     existing = existing_tables(target, [t.name for t in plan.tables])
+                    changes = setting_changes(target, plan, existing)
             except MigrationError as exc:
                 logger.warning("cannot tell which tables exist: {}", exc)
-        return plan_document(plan, existing)
+        return plan_document(plan, existing, changes)
 
 
-def plan_document(plan: Plan, existing: dict[str, Any] | None) -> dict[str, Any]:
+def setting_changes(target: Any, plan: Plan, existing: dict[str, Any]) -> dict[str, list[str]]:
+    """Per existing table: each declared setting migrate would change (or cannot change)."""
+    out = {}
+    for table in plan.tables:
+        described = existing.get(table.name)
+        if described is not None and table_settings.declares_any(table):
+            out[table.name] = [
+                d.text + ("" if d.fix else " (cannot be changed in place)")
+                for d in table_settings.differences(target, table, described)
+            ]
+    return out
+
+
+def plan_document(
+    plan: Plan, existing: dict[str, Any] | None, changes: dict[str, list[str]] | None = None
+) -> dict[str, Any]:
     tables = []
     for table in plan.tables:
         spec = table.spec
@@ -121,7 +138,10 @@ def plan_document(plan: Plan, existing: dict[str, Any] | None) -> dict[str, Any]
                     }
                     for i in spec.indexes
                 ],
+                "local_indexes": table_settings.local_index_documents(spec),
+                "settings": table_settings.declared(spec.settings),
                 "exists": None if existing is None else existing.get(table.name) is not None,
+                "changes": (changes or {}).get(table.name, []),
             }
         )
     items = [

@@ -146,7 +146,7 @@ def estimate_item_type(
             batch_keys[key] = cursor_of(item, row)
             if len(batch_keys) >= batch_size:
                 batch_keys = {}
-            _count(result, item, built, table.indexes, table.primary_key_names)
+            _count(result, item, built, table.indexes + table.local_indexes, table.primary_key_names)
     if limit is not None and result.rows_read >= limit and item.expected_rows > result.rows_read:
         _scale(result, item.expected_rows / result.rows_read)
     return result

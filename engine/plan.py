@@ -187,6 +187,8 @@ def _embed(spec: EmbedSpec, parent_columns: frozenset[str], conn: sqlite3.Connec
     _require_columns(
         frozenset(spec.child_columns) | frozenset(spec.order_by), columns, spec.location, f"{label}: join/order_by"
     )
+    if spec.set_column:
+        _require_columns(frozenset([spec.set_column]), columns, spec.location, f"{label}: set")
     for aggregate in spec.aggregates:
         if aggregate.fn != "count" and not aggregate.column:
             raise SpecError(f"{spec.location}: {label}: aggregate {aggregate.name}: fn {aggregate.fn} needs 'column'")

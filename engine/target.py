@@ -21,7 +21,7 @@ import botocore.config
 import botocore.exceptions
 from loguru import logger
 
-from engine import local_dynamodb
+from engine import local_dynamodb, table_settings
 from engine.config import Config
 from engine.errors import TargetError
 from engine.faults import crash_point
@@ -208,7 +208,7 @@ def create_table_request(table: TablePlan) -> dict[str, Any]:
     """The CreateTable request a table plan asks for."""
     spec = table.spec
     definitions = {k.name: k.type for k in spec.key_attributes}
-    for index in spec.indexes:
+    for index in spec.indexes + spec.local_indexes:
         for key in index.key_attributes:
             definitions[key.name] = key.type
     request: dict[str, Any] = {
@@ -234,6 +234,7 @@ def create_table_request(table: TablePlan) -> dict[str, Any]:
             if spec.billing_mode == "PROVISIONED":
                 gsi["ProvisionedThroughput"] = throughput
             request["GlobalSecondaryIndexes"].append(gsi)
+    request.update(table_settings.create_extras(table))
     return request
 
 
@@ -262,6 +263,8 @@ def ensure_tables(target: Target, plan: Plan, tables: list[TablePlan], recreate:
         described = current.get(table.name)
         if table.name in created or (described is not None and described.get("TableStatus") != "ACTIVE"):
             _wait(target, table.name, exists=True)
+        if table_settings.declares_any(table):
+            table_settings.apply(target, table, describe_table(target, table.name) or {})
     return created
 
 

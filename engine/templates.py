@@ -9,13 +9,18 @@ Jinja's SandboxedEnvironment with StrictUndefined.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import jinja2
 from jinja2 import meta, nodes
 from jinja2.sandbox import SandboxedEnvironment
+
+from engine.types import date_parser
 
 
 def _text(value: Any) -> str:
@@ -46,12 +51,45 @@ def trim(value: Any) -> str:
     return _text(value).strip()
 
 
+def shard(value: Any, count: int) -> str:
+    """A stable shard number 0..count-1: CRC-32 of the value's text, the same in every process.
+
+    Not Python's ``hash()``, which changes with PYTHONHASHSEED from one process to the next.
+    """
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        raise ValueError(f"shard needs a whole number of shards >= 1, not {count!r}")
+    return str(zlib.crc32(_text(value).encode("utf-8")) % count)
+
+
+def date(value: Any, fmt: str = "%Y-%m-%d", source: str | None = None) -> str:
+    """Reformat date text: parsed as ISO 8601 (or with the strptime format ``source``), written with ``fmt``."""
+    text = _text(value).strip()
+    try:
+        parsed = _date_parser(source)(text)
+    except ValueError:
+        raise ValueError(f"date: {text!r} is not a date ({source or 'ISO 8601'})") from None
+    return parsed.strftime(fmt)
+
+
+@lru_cache(maxsize=64)
+def _date_parser(source: str | None) -> Callable[[str], datetime]:
+    return date_parser(source)
+
+
+def replace(value: Any, old: str, new: str, count: int = -1) -> str:
+    """Replace ``old`` with ``new`` in the value's text (every occurrence, or the first ``count``)."""
+    return _text(value).replace(str(old), str(new), count)
+
+
 FILTERS: dict[str, Callable[..., str]] = {
     "pad": pad,
     "initial": initial,
     "lower": lower,
     "upper": upper,
     "trim": trim,
+    "shard": shard,
+    "date": date,
+    "replace": replace,
 }
 
 
@@ -164,8 +202,11 @@ def _fast_renderer(tree: nodes.Template, source: str) -> Callable[[Mapping[str, 
                 value = row[name]
             except KeyError:
                 raise TemplateError(f"template {source!r}: column {name!r} is not in the row") from None
-            for function, args in filters:
-                value = function(value, *args)
+            try:
+                for function, args in filters:
+                    value = function(value, *args)
+            except (TypeError, ValueError, ArithmeticError) as exc:
+                raise TemplateError(f"template {source!r}: {exc}") from None
             out.append(_text(value))
         return "".join(out)
 

@@ -16,8 +16,9 @@ from typing import Any
 from engine.errors import RowError
 from engine.extract import Row, fetch_children
 from engine.plan import CompiledAttribute, CompiledEmbed, CompiledKey, ItemTypePlan
+from engine.spec.model import AttributeSpec
 from engine.templates import TemplateError
-from engine.types import CONVERTERS, KEY_CONVERTERS, ConversionError, Wire, convert, from_python, number_text
+from engine.types import KEY_CONVERTERS, ConversionError, Wire, convert, converter, from_python, number_text, set_of
 
 CHILDREN = "__children__"
 
@@ -111,7 +112,9 @@ def _attribute_setter(attribute: CompiledAttribute) -> Setter:
     spec = attribute.spec
     name = spec.name
     if spec.source == "column":
-        return _column_setter(name, spec.column or "", spec.type)
+        setter = _column_setter(name, spec.column or "", spec.type, _handler(spec))
+        missing = _missing(spec)
+        return setter if missing is None else _null_or(setter, name, spec.column or "", missing)
     if spec.source == "const":
         value = from_python(spec.const) if spec.type == "auto" else convert(spec.const, spec.type)
         return lambda item, row: item.__setitem__(name, value) if value is not None else None
@@ -119,16 +122,20 @@ def _attribute_setter(attribute: CompiledAttribute) -> Setter:
         template = attribute.template
         assert template is not None
         columns, render = tuple(template.columns), template.render
-        kind = "string" if spec.type == "auto" else spec.type
+        handler, missing = _handler(spec, "string"), _missing(spec)
 
         def set_template(item: dict[str, Wire], row: Row) -> None:
             for column in columns:
                 if row[column] is None:
+                    if missing is not None:
+                        item[name] = missing
                     return
             try:
-                item[name] = CONVERTERS[kind](render(row))
+                wire = handler(render(row))
             except ConversionError as exc:
                 raise ConversionError(f"attribute {name}: {exc}") from None
+            if wire is not None:
+                item[name] = wire
 
         return set_template
     fields = tuple(_attribute_setter(f) for f in attribute.fields)
@@ -143,15 +150,43 @@ def _attribute_setter(attribute: CompiledAttribute) -> Setter:
     return set_map
 
 
-def _column_setter(name: str, column: str, kind: str) -> Setter:
+def _handler(spec: AttributeSpec, auto: str = "auto") -> Callable[[Any], Wire | None]:
+    """The type handler with the attribute's options (sets, date formats, zones)."""
+    kind = auto if spec.type == "auto" else spec.type
+    return converter(kind, spec.delimiter, spec.format, spec.timezone, spec.precision)
+
+
+def _missing(spec: AttributeSpec) -> Wire | None:
+    """What a NULL becomes: nothing (omit), the NULL type (keep), or the converted default."""
+    if spec.null == "keep":
+        return {"NULL": True}
+    if spec.null == "default" and spec.default is not None:
+        return from_python(spec.default) if spec.type == "auto" else _handler(spec)(spec.default)
+    return None
+
+
+def _null_or(setter: Setter, name: str, column: str, missing: Wire) -> Setter:
+    """The rare case, a NULL with a value (keep or default): checked before the usual setter."""
+
+    def set_or_default(item: dict[str, Wire], row: Row) -> None:
+        if row[column] is None:
+            item[name] = missing
+        else:
+            setter(item, row)
+
+    return set_or_default
+
+
+def _column_setter(name: str, column: str, kind: str, slow: Callable[[Any], Wire | None]) -> Setter:
     """The common case, a column: the usual Python type is handled inline."""
-    slow = CONVERTERS[kind]
 
     def fallback(item: dict[str, Wire], value: Any) -> None:
         try:
-            item[name] = slow(value)
+            wire = slow(value)
         except ConversionError as exc:
             raise ConversionError(f"attribute {name}: {exc}") from None
+        if wire is not None:
+            item[name] = wire
 
     if kind == "number":
 
@@ -206,10 +241,18 @@ def _embed_setter(embed: CompiledEmbed) -> Setter:
         _embed_setter(e) for e in embed.embeds
     )
     aggregates = tuple((a.name, a.fn, a.column) for a in spec.aggregates)
+    set_column, set_type = spec.set_column, spec.set_type
 
     def set_embed(item: dict[str, Wire], row: Row) -> None:
         children: list[Row] = row.get(CHILDREN, {}).get(key, [])
-        if list_name:
+        if list_name and set_column and set_type:
+            try:
+                members = set_of(set_type, (child[set_column] for child in children))
+            except ConversionError as exc:
+                raise ConversionError(f"attribute {list_name}: {exc}") from None
+            if members is not None:
+                item[list_name] = members
+        elif list_name:
             elements = []
             for child in children:
                 fields: dict[str, Wire] = {}

@@ -10,9 +10,12 @@ from __future__ import annotations
 import decimal
 import json
 import math
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 Wire = dict[str, Any]
 
@@ -165,11 +168,159 @@ CONVERTERS: dict[str, Callable[[Any], Wire]] = {
 KEY_CONVERTERS: dict[str, Callable[[Any], Wire]] = {"S": _string, "N": _number, "B": _binary}
 
 
+SET_TYPES = {"string_set": "SS", "number_set": "NS", "binary_set": "BS"}
+TIME_TYPES = ("epoch_seconds", "iso8601")
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_OFFSET = re.compile(r"^([+-])(\d{2}):?(\d{2})$")
+_TIMESPEC = {"seconds": "seconds", "milliseconds": "milliseconds", "microseconds": "microseconds"}
+
+
+def set_of(kind: str, values: Iterable[Any]) -> Wire | None:
+    """Members -> SS/NS/BS without duplicates (first one kept); None when empty (DynamoDB has no empty set)."""
+    code = SET_TYPES[kind]
+    seen: set[Any] = set()
+    members: list[Any] = []
+    for value in values:
+        if value is None:
+            continue
+        if code == "SS":
+            member: Any = _string(value)["S"]
+            identity: Any = member
+        elif code == "NS":
+            member = number_text(value)
+            identity = Decimal(member).normalize()
+        else:
+            member = _binary(value)["B"]
+            identity = member
+        if identity not in seen:
+            seen.add(identity)
+            members.append(member)
+    return {code: members} if members else None
+
+
+def split_set(kind: str, delimiter: str) -> Callable[[Any], Wire | None]:
+    """A set from one column: text split at ``delimiter`` and trimmed; any other value is one member."""
+
+    def convert_set(value: Any) -> Wire | None:
+        if isinstance(value, str):
+            return set_of(kind, (p.strip() for p in value.split(delimiter) if p.strip()))
+        return set_of(kind, (value,))
+
+    return convert_set
+
+
+def zone(name: str | None) -> tzinfo:
+    """UTC, an IANA zone name (Europe/Berlin) or a fixed offset (+02:00); ValueError otherwise."""
+    if not name or name.upper() in ("UTC", "Z"):
+        return timezone.utc
+    match = _OFFSET.match(name)
+    if match:
+        sign = -1 if match.group(1) == "-" else 1
+        return timezone(sign * timedelta(hours=int(match.group(2)), minutes=int(match.group(3))))
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r} (use UTC, an IANA name like Europe/Berlin, or +HH:MM)") from None
+
+
+_NUMERIC_DIRECTIVES = {"Y": r"(\d{4})", "m": r"(\d{1,2})", "d": r"(\d{1,2})", "H": r"(\d{1,2})", "M": r"(\d{1,2})"}
+_NUMERIC_DIRECTIVES |= {"S": r"(\d{1,2})", "f": r"(\d{1,6})"}
+
+
+def _from_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+
+
+def date_parser(fmt: str | None) -> Callable[[str], datetime]:
+    """ISO 8601, or ``fmt``: a regular expression for formats of numbers only (%Y %m %d %H %M %S %f,
+    each at most once, as strptime reads them, about ten times faster), strptime for the rest."""
+    if fmt is None or fmt == "iso8601":
+        return _from_iso
+    pattern, order, rest = "", [], fmt
+    while rest:
+        if rest.startswith("%") and rest[1:2] in _NUMERIC_DIRECTIVES and rest[1] not in order:
+            pattern, order, rest = pattern + _NUMERIC_DIRECTIVES[rest[1]], [*order, rest[1]], rest[2:]
+        elif rest[0] == "%":
+            return lambda text: datetime.strptime(text, fmt)
+        else:
+            pattern, rest = pattern + (r"\s+" if rest[0].isspace() else re.escape(rest[0])), rest[1:]
+    if not {"Y", "m", "d"} <= set(order):
+        return lambda text: datetime.strptime(text, fmt)
+    match = re.compile(pattern + r"\Z").match
+    fields = tuple(order.index(k) if k in order else -1 for k in "YmdHMSf")
+
+    def parse(text: str) -> datetime:
+        found = match(text)
+        if found is None:
+            raise ValueError(text)
+        groups = found.groups()
+        values = [int(groups[i]) if i >= 0 else 0 for i in fields[:6]]
+        fraction = int(groups[fields[6]].ljust(6, "0")) if fields[6] >= 0 else 0
+        return datetime(*values, fraction)
+
+    return parse
+
+
+def parse_time(value: Any, parse: Callable[[str], datetime], fmt: str | None, where: tzinfo) -> datetime:
+    """Source text -> an aware datetime through ``parse``; text without an offset is in ``where``."""
+    if not isinstance(value, str):
+        raise ConversionError(f"{type(value).__name__} value {value!r} is not date text")
+    text = value.strip()
+    try:
+        parsed = parse(text)
+    except ValueError:
+        raise ConversionError(f"{text!r} does not match the date format {fmt or 'iso8601'}") from None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=where)
+
+
+def epoch_seconds(fmt: str | None = None, zone_name: str | None = None) -> Callable[[Any], Wire]:
+    """Date text -> whole seconds since 1970-01-01 UTC, rounded down (a TTL attribute)."""
+    where, parse = zone(zone_name), date_parser(fmt)
+
+    def convert_epoch(value: Any) -> Wire:
+        moment = parse_time(value, parse, fmt, where)
+        return {"N": str((moment - _EPOCH) // timedelta(seconds=1))}
+
+    return convert_epoch
+
+
+def iso8601(
+    fmt: str | None = None, zone_name: str | None = None, precision: str | None = None
+) -> Callable[[Any], Wire]:
+    """Date text -> ``YYYY-MM-DDTHH:MM:SSZ`` in UTC, one width for every value, so text order is time order."""
+    where, parse = zone(zone_name), date_parser(fmt)
+    spec = _TIMESPEC[precision or "seconds"]
+
+    def convert_iso(value: Any) -> Wire:
+        moment = parse_time(value, parse, fmt, where).astimezone(timezone.utc).replace(tzinfo=None)
+        return {"S": moment.isoformat(timespec=spec) + "Z"}
+
+    return convert_iso
+
+
+def converter(
+    kind: str,
+    delimiter: str | None = None,
+    fmt: str | None = None,
+    zone_name: str | None = None,
+    precision: str | None = None,
+) -> Callable[[Any], Wire | None]:
+    """The handler for a declared type with its options; ValueError for a bad time zone."""
+    if kind in SET_TYPES:
+        return split_set(kind, delimiter or ",")
+    if kind == "epoch_seconds":
+        return epoch_seconds(fmt, zone_name)
+    if kind == "iso8601":
+        return iso8601(fmt, zone_name, precision)
+    return CONVERTERS[kind]
+
+
 def convert(value: Any, kind: str) -> Wire | None:
     """Convert one source value; ``None`` (SQL NULL) stays ``None``."""
     if value is None:
         return None
-    return CONVERTERS[kind](value)
+    handler = CONVERTERS.get(kind) or converter(kind)
+    return handler(value)
 
 
 def to_python(wire: Wire) -> Any:

@@ -396,7 +396,7 @@ def test_embed_list_without_attributes(project: Project) -> None:
     message = project.plan_error()
     assert message == (
         f"error: {project.file}:{line_of(bad, '- query: SELECT book_id')}: item_types[0].embeds[0]: "
-        "an embed with 'as' needs 'attributes' for its maps"
+        "an embed with 'as' needs 'attributes' for its maps, or 'set'"
     )
 
 

@@ -452,7 +452,7 @@ def test_filters_give_the_documented_text(template: str, text: str) -> None:
     [
         "{{ name ~ '#' ~ id }}",
         "{{ id if id > 10 else neg }}",
-        "{{ name | lower | replace(' ', '-') }}",
+        "{{ name | lower | title }}",
         "{% for c in name[:3] %}{{ c }}.{% endfor %}",
         "{{ id | pad(width=8) }}",
     ],

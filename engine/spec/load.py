@@ -27,10 +27,12 @@ from engine.spec.model import (
     MappingSet,
     RequestSpec,
     SortCondition,
+    TableSettings,
     TableSpec,
 )
 from engine.spec.schema import validate_document
 from engine.spec.yamlfile import DocPath, YamlDocument, format_path, read_yaml
+from engine.types import SET_TYPES, TIME_TYPES, ConversionError, converter
 
 DEFAULT_MARKER = "Entity"
 
@@ -109,10 +111,7 @@ class _Builder:
         self._unique("table", raw["name"], location)
         indexes = []
         for i, idx in enumerate(raw.get("indexes", [])):
-            projection = idx.get("projection", "ALL")
-            include: tuple[str, ...] = ()
-            if isinstance(projection, dict):
-                include, projection = tuple(projection["include"]), "INCLUDE"
+            projection, include = _projection(idx)
             indexes.append(
                 IndexSpec(
                     name=idx["name"],
@@ -123,6 +122,15 @@ class _Builder:
                 )
             )
             self._unique(f"index of table {raw['name']}", idx["name"], self._loc(doc, (*path, "indexes", i)))
+        local_indexes = []
+        for i, idx in enumerate(raw.get("local_indexes", [])):
+            projection, include = _projection(idx)
+            local_indexes.append(
+                IndexSpec(idx["name"], _key(raw["partition_key"]), _key(idx["sort_key"]), projection, include)
+            )
+            self._unique(f"index of table {raw['name']}", idx["name"], self._loc(doc, (*path, "local_indexes", i)))
+        if local_indexes and "sort_key" not in raw:
+            raise SpecError(f"{location}: table {raw['name']}: local_indexes need a table with a sort_key")
         return TableSpec(
             name=raw["name"],
             partition_key=_key(raw["partition_key"]),
@@ -132,6 +140,8 @@ class _Builder:
             write_capacity=raw.get("write_capacity"),
             indexes=tuple(indexes),
             location=location,
+            local_indexes=tuple(local_indexes),
+            settings=_settings(raw),
         )
 
     def _item_type(self, doc: YamlDocument, path: DocPath, raw: dict[str, Any]) -> ItemTypeSpec:
@@ -213,6 +223,28 @@ def _key(raw: dict[str, Any]) -> KeyAttribute:
     return KeyAttribute(raw["name"], raw.get("type", "S"))
 
 
+def _projection(raw: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
+    projection = raw.get("projection", "ALL")
+    if isinstance(projection, dict):
+        return "INCLUDE", tuple(projection["include"])
+    return projection, ()
+
+
+def _settings(raw: dict[str, Any]) -> TableSettings:
+    sse = raw.get("sse")
+    tags = raw.get("tags")
+    return TableSettings(
+        ttl_attribute=raw["ttl"]["attribute"] if "ttl" in raw else None,
+        stream=raw.get("stream"),
+        point_in_time_recovery=raw.get("point_in_time_recovery"),
+        deletion_protection=raw.get("deletion_protection"),
+        table_class=raw.get("table_class"),
+        tags=tuple((str(k), v) for k, v in tags.items()) if tags is not None else None,
+        sse="kms" if isinstance(sse, dict) else sse,
+        sse_kms_key=sse["kms_key"] if isinstance(sse, dict) else None,
+    )
+
+
 def _attributes(doc: YamlDocument, path: DocPath, raw: dict[str, Any]) -> tuple[AttributeSpec, ...]:
     return tuple(_attribute(doc, (*path, name), name, value) for name, value in raw.items())
 
@@ -223,21 +255,53 @@ def _attribute(doc: YamlDocument, path: DocPath, name: str, raw: Any) -> Attribu
         return AttributeSpec(name=name, source="column", column=raw, location=location)
     kind = raw.get("type", "auto")
     if "column" in raw:
-        return AttributeSpec(name=name, source="column", column=raw["column"], type=kind, location=location)
+        return _converted(path, location, raw, name=name, source="column", column=raw["column"], type=kind)
     if "template" in raw:
-        return AttributeSpec(name=name, source="template", template=raw["template"], type=kind, location=location)
+        return _converted(path, location, raw, name=name, source="template", template=raw["template"], type=kind)
     if "const" in raw:
         return AttributeSpec(name=name, source="const", const=raw["const"], type=kind, location=location)
     fields = _attributes(doc, (*path, "fields"), raw["fields"])
     return AttributeSpec(name=name, source="fields", type="map", fields=fields, location=location)
 
 
+def _converted(path: DocPath, location: Location, raw: dict[str, Any], **fields: Any) -> AttributeSpec:
+    """A column or template attribute with its conversion options and NULL rule, checked."""
+    kind, where = fields["type"], f"{location}: {format_path(path)}"
+    for option, kinds in (("delimiter", SET_TYPES), ("format", TIME_TYPES), ("timezone", TIME_TYPES)):
+        if option in raw and kind not in kinds:
+            raise SpecError(f"{where}: '{option}' applies to type {' or '.join(kinds)}, not {kind}")
+    if "precision" in raw and kind != "iso8601":
+        raise SpecError(f"{where}: 'precision' applies to type iso8601, not {kind}")
+    null = raw.get("null", "omit")
+    spec = AttributeSpec(
+        location=location,
+        null="default" if isinstance(null, dict) else null,
+        default=null["default"] if isinstance(null, dict) else None,
+        delimiter=raw.get("delimiter"),
+        format=raw.get("format"),
+        timezone=raw.get("timezone"),
+        precision=raw.get("precision"),
+        **fields,
+    )
+    try:
+        handler = converter(kind, spec.delimiter, spec.format, spec.timezone, spec.precision)
+        if spec.null == "default" and spec.default is not None:
+            handler(spec.default)
+    except (ConversionError, ValueError) as exc:
+        raise SpecError(f"{where}: {exc}") from None
+    return spec
+
+
 def _embed(doc: YamlDocument, path: DocPath, raw: dict[str, Any]) -> EmbedSpec:
     location = Location(doc.file, doc.line_of(path))
     if "as" not in raw and not raw.get("aggregates"):
         raise SpecError(f"{location}: {format_path(path)}: an embed needs 'as' (a list attribute) or 'aggregates'")
-    if "as" in raw and "attributes" not in raw:
-        raise SpecError(f"{location}: {format_path(path)}: an embed with 'as' needs 'attributes' for its maps")
+    if "as" in raw and "attributes" not in raw and "set" not in raw:
+        raise SpecError(
+            f"{location}: {format_path(path)}: an embed with 'as' needs 'attributes' for its maps, or 'set'"
+        )
+    if "set" in raw and ("attributes" in raw or "as" not in raw):
+        raise SpecError(f"{location}: {format_path(path)}: 'set' needs 'as' and replaces 'attributes'")
     return EmbedSpec(
         name=raw.get("name") or raw.get("as") or next(iter(raw["aggregates"])),
         query=raw["query"],
@@ -250,6 +314,8 @@ def _embed(doc: YamlDocument, path: DocPath, raw: dict[str, Any]) -> EmbedSpec:
         ),
         embeds=tuple(_embed(doc, (*path, "embeds", i), e) for i, e in enumerate(raw.get("embeds", []))),
         location=location,
+        set_column=raw["set"]["column"] if "set" in raw else None,
+        set_type=raw["set"]["type"] if "set" in raw else None,
     )
 
 
@@ -298,7 +364,7 @@ def _check_key_types(table: TableSpec) -> None:
     """One attribute, one type: a GSI key cannot be N where the table says S."""
     seen: dict[str, str] = {}
     for owner, keys in [(table.name, table.key_attributes)] + [
-        (f"{table.name} index {i.name}", i.key_attributes) for i in table.indexes
+        (f"{table.name} index {i.name}", i.key_attributes) for i in table.indexes + table.local_indexes
     ]:
         for key in keys:
             if seen.setdefault(key.name, key.type) != key.type:

@@ -43,6 +43,20 @@ class IndexSpec:
 
 
 @dataclass(frozen=True)
+class TableSettings:
+    """Table settings beyond keys and indexes; None means "not declared, left alone"."""
+
+    ttl_attribute: str | None = None
+    stream: str | None = None  # NEW_AND_OLD_IMAGES, NEW_IMAGE, OLD_IMAGE, KEYS_ONLY
+    point_in_time_recovery: bool | None = None
+    deletion_protection: bool | None = None
+    table_class: str | None = None  # STANDARD, STANDARD_INFREQUENT_ACCESS
+    tags: tuple[tuple[str, str], ...] | None = None
+    sse: str | None = None  # aws_owned, aws_managed, kms
+    sse_kms_key: str | None = None
+
+
+@dataclass(frozen=True)
 class TableSpec:
     name: str
     partition_key: KeyAttribute
@@ -52,6 +66,8 @@ class TableSpec:
     write_capacity: int | None
     indexes: tuple[IndexSpec, ...]
     location: Location
+    local_indexes: tuple[IndexSpec, ...] = ()  # partition key: the table's own
+    settings: TableSettings = field(default_factory=TableSettings)
 
     @property
     def key_attributes(self) -> tuple[KeyAttribute, ...]:
@@ -64,13 +80,14 @@ class TableSpec:
     def all_key_attributes(self) -> dict[str, KeyAttribute]:
         """Every attribute used as a key by the table or one of its indexes."""
         out = {k.name: k for k in self.key_attributes}
-        for index in self.indexes:
+        for index in self.indexes + self.local_indexes:
             for key in index.key_attributes:
                 out.setdefault(key.name, key)
         return out
 
     def index(self, name: str) -> IndexSpec | None:
-        return next((i for i in self.indexes if i.name == name), None)
+        """A global or local secondary index by name."""
+        return next((i for i in self.indexes + self.local_indexes if i.name == name), None)
 
 
 @dataclass(frozen=True)
@@ -85,6 +102,12 @@ class AttributeSpec:
     const: Any = None
     fields: tuple[AttributeSpec, ...] = ()
     location: Location | None = None
+    null: str = "omit"  # omit, keep or default
+    default: Any = None  # the value when null == "default"
+    delimiter: str | None = None  # sets from a column's text
+    format: str | None = None  # epoch_seconds, iso8601: strptime format or None for ISO 8601
+    timezone: str | None = None  # of source text without an offset; None is UTC
+    precision: str | None = None  # iso8601: seconds, milliseconds, microseconds
 
 
 @dataclass(frozen=True)
@@ -107,6 +130,8 @@ class EmbedSpec:
     aggregates: tuple[AggregateSpec, ...]
     embeds: tuple[EmbedSpec, ...]
     location: Location
+    set_column: str | None = None  # 'as' is a set of this child column ...
+    set_type: str | None = None  # ... of this type (string_set, number_set, binary_set)
 
     @property
     def parent_columns(self) -> tuple[str, ...]:

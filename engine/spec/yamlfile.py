@@ -82,6 +82,9 @@ def _collect_lines(node: yaml.Node, path: DocPath, lines: dict[DocPath, int], di
                     f"duplicate key '{key}'"
                 )
             seen.add(key)
+            if isinstance(key_node, yaml.ScalarNode):
+                # a key is a name: `null:`, `on:` or `yes:` must not turn into None or True
+                key_node.tag = "tag:yaml.org,2002:str"
             lines[(*path, key)] = key_node.start_mark.line + 1
             _collect_lines(value_node, (*path, key), lines, display)
     elif isinstance(node, yaml.SequenceNode):

@@ -59,7 +59,7 @@ def run(
         for table_plan in tables:
             if wanted(f"shape:{table_plan.config_name}"):
                 started_check = time.monotonic()
-                results.append(_timed(shape_check(table_plan, described[table_plan.name] or {}), started_check))
+                results.append(_timed(shape_check(table_plan, described[table_plan.name] or {}, target), started_check))
             if any(wanted(n) for n in table_check_names(plan, table_plan)):
                 started_check = time.monotonic()
                 passed = TablePass(plan, table_plan, renderer, wanted).run(target, conn)

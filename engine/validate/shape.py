@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine import table_settings
 from engine.plan import TablePlan
-from engine.target import create_table_request
+from engine.target import Target, create_table_request
 from engine.validate.results import CheckResult, Failure
 
 
-def shape_check(table: TablePlan, described: dict[str, Any]) -> CheckResult:
-    """The ``shape:<table>`` check from what DescribeTable reports."""
+def shape_check(table: TablePlan, described: dict[str, Any], target: Target) -> CheckResult:
+    """The ``shape:<table>`` check from what DescribeTable (and the settings' own reads) report."""
     result = CheckResult(f"shape:{table.config_name}", "shape", table.name, compared=1)
-    for problem in shape_drift(table, described):
+    for problem in shape_drift(table, described) + table_settings.drift(target, table, described):
         result.fail(Failure("drift", problem))
     result.summary = "key schema and indexes as declared" if result.passed else "table differs from the mapping"
     return result
