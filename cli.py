@@ -151,6 +151,7 @@ def init(
 @click.option("--max-wcu", type=float, default=None, help="Show how long the writes take at this WCU/s cap.")
 @click.option("--diff", "show_diff", is_flag=True, help="Show what 'sync' would put and delete, from the fingerprints.")
 @click.option("--against-target", is_flag=True, help="With --diff: compare with the live tables (one Scan each).")
+@click.option("--out", "out", default=None, help="Save the plan for 'migrate --plan' (with --diff: 'sync --plan').")
 @click.pass_context
 @handle_errors
 def plan(
@@ -163,11 +164,17 @@ def plan(
     max_wcu: float | None,
     show_diff: bool,
     against_target: bool,
+    out: str | None,
 ) -> None:
     """Show what a migration would do, without writing anything."""
     config = _config(ctx)
     if show_diff or against_target:
         difference = commands.plan_diff(config, against_target, check_target)
+        if out:
+            saved = commands.save_reviewed(config, out, "sync", difference)
+            err_console.print(
+                f"plan saved to {saved}: run 'sync --plan {saved}' to apply exactly this", highlight=False
+            )
         if fmt == "json":
             click.echo(json.dumps(difference, indent=2, default=_json_default))
         else:
@@ -181,6 +188,9 @@ def plan(
         "price_source": PRICE_SOURCE if price == PRICE_PER_MILLION_WRU else "given with --price",
         "tables": [e.to_json(price, max_wcu) for e in per_table],
     }
+    if out:
+        saved = commands.save_reviewed(config, out, "migrate", document)
+        err_console.print(f"plan saved to {saved}: run 'migrate --plan {saved}' to run exactly this", highlight=False)
     if samples:
         document["samples"] = {
             n: [commands.describe_item(i) for i in items] for n, items in commands.plan_samples(config, samples).items()
@@ -349,6 +359,7 @@ def _migration_options(function: Callable[..., Any]) -> Callable[..., Any]:
             click.option("--on-error", type=click.Choice(["stop", "skip"]), default=None, help="What a bad row does."),
             click.option("--no-validate", is_flag=True, help="Skip the validation at the end."),
             click.option("--dry-run", is_flag=True, help="Read, transform and check every item; write nothing."),
+            click.option("--plan", "plan_file", default=None, help="Run only if this reviewed plan still holds."),
         ]
     ):
         function = option(function)
@@ -371,7 +382,10 @@ def _migration_command(name: str, doc: str) -> None:
         on_error: str | None,
         no_validate: bool,
         dry_run: bool,
+        plan_file: str | None,
     ) -> None:
+        if plan_file:
+            commands.check_reviewed(_config(ctx), plan_file, "migrate")
         if dry_run:
             _dry_run(ctx, max_wcu)
             return
@@ -503,6 +517,7 @@ def _print_summary(result: MigrationResult) -> None:
 @click.option("--on-error", type=click.Choice(["stop", "skip"]), default=None, help="What a row that fails does.")
 @click.option("--against-target", is_flag=True, help="Compare with the live tables (one Scan each), not the store.")
 @click.option("--no-validate", is_flag=True, help="Skip the validation at the end.")
+@click.option("--plan", "plan_file", default=None, help="Apply exactly this reviewed 'plan --diff --out' file.")
 @click.pass_context
 @handle_errors
 def sync(
@@ -513,10 +528,11 @@ def sync(
     on_error: str | None,
     against_target: bool,
     no_validate: bool,
+    plan_file: str | None,
 ) -> None:
     """Make the tables equal to what the mapping renders from the source now: write only the difference."""
     config = with_settings(_config(ctx), workers=workers, max_wcu=max_wcu, on_error=on_error)
-    result = commands.sync(config, tables or None, against_target)
+    result = commands.sync(config, tables or None, against_target, plan_file)
     _print_diff(
         {
             "compared_with": "the live tables" if against_target else "the fingerprints",

@@ -19,11 +19,11 @@ from typing import Any
 import boto3
 from loguru import logger
 
-from engine import local_dynamodb, table_settings
+from engine import local_dynamodb, reviewed_plan, table_settings
 from engine.config import Config, save_config
 from engine.errors import MigrationError, StateError, UsageError
 from engine.extract import open_source, stream_rows
-from engine.migrate import MigrationResult, Reporter, select_item_types
+from engine.migrate import MigrationResult, Reporter, select_item_types, source_identity
 from engine.migrate import migrate as run_migration
 from engine.plan import Plan, compile_plan, config_table_name
 from engine.spec import load_mapping_set
@@ -431,16 +431,29 @@ def plan_diff(config: Config, against_target: bool = False, check_target: bool =
                     pass
         return {
             "compared_with": "the live tables" if against_target else f"the fingerprints in {store.path}",
+            "change_digest": differ.digest,
             "index_changes": changes,
             "item_types": [d.to_json() for d in differ.diffs.values()],
         }
 
 
-def sync(config: Config, tables: Sequence[str] | None = None, against_target: bool = False) -> Any:
-    """Converge the tables to what the mapping renders from the source now."""
+def sync(
+    config: Config, tables: Sequence[str] | None = None, against_target: bool = False, plan_file: str | None = None
+) -> Any:
+    """Converge the tables to what the mapping renders from the source now (or exactly a reviewed plan)."""
     from engine.sync import check_errors
     from engine.sync import sync as run_sync
 
+    if plan_file:
+        check_reviewed(config, plan_file, "sync")
+        reviewed = reviewed_plan.load(plan_file, "sync")["plan"]
+        now = plan_diff(config, against_target=reviewed.get("compared_with") == "the live tables")
+        if now["change_digest"] != reviewed["change_digest"]:
+            raise StateError(
+                f"the difference is not the one reviewed in {plan_file}: what the tables hold changed since "
+                "(another sync, or --against-target found other items)",
+                "review a new plan",
+            )
     with opened_plan(config) as (plan, conn):
         select_item_types(plan, tables)
         with connect(config) as target:
@@ -448,3 +461,20 @@ def sync(config: Config, tables: Sequence[str] | None = None, against_target: bo
             result = run_sync(plan, config, target, conn, tables=tables, against_target=against_target)
     check_errors(result, config)
     return result
+
+
+def plan_basis(config: Config) -> dict[str, Any]:
+    """What a reviewed plan depends on: mapping digest, source snapshot, target identity."""
+    mapping = load_mapping_set(config.mappings)
+    with connect(config, need_server=False) as target:
+        where = target.identity
+    return reviewed_plan.basis(mapping.digest, source_identity(config.source_db), where)
+
+
+def save_reviewed(config: Config, path: str, kind: str, document: dict[str, Any]) -> Path:
+    return reviewed_plan.save(path, kind, document, plan_basis(config))
+
+
+def check_reviewed(config: Config, path: str, kind: str) -> None:
+    """Refuse to run a reviewed plan whose mapping, source or target changed since the review."""
+    reviewed_plan.check(path, reviewed_plan.load(path, kind), plan_basis(config))

@@ -300,3 +300,45 @@ def test_a_sync_killed_at_a_crash_point_is_finished_by_the_next(
     assert count_items(ddb, f"{prefix}MusicCatalog") == SONGS
     validates(config)
     assert sync(config) == (0, 0)
+
+
+# ------------------------------------------------------------------ a reviewed plan is the executed plan
+def test_a_reviewed_plan_runs_only_while_mapping_source_and_target_are_those_reviewed(
+    music: tuple[Path, Path], make_config: Any, tmp_path: Path
+) -> None:
+    source, mappings = music
+    config = make_config(source=source, mappings=mappings)
+    reviewed = tmp_path / "migrate-plan.json"
+    assert run_cli(config, "plan", "--out", str(reviewed)).exit_code == 0
+    (mappings / "music.yaml").write_text(MAPPING.replace("played song", "heard song"))
+    refused = run_cli(config, "migrate", "--no-validate", "--plan", str(reviewed))
+    assert refused.exit_code == 2, refused.output
+    assert f"error: the plan {reviewed} was reviewed on" in one_line(refused.stderr)
+    assert "since then the mapping (digest" in one_line(refused.stderr)
+    assert run_cli(config, "plan", "--out", str(reviewed)).exit_code == 0
+    done = run_cli(config, "migrate", "--no-validate", "--plan", str(reviewed))
+    assert done.exit_code == 0, done.output
+
+    with sqlite3.connect(source) as db:
+        db.execute("UPDATE play SET seconds = 1 WHERE id = 1")
+    db.close()
+    diff_plan = tmp_path / "sync-plan.json"
+    assert run_cli(config, "plan", "--diff", "--out", str(diff_plan)).exit_code == 0
+    with sqlite3.connect(source) as db:
+        db.execute("UPDATE play SET seconds = 2 WHERE id = 2")
+    db.close()
+    refused = run_cli(config, "sync", "--no-validate", "--plan", str(diff_plan))
+    assert refused.exit_code == 2, refused.output
+    assert f"since then the source {source} (SHA-256" in one_line(refused.stderr)
+    assert sync(config) == (2, 0), "without the plan file, sync applies what is there now"
+
+    assert run_cli(config, "plan", "--diff", "--out", str(diff_plan)).exit_code == 0
+    with sqlite3.connect(source) as db:
+        db.execute("UPDATE play SET seconds = 3 WHERE id = 3")
+    db.close()
+    assert run_cli(config, "plan", "--diff", "--out", str(diff_plan)).exit_code == 0
+    assert sync(config, "--plan", str(diff_plan)) == (1, 0)
+    # the plan was applied: the same difference is not there any more
+    again = run_cli(config, "sync", "--no-validate", "--plan", str(diff_plan))
+    assert again.exit_code == 2
+    assert "the difference is not the one reviewed" in one_line(again.stderr)
