@@ -573,16 +573,9 @@ def status(ctx: click.Context, check_target: bool) -> None:
         "throttles",
         "last checkpoint",
         "table generation",
-        "last sync",
     ):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column == "item type")
     for r in report.rows:
-        synced = r.last_sync
-        last_sync = (
-            f"{synced['at']}: +{synced['new']} ~{synced['updated']} -{synced['deleted']} ={synced['unchanged']}"
-            if synced
-            else "-"
-        )
         pct = f"{100 * r.rows_done / r.total:.0f}%" if r.total else ("100%" if r.status == "done" else "-")
         table.add_row(
             r.name,
@@ -597,9 +590,16 @@ def status(ctx: click.Context, check_target: bool) -> None:
             str(r.throttles),
             json.dumps(r.cursor, default=str) if r.cursor is not None else "-",
             f"{r.generation or '-'} ({r.table_check})" if r.status != "pending" else "-",
-            last_sync,
         )
     console.print(table)
+    for r in report.rows:
+        if r.last_sync:
+            s = r.last_sync
+            console.print(
+                f"last sync of {r.name}: {s['at']}: {s['new']} new, {s['updated']} updated, {s['deleted']} deleted, "
+                f"{s['unchanged']} unchanged" + (f", {s['errors']} errors" if s.get("errors") else ""),
+                highlight=False,
+            )
     console.print(f"target of the checkpoints: {report.target or 'none yet'}; {report.target_check}", highlight=False)
     validation = report.snapshot.get("last_validation")
     if validation:

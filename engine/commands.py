@@ -19,13 +19,14 @@ from typing import Any
 import boto3
 from loguru import logger
 
-from engine import local_dynamodb, reviewed_plan, table_settings
+from engine import local_dynamodb, reviewed_plan, snapshot, table_settings
 from engine.config import Config, save_config
 from engine.errors import MigrationError, StateError, UsageError
 from engine.extract import open_source, stream_rows
-from engine.migrate import MigrationResult, Reporter, select_item_types, source_identity
+from engine.migrate import MigrationResult, Reporter, select_item_types
 from engine.migrate import migrate as run_migration
 from engine.plan import Plan, compile_plan, config_table_name
+from engine.snapshot import Snapshot, source_identity
 from engine.spec import load_mapping_set
 from engine.state import Lock, MigrationState, remove_stale_temps
 from engine.state.binding import check_owner, describe_where, generation, target_record
@@ -79,10 +80,12 @@ def init_config(
 
 
 @contextmanager
-def opened_plan(config: Config, count: bool = True) -> Iterator[tuple[Plan, sqlite3.Connection]]:
-    """Load the mapping set, open the source read-only and compile the plan."""
+def opened_plan(
+    config: Config, count: bool = True, snapshot: Snapshot | None = None
+) -> Iterator[tuple[Plan, sqlite3.Connection]]:
+    """Load the mapping set, open the source (or its snapshot) read-only and compile the plan."""
     mapping = load_mapping_set(config.mappings)
-    conn = open_source(config.source_db, config.migration_settings.busy_timeout)
+    conn = open_source(snapshot.path if snapshot else config.source_db, config.migration_settings.busy_timeout)
     try:
         yield compile_plan(mapping, conn, config.table_prefix, count=count), conn
     finally:
@@ -205,11 +208,36 @@ def migrate(
     force: bool = False,
     reporter: Reporter | None = None,
 ) -> MigrationResult:
-    with opened_plan(config) as (plan, conn):
+    load_mapping_set(config.mappings)  # a bad mapping is said before the source is copied
+    source = migration_snapshot(config, force)
+    with opened_plan(config, snapshot=source) as (plan, conn):
         select_item_types(plan, tables)
         with connect(config) as target:
             check_reachable(target)
-            return run_migration(plan, config, target, conn, tables=tables, force=force, reporter=reporter)
+            return run_migration(
+                plan, config, target, conn, tables=tables, force=force, reporter=reporter, snapshot=source
+            )
+
+
+def migration_snapshot(config: Config, force: bool) -> Snapshot:
+    """The copy of the source to read: the interrupted run's, when resuming; else a new one."""
+    try:
+        state = MigrationState.load(config.state_path)
+    except StateError:
+        state = None  # migrate reports it, under the lock
+    unfinished = state is not None and any(state.status(n) in ("running", "failed") for n in state.item_names())
+    if unfinished and not force:
+        assert state is not None
+        kept = snapshot.reuse(state.identity.get("snapshot"), config.state_dir)
+        if kept is not None:
+            if source_identity(config.source_db)["sha256"] != kept.source["sha256"]:
+                logger.info(
+                    "the source changed since the snapshot of {}: resume continues on that snapshot; "
+                    "run 'sync' to bring in what changed since",
+                    kept.taken_at,
+                )
+            return kept
+    return snapshot.take(config.source_db, config.state_dir, config.migration_settings.busy_timeout)
 
 
 @dataclass
@@ -274,9 +302,9 @@ def _status_row(state: MigrationState, name: str, table: str, live: dict[str, An
     if live is not None and row.status != "pending":
         described = live.get(table)
         if described is None:
-            row.table_check = "table missing: will be written again"
+            row.table_check = "table missing: to rewrite"
         elif row.generation and generation(described) != row.generation:
-            row.table_check = "table recreated since: will be written again"
+            row.table_check = "recreated: to rewrite"
         else:
             row.table_check = "same table"
     return row

@@ -26,6 +26,7 @@ from engine.errors import Interrupted, MigrationError, RowError, StateError, Tar
 from engine.extract import Row, open_source, stream_rows
 from engine.load import Batch, BatchWriter, RateLimiter
 from engine.plan import ItemTypePlan, Plan, TablePlan
+from engine.snapshot import Snapshot, remove_others, source_digests, source_identity
 from engine.spec.model import ItemTypeSpec
 from engine.state import Lock, MigrationState, remove_stale_temps
 from engine.state.binding import check_owner, check_target, reconcile_tables, target_record
@@ -93,26 +94,18 @@ def spec_digest(item: ItemTypeSpec) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def source_identity(path: str) -> dict[str, Any]:
-    file = Path(path)
-    digest = hashlib.sha256()
-    # in WAL mode committed changes may live only in <db>-wal until a checkpoint
-    for part in (file, file.with_name(file.name + "-wal")):
-        if part.exists():
-            with open(part, "rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-    return {"path": str(file), "size": file.stat().st_size, "sha256": digest.hexdigest()}
-
-
-def run_identity(plan: Plan, config: Config, target: Target) -> dict[str, Any]:
-    return {
+def run_identity(plan: Plan, config: Config, target: Target, snapshot: Snapshot | None = None) -> dict[str, Any]:
+    """What this run's checkpoints belong to: mapping, source (as snapshotted), target."""
+    identity = {
         "mapping_dir": plan.mapping.directory,
         "mapping_digest": plan.mapping.digest,
         "item_type_digests": {i.name: spec_digest(i.spec) for i in plan.item_types},
-        "source": source_identity(config.source_db),
+        "source": snapshot.source if snapshot else source_identity(config.source_db),
         "target": {"kind": target.kind, "region": target.region, "table_prefix": plan.table_prefix},
     }
+    if snapshot:
+        identity["snapshot"] = snapshot.record()
+    return identity
 
 
 def check_identity(state: MigrationState, identity: dict[str, Any], force: bool) -> list[str]:
@@ -134,7 +127,7 @@ def check_identity(state: MigrationState, identity: dict[str, Any], force: bool)
     if started and previous.get("source", {}).get("sha256") != identity["source"]["sha256"] and not force:
         raise StateError(
             f"the source database {identity['source']['path']} changed since the checkpoint",
-            "run 'migrate --force' to rewrite everything, or 'reset'",
+            "run 'sync' to write the difference, 'migrate --force' to rewrite everything, or 'reset'",
         )
     if started and previous.get("target", {}).get("table_prefix") != identity["target"]["table_prefix"] and not force:
         raise StateError(
@@ -224,15 +217,20 @@ def migrate(
     force: bool = False,
     reporter: Reporter | None = None,
     rejects_path: Path | None = None,
+    snapshot: Snapshot | None = None,
 ) -> MigrationResult:
-    """Migrate the selected item types; resume where the state says."""
+    """Migrate the selected item types; resume where the state says.
+
+    ``conn`` reads ``snapshot`` when one is given (the copy of the source this
+    run and its resumes read); otherwise the source itself.
+    """
     reporter = reporter or SilentReporter()
     selected = select_item_types(plan, tables)
     settings = config.migration_settings
     result = MigrationResult()
     started = time.monotonic()
     with state_lock(config) as state, FingerprintStore.of(config.state_dir) as store:
-        changed = prepare_target(plan, config, target, state, selected, force, result, store)
+        changed = prepare_target(plan, config, target, state, selected, force, result, store, snapshot)
         limiter = RateLimiter(settings.max_wcu) if settings.max_wcu else None
         rejects = rejects_path or config.state_dir / "rejects.jsonl"
         groups = _table_groups(selected)
@@ -240,9 +238,8 @@ def migrate(
         with StopFlag() as stop:
 
             def run_group(group: list[ItemTypePlan]) -> list[ItemResult]:
-                group_conn = (
-                    conn if parallel == 1 else open_source(config.source_db, config.migration_settings.busy_timeout)
-                )
+                source = snapshot.path if snapshot else config.source_db
+                group_conn = conn if parallel == 1 else open_source(source, settings.busy_timeout)
                 try:
                     return [_run_one(item, group_conn) for item in group]
                 except BaseException:
@@ -262,6 +259,8 @@ def migrate(
                 return run.execute()
 
             outcomes = _run_groups(groups, parallel, run_group)
+        if snapshot is not None:
+            _finish_snapshot(state, conn, selected, snapshot, config)
         order = {item.name: i for i, item in enumerate(selected)}
         result.items = sorted((r for rs in outcomes for r in rs), key=lambda r: order[r.name])
     result.seconds = time.monotonic() - started
@@ -277,13 +276,14 @@ def prepare_target(
     force: bool,
     result: MigrationResult,
     store: FingerprintStore,
+    snapshot: Snapshot | None = None,
 ) -> list[str]:
     """Check the state against the mapping, the source and the live target; create the tables.
 
     Returns the item types whose mapping changed (to restart). Nothing is
     written before the checks pass.
     """
-    identity = run_identity(plan, config, target)
+    identity = run_identity(plan, config, target, snapshot)
     changed = check_identity(state, identity, force)
     table_plans = list({i.table.name: i.table for i in selected}.values())
     recreate = force and config.migration_settings.delete_existing_tables
@@ -334,6 +334,17 @@ def bind_target(
             "create them, or set migration_settings.create_tables to true",
         )
     return created
+
+
+def _finish_snapshot(
+    state: MigrationState, conn: Any, selected: list[ItemTypePlan], snapshot: Snapshot, config: Config
+) -> None:
+    """Every item type done: remember what the source tables held (for sync), drop the copies."""
+    if all(state.status(i.name) == "done" for i in selected):
+        _, digests = source_digests(conn, selected)
+        state.record_source_tables(digests)
+        remove_others(config.state_dir, keep=snapshot)
+        snapshot.path.unlink(missing_ok=True)
 
 
 def _table_groups(items: list[ItemTypePlan]) -> list[list[ItemTypePlan]]:

@@ -139,33 +139,31 @@ def test_resume_summary_counts_only_the_items_this_run_wrote(project: Any) -> No
     assert items_written(result.output) == PLAYS - BAD_PLAY
 
 
-def test_resume_after_fixing_the_source_is_refused_until_forced(project: Any, ddb: Any, prefix: str) -> None:
+def test_resume_after_fixing_the_source_continues_on_its_snapshot_and_sync_takes_the_fix(
+    project: Any, ddb: Any, prefix: str
+) -> None:
     config, state_file = project(bad=True)
     fail_midway(config)
-    before = load_state(state_file)
     source = json.loads(config.read_text())["source_db"]
     with sqlite3.connect(source) as conn:
         conn.execute("UPDATE play SET seconds = 1 WHERE id = ?", (BAD_PLAY,))
     conn.close()
 
+    # the checkpoints belong to the copy of the source the run started on, bad row included
     result = run_cli(config, "resume", "--no-validate")
-    assert result.exit_code == 2, result.output
-    assert (
-        f"error: the source database {source} changed since the checkpoint "
-        "(run 'migrate --force' to rewrite everything, or 'reset')" in one_line(result.stderr)
-    )
-    assert load_state(state_file)["item_types"] == before["item_types"]
+    assert result.exit_code == 1, result.output
+    assert "resume continues on that snapshot; run 'sync' to bring in what changed since" in one_line(result.stderr)
+    assert f"error: {BAD_ROW_MESSAGE}" in one_line(result.stderr)
     assert count_items(ddb, f"{prefix}PlayHistory") == BAD_PLAY - 1
 
     mark(ddb, f"{prefix}MusicCatalog", {"PK": {"S": "SONG#1"}, "SK": {"S": "SONG"}})
-    result = run_cli(config, "resume", "--no-validate", "--force", "--tables", "play_history")
+    result = run_cli(config, "sync", "--no-validate")
     assert result.exit_code == 0, result.output
-    assert items_written(result.output) == PLAYS
+    assert f"sync: {PLAYS - BAD_PLAY + 1} items put, 0 deleted" in result.output
     assert play_ids(ddb, prefix) == list(range(1, PLAYS + 1))
     assert is_marked(ddb, f"{prefix}MusicCatalog", {"PK": {"S": "SONG#1"}, "SK": {"S": "SONG"}}), "songs untouched"
     state = load_state(state_file)["item_types"]
-    assert state["Play"]["status"] == "done" and state["Play"]["items_written"] == PLAYS
-    assert state["Song"]["status"] == "done"
+    assert state["Play"]["status"] == "done" and state["Song"]["status"] == "done"
 
 
 # ----------------------------------------------------------------------------- full runs

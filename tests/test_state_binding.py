@@ -178,7 +178,7 @@ def test_a_dropped_table_is_refilled_in_full_and_validates(
     ddb.get_waiter("table_not_exists").wait(TableName=plays)
 
     status = run_cli(config, "status")
-    assert table_rows(status.output)["Play"][11].endswith("(table missing: will be written again)")
+    assert table_rows(status.output)["Play"][11].endswith("(table missing: to rewrite)")
     assert table_rows(status.output)["Song"][11].endswith("(same table)")
 
     result = run_cli(config, command, "--no-validate")

@@ -356,11 +356,11 @@ def test_a_comment_or_reordering_in_the_mapping_file_is_not_a_change(project: Pr
     assert is_marked(ddb, project.plays, play_key(BAD_PLAY - 1)), "resumed after the checkpoint, not restarted"
 
 
-def test_changed_source_after_a_partial_run_is_refused_until_forced(project: Project, ddb: Any) -> None:
+def test_a_resume_continues_on_its_snapshot_when_the_source_changed_and_sync_catches_up(
+    project: Project, ddb: Any
+) -> None:
     project.fail_midway()
     mark_progress(ddb, project)
-    before_state = load(project.state)["item_types"]
-    before = snapshot_tables(ddb, project)
     with sqlite3.connect(project.source) as conn:
         conn.executemany(
             "INSERT INTO play VALUES (?, ?, ?, ?)", [(i, 1, f"user{i % 7}", 30) for i in range(PLAYS + 1, PLAYS + 11)]
@@ -368,21 +368,25 @@ def test_changed_source_after_a_partial_run_is_refused_until_forced(project: Pro
     conn.close()
 
     result = run_cli(project.config, "resume", "--no-validate", "--on-error", "skip")
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == 0, result.output
+    assert "the source changed since the snapshot of" in one_line(result.stderr)
+    # the rows of the snapshot, from the checkpoint on; not the ten added since
+    assert play_ids(ddb, project.plays) == [i for i in range(1, PLAYS + 1) if i != BAD_PLAY]
+    assert is_marked(ddb, project.plays, play_key(BAD_PLAY - 1)), "resumed after the checkpoint, not restarted"
+    assert not list(project.state.parent.glob("snapshot-*")), "the copy is dropped once every item type is done"
+
+    refused = run_cli(project.config, "migrate", "--no-validate")
+    assert refused.exit_code == 2, refused.output
     assert (
         f"error: the source database {project.source} changed since the checkpoint "
-        "(run 'migrate --force' to rewrite everything, or 'reset')"
-    ) in one_line(result.stderr)
-    assert load(project.state)["item_types"] == before_state
-    assert snapshot_tables(ddb, project) == before
+        "(run 'sync' to write the difference, 'migrate --force' to rewrite everything, or 'reset')"
+    ) in one_line(refused.stderr)
 
-    forced = run_cli(project.config, "resume", "--no-validate", "--force", "--on-error", "skip")
-    assert forced.exit_code == 0, forced.output
+    synced = run_cli(project.config, "sync", "--no-validate", "--on-error", "skip")
+    assert synced.exit_code == 0, synced.output
+    assert "sync: 10 items put, 0 deleted" in synced.output
     assert play_ids(ddb, project.plays) == [i for i in range(1, PLAYS + 11) if i != BAD_PLAY]
-    assert not is_marked(ddb, project.songs, SONG_1), "--force rewrites every item type"
-    state = load(project.state)
-    assert state["identity"]["source"]["size"] == project.source.stat().st_size
-    assert state["item_types"]["Play"]["rows_read"] == PLAYS + 10
+    assert is_marked(ddb, project.songs, SONG_1), "what did not change is not written again"
 
 
 def test_a_source_touched_but_not_changed_resumes(project: Project, ddb: Any) -> None:
@@ -416,23 +420,27 @@ def test_a_changed_table_prefix_is_refused(project: Project, ddb: Any) -> None:
     assert not [n for n in names if n.startswith(other)]
 
 
-def test_a_wal_source_changed_only_in_its_wal_file_is_refused(project: Project, ddb: Any) -> None:
+def test_a_wal_source_changed_only_in_its_wal_file_counts_as_changed(project: Project, ddb: Any) -> None:
     conn = sqlite3.connect(project.source)
     assert conn.execute("PRAGMA journal_mode=WAL").fetchone() == ("wal",)
     conn.close()
-    project.fail_midway()
+    done = run_cli(project.config, "migrate", "--no-validate", "--on-error", "skip")
+    assert done.exit_code == 0, done.output
     main_before = project.source.read_bytes()
 
-    # the application keeps writing while the migration waits for its resume
+    # the application keeps writing after the migration
     writer = sqlite3.connect(project.source)
     try:
         writer.execute("PRAGMA wal_autocheckpoint = 0")
-        writer.execute("UPDATE play SET seconds = 1 WHERE id = ?", (BAD_PLAY,))
+        writer.execute("UPDATE play SET seconds = 1 WHERE id = 1")
         writer.commit()
         assert project.source.read_bytes() == main_before, "the change is only in the -wal file"
 
-        result = run_cli(project.config, "resume", "--no-validate")
+        result = run_cli(project.config, "migrate", "--no-validate")
         assert result.exit_code == 2, result.output
         assert f"error: the source database {project.source} changed since the checkpoint" in one_line(result.stderr)
+        synced = run_cli(project.config, "sync", "--no-validate", "--on-error", "skip")
+        assert synced.exit_code == 0, synced.output
+        assert "sync: 1 items put, 0 deleted" in synced.output, "the snapshot reads the WAL too"
     finally:
         writer.close()

@@ -136,6 +136,17 @@ class MigrationState:
         with self._mutex:
             return copy.deepcopy(self._data["tables"])
 
+    @property
+    def source_tables(self) -> dict[str, str]:
+        """A digest of each source table as the last complete run read it."""
+        with self._mutex:
+            return dict(self._data.get("source_tables", {}))
+
+    def record_source_tables(self, digests: dict[str, str]) -> None:
+        with self._mutex:
+            self._data.setdefault("source_tables", {}).update(digests)
+        self.save()
+
     def item_names(self) -> list[str]:
         with self._mutex:
             return list(self._data["item_types"])

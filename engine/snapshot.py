@@ -1,0 +1,165 @@
+"""One consistent view of the source per run: a copy taken with SQLite's online backup API.
+
+A live database changes while a migration runs. ``migrate`` and ``sync``
+read every item type from one copy of the source taken at the start of the
+run (``snapshot-<time>.sqlite`` in the state folder), so all item types see
+the same moment. ``resume`` continues on the copy its checkpoints belong to,
+even when the live file changed since; the next ``sync`` catches up.
+
+The copy also tells which item types can be skipped by a sync: SQLite's
+authorizer reports every table a query reads (embeds included), and a digest
+of each such table's rows, kept in the state after a run, says whether any of
+them changed since.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+from engine.errors import SourceError
+from engine.extract import open_source, source_error
+from engine.plan import CompiledEmbed, ItemTypePlan
+
+PREFIX = "snapshot-"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    path: Path  # the copy every reader of this run opens
+    source: dict[str, Any]  # the live source when it was copied: path, size, SHA-256
+    taken_at: str
+    reused: bool = False
+
+    def record(self) -> dict[str, Any]:
+        return {"file": self.path.name, "taken_at": self.taken_at, "source": self.source}
+
+
+def source_identity(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Path, size and SHA-256 of the source file (and of its WAL, which holds committed changes too)."""
+    file = Path(path)
+    digest = hashlib.sha256()
+    for part in (file, file.with_name(file.name + "-wal")):
+        if part.exists():
+            with open(part, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+    return {"path": str(file), "size": file.stat().st_size, "sha256": digest.hexdigest()}
+
+
+def take(source: str, state_dir: Path, busy_timeout: float) -> Snapshot:
+    """Copy the source (read-only, page by page, consistent) into the state folder."""
+    identity = source_identity(source)
+    taken_at = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"{time.time() % 1:.6f}"[1:]
+    state_dir.mkdir(parents=True, exist_ok=True)
+    final = state_dir / f"{PREFIX}{taken_at}.sqlite"
+    temp = final.with_suffix(".tmp")
+    live = open_source(source, busy_timeout)
+    try:
+        copy = sqlite3.connect(temp)
+        try:
+            live.backup(copy)
+        except sqlite3.Error as exc:
+            raise source_error(exc, f"copying {source} into {state_dir}") from None
+        finally:
+            copy.close()
+    finally:
+        live.close()
+    os.replace(temp, final)
+    logger.debug("took a snapshot of {} in {}", source, final)
+    return Snapshot(final, identity, taken_at)
+
+
+def reuse(recorded: dict[str, Any] | None, state_dir: Path) -> Snapshot | None:
+    """The snapshot a state's checkpoints belong to, if its copy is still there."""
+    if not recorded:
+        return None
+    path = state_dir / recorded["file"]
+    if not path.exists():
+        logger.warning("the snapshot {} of the interrupted run is gone; reading the source itself", path)
+        return None
+    return Snapshot(path, recorded["source"], recorded["taken_at"], reused=True)
+
+
+def remove_others(state_dir: Path, keep: Snapshot) -> None:
+    """Delete snapshots of earlier runs (and copies a killed run left unfinished)."""
+    for old in [*state_dir.glob(f"{PREFIX}*.sqlite"), *state_dir.glob(f"{PREFIX}*.tmp")]:
+        if old != keep.path:
+            old.unlink(missing_ok=True)
+
+
+def open_snapshot(snapshot: Snapshot, busy_timeout: float) -> sqlite3.Connection:
+    try:
+        return open_source(snapshot.path, busy_timeout)
+    except SourceError as exc:
+        raise SourceError(f"the snapshot of the source is not readable: {exc}", "run the command again") from None
+
+
+# --------------------------------------------------------------------------- what an item type reads
+def tables_read(conn: sqlite3.Connection, item: ItemTypePlan) -> frozenset[str]:
+    """Every table the item type's query and its embeds read, as SQLite's authorizer reports them."""
+    tables: set[str] = set()
+
+    def authorize(action: int, arg1: str | None, *_: Any) -> int:
+        if action == sqlite3.SQLITE_READ and arg1:
+            tables.add(arg1)
+        return sqlite3.SQLITE_OK
+
+    conn.set_authorizer(authorize)
+    try:
+        for query in [item.spec.query, *_embed_queries(item.embeds)]:
+            conn.execute(f"EXPLAIN {query.strip().rstrip(';')}")
+    finally:
+        conn.set_authorizer(None)
+    return frozenset(tables)
+
+
+def _embed_queries(embeds: tuple[CompiledEmbed, ...]) -> list[str]:
+    out = []
+    for embed in embeds:
+        out.append(embed.spec.query)
+        out += _embed_queries(embed.embeds)
+    return out
+
+
+def table_digest(conn: sqlite3.Connection, table: str) -> str:
+    """A digest of every row of a table, in its storage order (rowid or primary key)."""
+    digest = hashlib.blake2b(digest_size=16)
+    cursor = conn.execute(f'SELECT * FROM "{table.replace(chr(34), chr(34) * 2)}"')
+    while True:
+        rows = cursor.fetchmany(2000)
+        if not rows:
+            return digest.hexdigest()
+        digest.update(repr(rows).encode())
+
+
+def source_digests(
+    conn: sqlite3.Connection, items: list[ItemTypePlan]
+) -> tuple[dict[str, frozenset[str]], dict[str, str]]:
+    """The tables each item type reads, and a digest of each of those tables."""
+    reads = {item.name: tables_read(conn, item) for item in items}
+    digests = {table: table_digest(conn, table) for table in sorted(set().union(*reads.values()))}
+    return reads, digests
+
+
+def unchanged(
+    items: list[ItemTypePlan],
+    reads: dict[str, frozenset[str]],
+    digests: dict[str, str],
+    recorded: dict[str, str],
+    synced: dict[str, bool],
+) -> dict[str, str]:
+    """Item types a sync can skip, each with the reason: done, and none of the tables it reads changed."""
+    skip = {}
+    for item in items:
+        tables = reads[item.name]
+        if synced.get(item.name) and tables and all(recorded.get(t) == digests[t] for t in tables):
+            skip[item.name] = f"none of {', '.join(sorted(tables))} changed since the last run"
+    return skip
