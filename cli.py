@@ -591,6 +591,35 @@ def info(ctx: click.Context) -> None:
     console.print(table)
 
 
+@cli.command()
+@click.option("-s", "--source-db", required=True, help="SQLite database to read the schema from (read-only).")
+@click.option("-o", "--out", required=True, help="Folder for the mapping set, e.g. mappings/shop.")
+@click.option("--table", default=None, help="Name of the DynamoDB table (single-table style; default from --out).")
+@click.option(
+    "--style",
+    type=click.Choice(["single-table", "table-per-entity"]),
+    default="single-table",
+    show_default=True,
+    help="One table for every item type, or one table per source table.",
+)
+@handle_errors
+def scaffold(source_db: str, out: str, table: str | None, style: str) -> None:
+    """Write a first mapping set from the schema; never overwrites an edited file."""
+    result = commands.scaffold(source_db, out, table, style)
+    for path in result.written:
+        console.print(f"wrote {path}", highlight=False)
+    for path in result.unchanged:
+        console.print(f"unchanged {path}", highlight=False)
+    for path in result.removed:
+        console.print(f"removed {path} (an unedited scaffold file the new design does not use)", highlight=False)
+    console.print(
+        f"{result.tables} table(s), {result.item_types} item types, {result.embeds} embeds, "
+        f"{result.access_patterns} access patterns, {result.aggregate_checks} aggregate checks; "
+        f"next: init -s {source_db} -m {out}, then plan, migrate, validate",
+        highlight=False,
+    )
+
+
 @cli.group()
 def local() -> None:
     """Run the embedded DynamoDB Local yourself."""

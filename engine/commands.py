@@ -38,6 +38,7 @@ __all__ = [
     "migrate",
     "plan_samples",
     "reset",
+    "scaffold",
     "status",
 ]
 
@@ -318,6 +319,13 @@ def info(config: Config | None) -> dict[str, Any]:
         target_info["problem"] = str(exc)
     out["target"] = target_info
     return out
+
+
+def scaffold(source_db: str, out: str, table: str | None, style: str) -> Any:
+    """Write a first mapping set for ``source_db`` into ``out`` (see engine.scaffold)."""
+    from engine.scaffold import scaffold as write_scaffold
+
+    return write_scaffold(source_db, out, table, style)  # type: ignore[arg-type]
 
 
 def describe_item(item: dict[str, Any]) -> dict[str, Any]:
