@@ -7,6 +7,8 @@ logging and tracebacks.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import sys
 import time
@@ -39,10 +41,17 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, bytes):
-        return value.hex()
+        return base64.b64encode(value).decode("ascii")
     if isinstance(value, set):
         return sorted(value)
     return str(value)
+
+
+def _display_default(value: Any) -> Any:
+    """For people: a binary value as its size and digest, never as thousands of characters."""
+    if isinstance(value, bytes):
+        return f"<binary {len(value):,} bytes sha256:{hashlib.sha256(value).hexdigest()[:8]}>"
+    return _json_default(value)
 
 
 def handle_errors(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -248,7 +257,7 @@ def _print_plan(document: dict[str, Any]) -> None:
     for name, samples in document.get("samples", {}).items():
         console.print(f"[bold]{name}[/bold]")
         for sample in samples:
-            console.print_json(json.dumps(sample, default=_json_default))
+            console.print_json(json.dumps(sample, default=_display_default))
 
 
 class RichReporter:

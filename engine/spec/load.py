@@ -236,6 +236,8 @@ def _embed(doc: YamlDocument, path: DocPath, raw: dict[str, Any]) -> EmbedSpec:
     location = Location(doc.file, doc.line_of(path))
     if "as" not in raw and not raw.get("aggregates"):
         raise SpecError(f"{location}: {format_path(path)}: an embed needs 'as' (a list attribute) or 'aggregates'")
+    if raw.get("one") and "as" not in raw:
+        raise SpecError(f"{location}: {format_path(path)}: 'one: true' needs 'as' (the attribute for the map)")
     if "as" in raw and "attributes" not in raw:
         raise SpecError(f"{location}: {format_path(path)}: an embed with 'as' needs 'attributes' for its maps")
     return EmbedSpec(
@@ -250,6 +252,7 @@ def _embed(doc: YamlDocument, path: DocPath, raw: dict[str, Any]) -> EmbedSpec:
         ),
         embeds=tuple(_embed(doc, (*path, "embeds", i), e) for i, e in enumerate(raw.get("embeds", []))),
         location=location,
+        one=bool(raw.get("one", False)),
     )
 
 
@@ -278,6 +281,8 @@ def check_references(mapping: MappingSet) -> None:
                 f"{pattern.location}: access pattern {pattern.name}: table {table.name} has no index "
                 f"'{pattern.request.index}'"
             )
+        if pattern.request.index:
+            _check_projection(pattern, table)
         if pattern.request.get is not None:
             if pattern.request.index:
                 raise SpecError(f"{pattern.location}: access pattern {pattern.name}: 'get' cannot use an index")
@@ -332,4 +337,22 @@ def _check_item_keys(item: ItemTypeSpec, table: TableSpec) -> None:
         raise SpecError(
             f"{item.location}: item type {item.name}: needs a constant marker attribute "
             f"'{item.marker}' (e.g. {item.marker}: {{const: {item.name}}}) so its items can be counted"
+        )
+
+
+def _check_projection(pattern: AccessPatternSpec, table: TableSpec) -> None:
+    """A query on an index returns only what the index projects: the compared attributes must be there."""
+    index = table.index(pattern.request.index or "")
+    if index is None or index.projection == "ALL":
+        return
+    projected = set(table.primary_key_names) | {k.name for k in index.key_attributes} | set(index.non_key_attributes)
+    expand = pattern.request.expand
+    needed = [expand] if expand else [pattern.id_attribute, *pattern.attributes]
+    missing = [name for name in dict.fromkeys(n.split(".")[0] for n in needed) if name not in projected]
+    if missing:
+        shown = "KEYS_ONLY" if index.projection == "KEYS_ONLY" else f"INCLUDE [{', '.join(index.non_key_attributes)}]"
+        raise SpecError(
+            f"{pattern.location}: access pattern {pattern.name}: index {index.name} of table {table.name} projects "
+            f"{shown}, which lacks {', '.join(missing)} that the pattern compares "
+            "(add them to the projection's include list, or use projection: ALL)"
         )

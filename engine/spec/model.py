@@ -107,6 +107,7 @@ class EmbedSpec:
     aggregates: tuple[AggregateSpec, ...]
     embeds: tuple[EmbedSpec, ...]
     location: Location
+    one: bool = False  # list_attribute holds a single map (or is absent), not a list
 
     @property
     def parent_columns(self) -> tuple[str, ...]:
