@@ -629,6 +629,29 @@ def scaffold(source_db: str, out: str, table: str | None, style: str) -> None:
     )
 
 
+@cli.command("export-model")
+@click.option(
+    "--format", "fmt", type=click.Choice(["nosql-workbench", "cloudformation"]), required=True, help="Output format."
+)
+@click.option("--out", default=None, help="File to write (default: standard output).")
+@click.option("--samples", default=3, show_default=True, type=int, help="Sample items per item type (Workbench).")
+@click.option(
+    "--pitr/--no-pitr", default=True, show_default=True, help="Point-in-time recovery on the tables (CloudFormation)."
+)
+@click.pass_context
+@handle_errors
+def export_model(ctx: click.Context, fmt: str, out: str | None, samples: int, pitr: bool) -> None:
+    """Export the model: a NoSQL Workbench data model or a CloudFormation template."""
+    document = commands.export_model(_config(ctx), fmt, samples, pitr)
+    text = json.dumps(document, indent=2, ensure_ascii=False, default=_json_default) + "\n"
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(text, encoding="utf-8")
+    console.print(f"wrote {out} ({fmt})", highlight=False)
+
+
 @cli.group()
 def local() -> None:
     """Run the embedded DynamoDB Local yourself."""
