@@ -626,6 +626,7 @@ def scaffold(source_db: str, out: str, table: str | None, style: str) -> None:
         f"{result.access_patterns} access patterns, {result.aggregate_checks} aggregate checks; "
         f"next: init -s {source_db} -m {out}, then plan, migrate, validate",
         highlight=False,
+        soft_wrap=True,
     )
 
 
