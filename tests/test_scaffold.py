@@ -28,7 +28,7 @@ CREATE TABLE Territories (
 );
 CREATE TABLE Employees (
     EmployeeID INTEGER PRIMARY KEY, LastName TEXT, FirstName TEXT, BirthDate DATETIME, Photo BLOB,
-    ReportsTo INTEGER REFERENCES Employees(EmployeeID)
+    ReportsTo INTEGER REFERENCES Employees(EmployeeID), Email TEXT UNIQUE
 );
 CREATE TABLE EmployeeTerritories (
     EmployeeID INTEGER REFERENCES Employees, TerritoryID TEXT REFERENCES Territories,
@@ -59,11 +59,12 @@ def _orders_rows(conn: sqlite3.Connection) -> None:
     conn.executemany("INSERT INTO Region VALUES (?, ?)", [(1, "Eastern"), (2, "Western"), (3, "Northern")])
     territories = [(f"{10000 + i:05d}", f"Town {i}", 1 + i % 3) for i in range(12)]
     conn.executemany("INSERT INTO Territories VALUES (?, ?, ?)", territories)
-    employees = [(1, "Fuller", "Andrew", "1952-02-19 00:00:00", bytes(range(256)) * 40, None)]
+    employees = [(1, "Fuller", "Andrew", "1952-02-19 00:00:00", bytes(range(256)) * 40, None, None)]
     employees += [
-        (i, f"Last{i}", f"First{i}", f"1960-01-{i:02d} 00:00:00", bytes([i]) * (i * 7), 1) for i in range(2, 7)
+        (i, f"Last{i}", f"First{i}", f"1960-01-{i:02d} 00:00:00", bytes([i]) * (i * 7), 1, f"e{i}@example.com")
+        for i in range(2, 7)
     ]
-    conn.executemany("INSERT INTO Employees VALUES (?, ?, ?, ?, ?, ?)", employees)
+    conn.executemany("INSERT INTO Employees VALUES (?, ?, ?, ?, ?, ?, ?)", employees)
     links = [(1 + i % 6, territories[(i * 5) % 12][0]) for i in range(18)]
     conn.executemany("INSERT OR IGNORE INTO EmployeeTerritories VALUES (?, ?)", links)
     customers = [("ALFKI", "Alfreds Futterkiste", "Germany"), ("ANATR", "Ana Trujillo", "Mexico")]
@@ -94,7 +95,7 @@ def _orders_rows(conn: sqlite3.Connection) -> None:
 SHOP = """
 CREATE TABLE product (
     id INTEGER PRIMARY KEY, name TEXT NOT NULL, attrs TEXT, "in stock" INTEGER, big INTEGER, price REAL,
-    "Unit Price" NUMERIC, "from" TEXT, Entity TEXT, PK TEXT, "nothing" TEXT
+    "Unit Price" NUMERIC, "from" TEXT, Entity TEXT, PK TEXT UNIQUE, "nothing" TEXT
 );
 CREATE TABLE tag (product_id INTEGER NOT NULL REFERENCES product, tag TEXT, PRIMARY KEY (product_id, tag)) WITHOUT ROWID;
 CREATE TABLE review (id INTEGER PRIMARY KEY, product_id INTEGER REFERENCES product, stars INTEGER, body TEXT);
@@ -192,6 +193,10 @@ def test_orders_schema_single_table(make_config, tmp_path: Path) -> None:
     assert items["Employees"]["attributes"]["Photo"] == {"column": "Photo", "type": "binary"}
     assert 'FROM "Order Details"' in items["OrderDetails"]["query"]
     assert items["Orders"]["keys"]["PK"] == "ORDERS#{{ OrderID }}"  # CustomerID is sometimes NULL: own partition
+    assert items["Employees"]["keys"]["GSI2PK"] == "EMPLOYEES_EMAIL#{{ Email }}"  # a unique column: GSI2
+    assert "employees-by-email" in {p["name"] for p in mapping["access_patterns"]}
+    assert items["Employees"]["keys"]["GSI2PK"] == "EMPLOYEES_EMAIL#{{ Email }}"  # a unique column: GSI2
+    assert "employees-by-email" in {p["name"] for p in mapping["access_patterns"]}
     assert _kinds(run["report"])["access_pattern"] == len(mapping["access_patterns"])
 
 
@@ -207,6 +212,7 @@ def test_shop_schema_table_per_entity(make_config, tmp_path: Path) -> None:
     assert "# attrs: {column: attrs, type: json}" in text  # JSON text: a commented-out suggestion
     assert items["Tag"]["keys"]["GSI1PK"] == "PRODUCT#{{ product_id }}"  # children found through GSI1
     assert items["Kv"]["attributes"]["v"]["type"] == "auto"  # mixed storage classes
+    assert items["Product"]["keys"]["GSI2PK"] == "PRODUCT_PK2#{{ PK2 }}"  # unique, renamed away from the key name
 
 
 def test_golden_yaml_for_a_small_schema(tmp_path: Path) -> None:

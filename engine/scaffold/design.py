@@ -25,7 +25,7 @@ from engine.scaffold.schema_reader import ColumnInfo, ForeignKey, SchemaInfo, Ta
 Kind = Literal["entity", "child", "join"]
 Style = Literal["single-table", "table-per-entity"]
 MARKER = "Entity"
-KEY_NAMES = ("PK", "SK", "GSI1PK", "GSI1SK")
+KEY_NAMES = ("PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK")
 EMBED_MAX_ROWS = 100
 EMBED_MAX_BYTES = 40_000
 EMBED_MAX_TOTAL_BYTES = 120_000
@@ -68,6 +68,7 @@ class ItemDesign:
     keys: tuple[tuple[str, str], ...] = ()
     embeds: tuple[Embed, ...] = ()
     notes: tuple[str, ...] = ()
+    lookup: str | None = None  # alias of a unique column GSI2 finds the item by
 
     def field(self, alias: str) -> Field:
         return next(f for f in self.fields if f.alias == alias)
@@ -94,6 +95,7 @@ class TableDesign:
     name: str
     has_gsi1: bool
     note: str
+    has_gsi2: bool = False
 
 
 @dataclass(frozen=True)
@@ -116,14 +118,18 @@ def design(conn: sqlite3.Connection, schema: SchemaInfo, style: Style, table_nam
     items = [_item(t, names.item_name(t.name, taken), table_name) for t in schema.tables]
     items = [_classify(i, items) for i in items]
     by_table = {i.source.name: i for i in items}
-    items = [replace(i, keys=_keys(i, by_table, style)) for i in items]
+    items = [_with_lookup(replace(i, keys=_keys(i, by_table, style))) for i in items]
     items = [_with_embeds(conn, i, items) for i in items]
     if style == "single-table":
         gsi1 = any(i.kind != "entity" for i in items)
-        tables = (TableDesign(table_name, gsi1, _single_table_note(items)),)
+        gsi2 = any(i.lookup for i in items)
+        tables = (TableDesign(table_name, gsi1, _single_table_note(items), gsi2),)
     else:
         items = [replace(i, table=i.name) for i in items]
-        tables = tuple(TableDesign(i.name, i.kind != "entity", f"{i.name}: the rows of {i.source.name}") for i in items)
+        tables = tuple(
+            TableDesign(i.name, i.kind != "entity", f"{i.name}: the rows of {i.source.name}", bool(i.lookup))
+            for i in items
+        )
     return Design(schema, style, tables, tuple(items))
 
 
@@ -279,6 +285,25 @@ def _keys(item: ItemDesign, by_table: dict[str, ItemDesign], style: Style) -> tu
         ("GSI1PK", _id_template(item, b, right.prefix)),
         ("GSI1SK", _sort_template(item, a, item.prefix)),
     )
+
+
+def _with_lookup(item: ItemDesign) -> ItemDesign:
+    """The first single-column unique index (TEXT or INTEGER values) becomes a GSI2 lookup."""
+    for columns in item.source.unique:
+        if len(columns) != 1 or columns[0] in {item.field(a).column for a in item.identity}:
+            continue
+        field = item.field(item.alias_of(columns[0]))
+        if item.source.column(columns[0]).classes not in ({"integer"}, {"text"}):
+            continue
+        template = f"{item.prefix}_{names.key_prefix(field.alias)}#{{{{ {field.alias} }}}}"
+        note = f"unique {columns[0]}: GSI2 finds it by that value"
+        return replace(
+            item,
+            keys=(*item.keys, ("GSI2PK", template), ("GSI2SK", item.prefix)),
+            lookup=field.alias,
+            notes=(*item.notes, note),
+        )
+    return item
 
 
 # --------------------------------------------------------------------------- embeds

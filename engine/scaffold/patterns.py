@@ -55,6 +55,8 @@ def patterns(design: Design) -> tuple[Pattern, ...]:
     for item in design.items:
         if item.kind != "join":
             out.append(_get_by_id(item))
+        if item.lookup:
+            out.append(_by_unique(item))
         if item.kind == "child":
             out.append(_children(design, item))
         if item.kind == "join":
@@ -144,6 +146,25 @@ def _get_by_id(item: ItemDesign) -> Pattern:
         sample=_sample(item),
         request=_get_request(item),
         sql=f"SELECT {item.select_list()}\nFROM {quote(item.source.name)}\nWHERE {_where(item, item.identity)}",
+        compare_id=id_alias,
+        attributes=_compared(item, fields, id_alias),
+        ordered=True,
+    )
+
+
+def _by_unique(item: ItemDesign) -> Pattern:
+    alias = item.lookup or ""
+    column = quote(item.field(alias).column or "")
+    keys = dict(item.keys)
+    fields = tuple(f.alias for f in item.fields)
+    id_alias = item.identity[0]
+    return Pattern(
+        name=f"{kebab(item.name)}-by-{kebab(alias)}",
+        description=f"one {item.source.name} row by its unique {item.field(alias).column}",
+        params=f"{_params(item, (alias,))}\nWHERE {column} IS NOT NULL",
+        sample=_sample(item),
+        request=Request(item.table, index="GSI2", partition=keys["GSI2PK"], sort=("eq", keys["GSI2SK"])),
+        sql=f"SELECT {item.select_list()}\nFROM {quote(item.source.name)}\nWHERE {column} = :{alias}",
         compare_id=id_alias,
         attributes=_compared(item, fields, id_alias),
         ordered=True,

@@ -139,6 +139,14 @@ def _table_block(table: TableDesign) -> list[str]:
             "        sort_key: {name: GSI1SK, type: S}",
             "        projection: ALL",
         ]
+    if table.has_gsi2:
+        lines += [] if table.has_gsi1 else ["    indexes:"]
+        lines += [
+            "      - name: GSI2                          # an item by the value of a unique column",
+            "        partition_key: {name: GSI2PK, type: S}",
+            "        sort_key: {name: GSI2SK, type: S}",
+            "        projection: ALL",
+        ]
     return lines
 
 
@@ -151,6 +159,8 @@ _KEY_NOTES = {
     ("join", "PK"): "one side of the link",
     ("join", "SK"): "the other side",
     ("join", "GSI1PK"): "the same link read from the other side",
+    ("entity", "GSI2PK"): "found by a unique column",
+    ("child", "GSI2PK"): "found by a unique column",
 }
 
 
