@@ -143,66 +143,56 @@ def _single_table_note(items: list[ItemDesign]) -> str:
 
 # --------------------------------------------------------------------------- fields
 def _item(table: TableInfo, name: str, table_name: str) -> ItemDesign:
+    """Fields for every column (plus the rowid when the primary key cannot identify a row)."""
     taken = set(KEY_NAMES) | {MARKER}
     fields: list[Field] = []
-    identity = table.primary_key
-    use_rowid = not identity or any(table.column(c).nulls for c in identity)
-    if use_rowid and not table.without_rowid:
+    nulls = [c for c in table.primary_key if table.column(c).nulls]
+    use_rowid = not table.without_rowid and (not table.primary_key or bool(nulls))
+    if use_rowid:
+        why = f"primary key column(s) {', '.join(nulls)} hold NULLs" if nulls else "the table has no primary key"
         alias = names.identifier("row_id", taken | {c.name for c in table.columns})
+        taken.add(alias)
+        width = len(str(table.max_rowid or 1))
         fields.append(
             Field(
-                None,
-                alias,
-                "number",
-                "the table has no usable primary key: rowid is its id",
-                False,
-                True,
-                f"printf('%0{len(str(table.max_rowid or 1))}d', rowid)",
+                column=None,
+                alias=alias,
+                type="number",
+                note=f"{why}: rowid is its id",
+                json_hint=False,
+                comparable=True,
+                sortable=f"printf('%0{width}d', rowid)",
             )
         )
-    for column in table.columns:
-        fields.append(_field(column, names.identifier(column.name, taken)))
+    fields += [_field(column, names.identifier(column.name, taken)) for column in table.columns]
     by_column = {f.column: f.alias for f in fields}
-    ids = (fields[0].alias,) if use_rowid and not table.without_rowid else tuple(by_column[c] for c in identity)
-    if use_rowid and table.primary_key and not table.without_rowid:
-        nulls = ", ".join(c for c in table.primary_key if table.column(c).nulls)
-        fields[0] = replace(fields[0], note=f"primary key column(s) {nulls} hold NULLs: rowid is the id")
+    ids = (fields[0].alias,) if use_rowid else tuple(by_column[c] for c in table.primary_key)
     return ItemDesign(table, name, "entity", names.key_prefix(name), table_name, tuple(fields), ids, ())
 
 
 def _field(column: ColumnInfo, alias: str) -> Field:
+    """The attribute type from the storage classes the values actually have."""
     classes = column.classes
-    declared = column.declared or "no declared type"
+    base = {"column": column.name, "alias": alias, "json_hint": False, "sortable": None}
     if not classes:
-        return Field(column.name, alias, "auto", "always NULL in the source", False, False, None)
+        return Field(**base, type="auto", note="always NULL in the source", comparable=False)
     if classes <= {"integer", "real"}:
-        sortable = None
-        if classes == {"integer"}:
+        if classes == {"integer"} and (column.minimum or 0) >= 0:
             width = len(str(int(column.maximum or 0)))
-            sortable = f"printf('%0{width}d', {quote(column.name)})" if (column.minimum or 0) >= 0 else None
-        note = None if "real" not in classes else "REAL values keep their exact decimal text"
-        return Field(column.name, alias, "number", note, False, True, sortable)
+            base["sortable"] = f"printf('%0{width}d', {quote(column.name)})"
+        note = "REAL values keep their exact decimal text" if "real" in classes else None
+        return Field(**base, type="number", note=note, comparable=True)
     if classes == {"text"}:
-        upper = declared.upper()
-        note = (
-            f"declared {declared} but stored as TEXT"
-            if any(t in upper for t in ("INT", "REAL", "NUM", "DEC"))
-            else None
-        )
-        return Field(column.name, alias, "string", note, column.json_text, True, f"{quote(column.name)}")
+        numeric = any(t in column.declared.upper() for t in ("INT", "REAL", "NUM", "DEC"))
+        note = f"declared {column.declared} but stored as TEXT" if numeric else None
+        base.update(json_hint=column.json_text, sortable=quote(column.name))
+        return Field(**base, type="string", note=note, comparable=True)
     if classes == {"blob"}:
-        return Field(
-            column.name,
-            alias,
-            "binary",
-            f"BLOB, up to {column.max_bytes:,} byte{'s' if column.max_bytes != 1 else ''}",
-            False,
-            False,
-            None,
-        )
+        size = f"{column.max_bytes:,} byte{'s' if column.max_bytes != 1 else ''}"
+        return Field(**base, type="binary", note=f"BLOB, up to {size}", comparable=False)
     mixed = ", ".join(sorted(classes))
     return Field(
-        column.name, alias, "auto", f"mixed storage classes ({mixed}): each value keeps its own", False, False, None
+        **base, type="auto", note=f"mixed storage classes ({mixed}): each value keeps its own", comparable=False
     )
 
 
