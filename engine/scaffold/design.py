@@ -316,7 +316,7 @@ def _with_embeds(conn: sqlite3.Connection, parent: ItemDesign, items: list[ItemD
                 continue
             if rows > EMBED_MAX_ROWS or size > EMBED_MAX_BYTES or total + size > EMBED_MAX_TOTAL_BYTES:
                 notes.append(
-                    f"{label} not embedded: up to {rows:,} rows (~{_kb(size)}) per {parent.source.name}, "
+                    f"{label} not embedded: up to {rows:,} rows (~{_kb(size)}) per {parent.source.name} row, "
                     f"over the {EMBED_MAX_ROWS} rows / {_kb(EMBED_MAX_BYTES)} this scaffold embeds"
                 )
                 continue
@@ -333,7 +333,7 @@ def _with_embeds(conn: sqlite3.Connection, parent: ItemDesign, items: list[ItemD
                     join=tuple(zip(parent.identity, (child.alias_of(c) for c in _in_order(fk, parent)))),
                     fields=fields,
                     order_by=child.identity,
-                    note=f"{label} embedded too: at most {rows:,} per {parent.source.name}, ~{_kb(size)}",
+                    note=f"{label} embedded too: at most {rows:,} per {parent.source.name} row, ~{_kb(size)}",
                 )
             )
     return replace(parent, embeds=tuple(embeds), notes=tuple(notes))

@@ -43,7 +43,10 @@ def kebab(item: str) -> str:
 
 
 def plural(name: str) -> str:
-    if name.endswith(("s", "x", "sh", "ch")):
+    """Book -> Books, Address -> Addresses; a name that is plural already (Products) stays."""
+    if name.endswith("s") and not name.endswith("ss"):
+        return name
+    if name.endswith(("ss", "x", "sh", "ch")):
         return name + "es"
     if name.endswith("y") and len(name) > 1 and name[-2] not in "aeiou":
         return name[:-1] + "ies"
