@@ -102,6 +102,10 @@ CREATE TABLE review (id INTEGER PRIMARY KEY, product_id INTEGER REFERENCES produ
 CREATE TABLE category (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES category(id), name TEXT);
 CREATE TABLE kv (k TEXT, v);
 CREATE TABLE "ledger-2024" (entry INTEGER PRIMARY KEY, delta INTEGER, note TEXT);
+CREATE TABLE "group" (id INTEGER PRIMARY KEY, name TEXT);
+CREATE TABLE twin (
+    a INTEGER REFERENCES "group", b INTEGER REFERENCES "group", since TEXT, PRIMARY KEY (a, b)
+);
 """
 
 
@@ -125,6 +129,10 @@ def _shop_rows(conn: sqlite3.Connection) -> None:
     )
     conn.executemany("INSERT INTO kv VALUES (?, ?)", [("a", 1), ("b", "two"), ("c", 3.5), ("d", None), ("e", b"\x01")])
     conn.executemany('INSERT INTO "ledger-2024" VALUES (?, ?, ?)', [(-3, -10, "refund"), (0, 0, None), (7, 25, "sale")])
+    conn.executemany('INSERT INTO "group" VALUES (?, ?)', [(1, "red"), (2, "blue"), (3, "green")])
+    conn.executemany(
+        "INSERT INTO twin VALUES (?, ?, ?)", [(1, 2, "2020"), (2, 1, "2021"), (1, 3, None), (3, 3, "2022")]
+    )
 
 
 def build(path: Path, schema: str, fill: Any) -> Path:
@@ -204,7 +212,7 @@ def test_shop_schema_table_per_entity(make_config, tmp_path: Path) -> None:
     source = build(tmp_path / "shop.sqlite", SHOP, _shop_rows)
     run = scaffold_migrate_validate(make_config, tmp_path, source, "--style", "table-per-entity")
     items = {i["name"]: i for m in run["mapping"] for i in m["item_types"]}
-    assert len(run["files"]) == len(items) == 6  # a file and a table per source table
+    assert len(run["files"]) == len(items) == 8  # a file and a table per source table
     product = items["Product"]["attributes"]
     assert product["in_stock"] == {"column": "in_stock", "type": "number"}
     assert "PK2" in product and "Entity2" in product  # columns renamed away from the key and marker names
@@ -213,6 +221,8 @@ def test_shop_schema_table_per_entity(make_config, tmp_path: Path) -> None:
     assert items["Tag"]["keys"]["GSI1PK"] == "PRODUCT#{{ product_id }}"  # children found through GSI1
     assert items["Kv"]["attributes"]["v"]["type"] == "auto"  # mixed storage classes
     assert items["Product"]["keys"]["GSI2PK"] == "PRODUCT_PK2#{{ PK2 }}"  # unique, renamed away from the key name
+    patterns = {p["name"] for m in run["mapping"] for p in m.get("access_patterns", [])}
+    assert {"twin-by-group", "twin-by-group-reverse"} <= patterns  # a join table between a table and itself
 
 
 def test_golden_yaml_for_a_small_schema(tmp_path: Path) -> None:
