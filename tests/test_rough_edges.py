@@ -145,6 +145,14 @@ item_types:
         attributes:
           RegionId: {column: region_id, type: number}
           Description: description
+access_patterns:
+  - name: region-of-territory
+    params: SELECT territory_id FROM territory
+    request: {table: Sales, get: {PK: "T#{{ territory_id }}", SK: T}, expand: Region}
+    sql: |
+      SELECT r.region_id AS RegionId, r.description AS Description
+      FROM territory t JOIN region r ON r.region_id = t.region_id WHERE t.territory_id = :territory_id
+    compare: {id: RegionId, attributes: [Description]}
 """
 
 
@@ -175,6 +183,7 @@ def test_one_true_embeds_a_single_map_and_migrates_and_validates(tmp_path: Path,
     result = run_cli(config, "migrate")  # validates at the end
     assert result.exit_code == 0, result.output
     assert "0 failed" in result.stdout
+    assert "pattern:region-of-territory" in result.stdout  # expand reads the single map as one element
 
 
 def test_one_true_with_more_than_one_child_row_fails_at_plan(tmp_path: Path, make_config: Any) -> None:
