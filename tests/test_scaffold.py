@@ -269,3 +269,16 @@ def test_scaffold_output_passes_the_schema_without_a_database_run(tmp_path: Path
     mapping = load_mapping_set(str(out))
     assert len(mapping.item_types) == 11
     assert len(mapping.tables) == (1 if style == "single-table" else 11)
+
+
+def test_scaffold_usage_errors_name_the_option(tmp_path: Path) -> None:
+    out = str(tmp_path / "m")
+    wrong_style = run_cli(
+        None, "scaffold", "-s", str(CHINOOK), "-o", out, "--table", "T", "--style", "table-per-entity"
+    )
+    assert wrong_style.exit_code == 2 and "--table names the one table of --style single-table" in wrong_style.output
+    bad_name = run_cli(None, "scaffold", "-s", str(CHINOOK), "-o", out, "--table", "my table")
+    assert bad_name.exit_code == 2 and "--table 'my table'" in bad_name.output
+    missing = run_cli(None, "scaffold", "-s", str(tmp_path / "nope.sqlite"), "-o", out)
+    assert missing.exit_code == 2 and "source database not found" in missing.output
+    assert not (tmp_path / "m").exists()

@@ -8,6 +8,7 @@ together and refuses to overwrite a file someone has edited.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +40,10 @@ def scaffold(source: str, out: str, table: str | None = None, style: Style = "si
     """Write a mapping set for ``source`` into ``out``; never overwrites an edited file."""
     if table and style != "single-table":
         raise UsageError("--table names the one table of --style single-table")
+    if table and not re.match(r"^[A-Za-z_][A-Za-z0-9_.-]*$", table):
+        raise UsageError(
+            f"--table {table!r}: a table name is letters, digits, '_', '.' and '-', not starting with a digit"
+        )
     folder = Path(out)
     table_name = table or names.item_name(folder.resolve().name, set())
     conn = open_source(source)
