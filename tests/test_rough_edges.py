@@ -15,6 +15,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import error_lines, one_line, run_cli
 
 PICTURE = bytes(range(256)) * 39 + b"\x89PNG\r\n" + bytes(161)  # 10,151 bytes
@@ -196,3 +197,14 @@ def test_one_true_with_more_than_one_child_row_fails_at_plan(tmp_path: Path, mak
     line = one_line(error_lines(result.stderr)[0])
     assert "m.yaml:15: item type Territory: embed Region: 'one: true' but the join returns 2 rows for" in line
     assert "{'region_id': 2}" in line
+
+
+def test_a_bare_check_name_matching_two_kinds_is_refused_naming_both() -> None:
+    from engine.errors import UsageError
+    from engine.validate import resolve_bare_names
+
+    known = ["shape:sales", "count:Track", "aggregate:Track", "pattern:s06-customer-by-email"]
+    assert resolve_bare_names(["s06-customer-by-email"], known) == ["pattern:s06-customer-by-email"]
+    assert resolve_bare_names(["count:"], known) == ["count:"]  # a prefix with its kind, as before
+    with pytest.raises(UsageError, match=r"--check Track is ambiguous: say which, e\.g\. aggregate:Track, count:Track"):
+        resolve_bare_names(["Track"], known)
