@@ -7,6 +7,8 @@ logging and tracebacks.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import sys
 import time
@@ -39,10 +41,17 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, bytes):
-        return value.hex()
+        return base64.b64encode(value).decode("ascii")
     if isinstance(value, set):
         return sorted(value)
     return str(value)
+
+
+def _display_default(value: Any) -> Any:
+    """For people: a binary value as its size and digest, never as thousands of characters."""
+    if isinstance(value, bytes):
+        return f"<binary {len(value):,} bytes sha256:{hashlib.sha256(value).hexdigest()[:8]}>"
+    return _json_default(value)
 
 
 def handle_errors(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -282,7 +291,7 @@ def _print_plan(document: dict[str, Any]) -> None:
     for name, samples in document.get("samples", {}).items():
         console.print(f"[bold]{name}[/bold]")
         for sample in samples:
-            console.print_json(json.dumps(sample, default=_json_default))
+            console.print_json(json.dumps(sample, default=_display_default))
 
 
 def _print_diff(difference: dict[str, Any]) -> None:
@@ -717,6 +726,59 @@ def info(ctx: click.Context) -> None:
     else:
         table.add_row("config", f"{ctx.obj['config_path']} not found (run init)")
     console.print(table)
+
+
+@cli.command()
+@click.option("-s", "--source-db", required=True, help="SQLite database to read the schema from (read-only).")
+@click.option("-o", "--out", required=True, help="Folder for the mapping set, e.g. mappings/shop.")
+@click.option("--table", default=None, help="Name of the DynamoDB table (single-table style; default from --out).")
+@click.option(
+    "--style",
+    type=click.Choice(["single-table", "table-per-entity"]),
+    default="single-table",
+    show_default=True,
+    help="One table for every item type, or one table per source table.",
+)
+@handle_errors
+def scaffold(source_db: str, out: str, table: str | None, style: str) -> None:
+    """Write a first mapping set from the schema; never overwrites an edited file."""
+    result = commands.scaffold(source_db, out, table, style)
+    for path in result.written:
+        console.print(f"wrote {path}", highlight=False)
+    for path in result.unchanged:
+        console.print(f"unchanged {path}", highlight=False)
+    for path in result.removed:
+        console.print(f"removed {path} (an unedited scaffold file the new design does not use)", highlight=False)
+    console.print(
+        f"{result.tables} table(s), {result.item_types} item types, {result.embeds} embeds, "
+        f"{result.access_patterns} access patterns, {result.aggregate_checks} aggregate checks; "
+        f"next: init -s {source_db} -m {out}, then plan, migrate, validate",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@cli.command("export-model")
+@click.option(
+    "--format", "fmt", type=click.Choice(["nosql-workbench", "cloudformation"]), required=True, help="Output format."
+)
+@click.option("--out", default=None, help="File to write (default: standard output).")
+@click.option("--samples", default=3, show_default=True, type=int, help="Sample items per item type (Workbench).")
+@click.option(
+    "--pitr/--no-pitr", default=True, show_default=True, help="Point-in-time recovery on the tables (CloudFormation)."
+)
+@click.pass_context
+@handle_errors
+def export_model(ctx: click.Context, fmt: str, out: str | None, samples: int, pitr: bool) -> None:
+    """Export the model: a NoSQL Workbench data model or a CloudFormation template."""
+    document = commands.export_model(_config(ctx), fmt, samples, pitr)
+    text = json.dumps(document, indent=2, ensure_ascii=False, default=_json_default) + "\n"
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(text, encoding="utf-8")
+    console.print(f"wrote {out} ({fmt})", highlight=False)
 
 
 @cli.group()

@@ -37,11 +37,13 @@ from engine.types import to_python
 
 __all__ = [
     "build_plan",
+    "export_model",
     "info",
     "init_config",
     "migrate",
     "plan_samples",
     "reset",
+    "scaffold",
     "status",
 ]
 
@@ -416,6 +418,25 @@ def info(config: Config | None) -> dict[str, Any]:
         target_info["problem"] = str(exc)
     out["target"] = target_info
     return out
+
+
+def export_model(config: Config, fmt: str, samples: int = 3, point_in_time_recovery: bool = True) -> dict[str, Any]:
+    """The model as a NoSQL Workbench data model or a CloudFormation template (plain data, for JSON)."""
+    from engine.model_export import cloudformation, workbench
+
+    if fmt == "cloudformation":
+        with opened_plan(config, count=False) as (plan, _conn):
+            return cloudformation.template(plan, point_in_time_recovery)
+    rendered = plan_samples(config, samples) if samples else {}
+    with opened_plan(config, count=False) as (plan, _conn):
+        return workbench.model(plan, rendered, Path(plan.mapping.directory).name)
+
+
+def scaffold(source_db: str, out: str, table: str | None, style: str) -> Any:
+    """Write a first mapping set for ``source_db`` into ``out`` (see engine.scaffold)."""
+    from engine.scaffold import scaffold as write_scaffold
+
+    return write_scaffold(source_db, out, table, style)  # type: ignore[arg-type]
 
 
 def describe_item(item: dict[str, Any]) -> dict[str, Any]:

@@ -196,6 +196,32 @@ def _embed(spec: EmbedSpec, parent_columns: frozenset[str], conn: sqlite3.Connec
             _require_columns(
                 frozenset([aggregate.column]), columns, spec.location, f"{label}: aggregate {aggregate.name}"
             )
+    if spec.one:
+        _check_one(spec, conn, label)
     attributes = tuple(_attribute(a, columns, label) for a in spec.attributes)
     embeds = tuple(_embed(e, columns, conn, label) for e in spec.embeds)
     return CompiledEmbed(spec, attributes, embeds)
+
+
+def _check_one(spec: EmbedSpec, conn: sqlite3.Connection, label: str) -> None:
+    """``one: true`` promises at most one child row per join key: find the first key with more."""
+    keys = ", ".join(quote_name(c) for c in spec.child_columns)
+    sql = (
+        f"SELECT {keys}, count(*) FROM (\n{spec.query.strip().rstrip(';')}\n) "
+        f"WHERE {' AND '.join(f'{quote_name(c)} IS NOT NULL' for c in spec.child_columns)} "
+        f"GROUP BY {keys} HAVING count(*) > 1 LIMIT 1"
+    )
+    try:
+        found = conn.execute(sql).fetchone()
+    except sqlite3.Error as exc:
+        raise source_error(exc, f"{spec.location}: {label}: checking 'one: true'") from None
+    if found:
+        key = dict(zip(spec.child_columns, found[:-1]))
+        raise SpecError(
+            f"{spec.location}: {label}: 'one: true' but the join returns {found[-1]} rows for {key}; "
+            f"use a list (drop 'one') or narrow the query"
+        )
+
+
+def quote_name(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'

@@ -242,6 +242,7 @@ def _embed_setter(embed: CompiledEmbed) -> Setter:
     )
     aggregates = tuple((a.name, a.fn, a.column) for a in spec.aggregates)
     set_column, set_type = spec.set_column, spec.set_type
+    one = spec.one
 
     def set_embed(item: dict[str, Wire], row: Row) -> None:
         children: list[Row] = row.get(CHILDREN, {}).get(key, [])
@@ -259,7 +260,12 @@ def _embed_setter(embed: CompiledEmbed) -> Setter:
                 for setter in children_setters:
                     setter(fields, child)
                 elements.append({"M": fields})
-            item[list_name] = {"L": elements}
+            if not one:
+                item[list_name] = {"L": elements}
+            elif len(elements) > 1:
+                raise ConversionError(f"embed {key}: 'one: true' but the join returns {len(elements)} rows")
+            elif elements:
+                item[list_name] = elements[0]
         for name, fn, column in aggregates:
             value = _aggregate(fn, column, children)
             if value is not None:

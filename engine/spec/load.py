@@ -296,6 +296,10 @@ def _embed(doc: YamlDocument, path: DocPath, raw: dict[str, Any]) -> EmbedSpec:
     location = Location(doc.file, doc.line_of(path))
     if "as" not in raw and not raw.get("aggregates"):
         raise SpecError(f"{location}: {format_path(path)}: an embed needs 'as' (a list attribute) or 'aggregates'")
+    if raw.get("one") and "as" not in raw:
+        raise SpecError(f"{location}: {format_path(path)}: 'one: true' needs 'as' (the attribute for the map)")
+    if raw.get("one") and "set" in raw:
+        raise SpecError(f"{location}: {format_path(path)}: 'one: true' and 'set' exclude each other")
     if "as" in raw and "attributes" not in raw and "set" not in raw:
         raise SpecError(
             f"{location}: {format_path(path)}: an embed with 'as' needs 'attributes' for its maps, or 'set'"
@@ -316,6 +320,7 @@ def _embed(doc: YamlDocument, path: DocPath, raw: dict[str, Any]) -> EmbedSpec:
         location=location,
         set_column=raw["set"]["column"] if "set" in raw else None,
         set_type=raw["set"]["type"] if "set" in raw else None,
+        one=bool(raw.get("one", False)),
     )
 
 
@@ -344,6 +349,8 @@ def check_references(mapping: MappingSet) -> None:
                 f"{pattern.location}: access pattern {pattern.name}: table {table.name} has no index "
                 f"'{pattern.request.index}'"
             )
+        if pattern.request.index:
+            _check_projection(pattern, table)
         if pattern.request.get is not None:
             if pattern.request.index:
                 raise SpecError(f"{pattern.location}: access pattern {pattern.name}: 'get' cannot use an index")
@@ -398,4 +405,22 @@ def _check_item_keys(item: ItemTypeSpec, table: TableSpec) -> None:
         raise SpecError(
             f"{item.location}: item type {item.name}: needs a constant marker attribute "
             f"'{item.marker}' (e.g. {item.marker}: {{const: {item.name}}}) so its items can be counted"
+        )
+
+
+def _check_projection(pattern: AccessPatternSpec, table: TableSpec) -> None:
+    """A query on an index returns only what the index projects: the compared attributes must be there."""
+    index = table.index(pattern.request.index or "")
+    if index is None or index.projection == "ALL":
+        return
+    projected = set(table.primary_key_names) | {k.name for k in index.key_attributes} | set(index.non_key_attributes)
+    expand = pattern.request.expand
+    needed = [expand] if expand else [pattern.id_attribute, *pattern.attributes]
+    missing = [name for name in dict.fromkeys(n.split(".")[0] for n in needed) if name not in projected]
+    if missing:
+        shown = "KEYS_ONLY" if index.projection == "KEYS_ONLY" else f"INCLUDE [{', '.join(index.non_key_attributes)}]"
+        raise SpecError(
+            f"{pattern.location}: access pattern {pattern.name}: index {index.name} of table {table.name} projects "
+            f"{shown}, which lacks {', '.join(missing)} that the pattern compares "
+            "(add them to the projection's include list, or use projection: ALL)"
         )

@@ -132,6 +132,7 @@ class EmbedSpec:
     location: Location
     set_column: str | None = None  # 'as' is a set of this child column ...
     set_type: str | None = None  # ... of this type (string_set, number_set, binary_set)
+    one: bool = False  # list_attribute holds a single map (or is absent), not a list
 
     @property
     def parent_columns(self) -> tuple[str, ...]:

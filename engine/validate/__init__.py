@@ -50,8 +50,8 @@ def run(
         missing = [name for name, d in described.items() if d is None]
         if missing:
             raise TargetError(f"cannot validate: table(s) {', '.join(missing)} do not exist", "run migrate first")
-        wanted = _wanted(checks)
         known = check_names(plan, tables)
+        wanted = _wanted(resolve_bare_names(checks, known))
         if checks and not any(wanted(name) for name in known):
             raise UsageError(f"--check {' '.join(checks)} matches no check (checks: {', '.join(known)})")
         conn.create_function("py_lower", 1, lambda s: s.lower() if isinstance(s, str) else s, deterministic=True)
@@ -126,6 +126,23 @@ def _select_tables(plan: Plan, name: str | None) -> list[TablePlan]:
         if name in (table.config_name, table.spec.name, table.name):
             return [table]
     raise UsageError(f"unknown table {name} (known: {', '.join(t.config_name for t in plan.tables)})")
+
+
+def resolve_bare_names(checks: Sequence[str], known: Sequence[str]) -> list[str]:
+    """``s06-x`` -> ``pattern:s06-x`` when the name without its kind picks checks of one kind only."""
+    out = []
+    for check in checks:
+        if any(name == check or name.startswith(check) for name in known):
+            out.append(check)
+            continue
+        bare = {name.split(":", 1)[0] for name in known if name.split(":", 1)[-1] == check}
+        bare = bare or {name.split(":", 1)[0] for name in known if name.split(":", 1)[-1].startswith(check)}
+        if len(bare) > 1:
+            raise UsageError(
+                f"--check {check} is ambiguous: say which, e.g. {', '.join(f'{k}:{check}' for k in sorted(bare))}"
+            )
+        out.append(f"{bare.pop()}:{check}" if bare else check)
+    return out
 
 
 def _wanted(prefixes: Sequence[str]) -> Callable[[str], bool]:

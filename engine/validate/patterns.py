@@ -148,8 +148,9 @@ class PatternRunner:
             raise describe_error(exc, action, self.target) from None
         plain = [{k: to_python(v) for k, v in item.items()} for item in items]
         expand = self.pattern.request.expand
-        if expand:
-            return [element for item in plain for element in item.get(expand, [])]
+        if expand:  # a list of maps, or one map (an embed with one: true)
+            values = [item.get(expand, []) for item in plain]
+            return [element for value in values for element in (value if isinstance(value, list) else [value])]
         return plain
 
     def _query(self, params: dict[str, Any]) -> Iterator[dict[str, Wire]]:

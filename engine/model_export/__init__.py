@@ -1,0 +1,1 @@
+"""The mapping set's model in other tools' formats: NoSQL Workbench, CloudFormation."""

@@ -1,0 +1,93 @@
+"""Scaffold a mapping set from a SQLite schema.
+
+``schema_reader`` reads the schema and the facts about the data, ``design``
+chooses item types, keys and embeds, ``patterns`` the access patterns and
+checks that prove them, ``writer`` the YAML text. ``scaffold`` ties them
+together and refuses to overwrite a file someone has edited.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.errors import UsageError
+from engine.extract import open_source
+from engine.scaffold import names
+from engine.scaffold.design import Style, design
+from engine.scaffold.patterns import aggregate_checks, patterns
+from engine.scaffold.schema_reader import read_schema
+from engine.scaffold.writer import is_unedited, render
+
+__all__ = ["ScaffoldResult", "scaffold"]
+
+
+@dataclass(frozen=True)
+class ScaffoldResult:
+    directory: str
+    written: tuple[str, ...]
+    unchanged: tuple[str, ...]
+    removed: tuple[str, ...]
+    tables: int
+    item_types: int
+    embeds: int
+    access_patterns: int
+    aggregate_checks: int
+
+
+def scaffold(source: str, out: str, table: str | None = None, style: Style = "single-table") -> ScaffoldResult:
+    """Write a mapping set for ``source`` into ``out``; never overwrites an edited file."""
+    if table and style != "single-table":
+        raise UsageError("--table names the one table of --style single-table")
+    if table and not re.match(r"^[A-Za-z_][A-Za-z0-9_.-]*$", table):
+        raise UsageError(
+            f"--table {table!r}: a table name is letters, digits, '_', '.' and '-', not starting with a digit"
+        )
+    folder = Path(out)
+    table_name = table or names.item_name(folder.resolve().name, set())
+    conn = open_source(source)
+    try:
+        schema = read_schema(conn, source)
+        if not schema.tables:
+            raise UsageError(f"{source} has no tables to scaffold")
+        chosen = design(conn, schema, style, table_name)
+    finally:
+        conn.close()
+    files = render(chosen)
+    written, unchanged, removed = _write(folder, files)
+    return ScaffoldResult(
+        directory=str(folder),
+        written=written,
+        unchanged=unchanged,
+        removed=removed,
+        tables=len(chosen.tables),
+        item_types=len(chosen.items),
+        embeds=sum(len(i.embeds) for i in chosen.items),
+        access_patterns=len(patterns(chosen)),
+        aggregate_checks=len(aggregate_checks(chosen)),
+    )
+
+
+def _write(folder: Path, files: dict[str, str]) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """Check every file first, then write: nothing is written when one file was edited."""
+    existing = {p.name: p.read_text(encoding="utf-8") for p in folder.glob("*.y*ml")} if folder.is_dir() else {}
+    edited = [name for name in files if name in existing and not is_unedited(existing[name])]
+    if edited:
+        raise UsageError(
+            f"{', '.join(str(folder / n) for n in sorted(edited))}: edited since scaffold wrote it (or not written "
+            "by scaffold); not overwriting",
+            "scaffold into another folder with -o and compare, or delete the file",
+        )
+    stale = [name for name, text in existing.items() if name not in files and is_unedited(text)]
+    folder.mkdir(parents=True, exist_ok=True)
+    written, unchanged = [], []
+    for name, text in files.items():
+        if existing.get(name) == text:
+            unchanged.append(str(folder / name))
+            continue
+        (folder / name).write_text(text, encoding="utf-8")
+        written.append(str(folder / name))
+    for name in stale:
+        (folder / name).unlink()
+    return tuple(written), tuple(unchanged), tuple(str(folder / n) for n in stale)
