@@ -314,6 +314,8 @@ def _print_diff(difference: dict[str, Any]) -> None:
         if d["changed_paths"]:
             details.append("paths: " + ", ".join(f"{p} ({n})" for p, n in d["changed_paths"].items()))
         details += d["error_samples"][:1]
+        if d.get("skipped"):
+            details.append(f"skipped: {d['skipped']}")
         table.add_row(
             d["item_type"],
             d["table"],

@@ -453,6 +453,23 @@ def log_result(result: MigrationResult) -> None:
     logger.info("migrated {} items in {:.1f}s", result.items_written, result.seconds)
 
 
+def _skippable_now(config: Config, plan: Plan, conn: sqlite3.Connection, store: Any) -> dict[str, str]:
+    """What a sync now would skip: done, same mapping, fingerprints there, no source table changed."""
+    from engine.migrate import spec_digest
+
+    state = MigrationState.load(config.state_path)
+    before = state.identity.get("item_type_digests", {})
+    items = list(plan.item_types)
+    reads, digests = snapshot.source_digests(conn, items)
+    settled = {
+        i.name: state.status(i.name) == "done"
+        and before.get(i.name) == spec_digest(i.spec)
+        and store.count(i.table.name) > 0
+        for i in items
+    }
+    return snapshot.unchanged(items, reads, digests, state.source_tables, settled)
+
+
 def plan_diff(config: Config, against_target: bool = False, check_target: bool = True) -> dict[str, Any]:
     """What ``sync`` would change, per item type and table, from the fingerprints (or the live tables)."""
     from engine.diff import Differ, store_from_table
@@ -462,6 +479,9 @@ def plan_diff(config: Config, against_target: bool = False, check_target: bool =
     changes: list[str] = []
     with opened_plan(config) as (plan, conn), FingerprintStore.of(config.state_dir) as store:
         differ = Differ(plan, conn)
+        skipped = {} if against_target else _skippable_now(config, plan, conn, store)
+        for name, reason in skipped.items():
+            differ.counts(plan.item_type(name).table.name, name).skipped = reason
         with ExitStack() as stack:
             target = stack.enter_context(connect(config)) if (against_target or check_target) else None
             for table in plan.tables:
@@ -475,8 +495,8 @@ def plan_diff(config: Config, against_target: bool = False, check_target: bool =
                 if against_target and target is not None and described is not None:
                     folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="diff-"))
                     compare = stack.enter_context(store_from_table(target, plan, table, Path(folder)))
-                items = [i for i in plan.item_types if i.table.name == table.name]
-                for _ in differ.table(table, items, compare):
+                items = [i for i in plan.item_types if i.table.name == table.name and i.name not in skipped]
+                for _ in differ.table(table, items, compare) if items else ():
                     pass
         return {
             "compared_with": "the live tables" if against_target else f"the fingerprints in {store.path}",
@@ -503,11 +523,18 @@ def sync(
                 "(another sync, or --against-target found other items)",
                 "review a new plan",
             )
-    with opened_plan(config) as (plan, conn):
-        select_item_types(plan, tables)
-        with connect(config) as target:
-            check_reachable(target)
-            result = run_sync(plan, config, target, conn, tables=tables, against_target=against_target)
+    load_mapping_set(config.mappings)  # a bad mapping is said before the source is copied
+    copy = snapshot.take(config.source_db, config.state_dir, config.migration_settings.busy_timeout)
+    try:
+        with opened_plan(config, snapshot=copy) as (plan, conn):
+            select_item_types(plan, tables)
+            with connect(config) as target:
+                check_reachable(target)
+                result = run_sync(
+                    plan, config, target, conn, tables=tables, against_target=against_target, snapshot=copy
+                )
+    finally:
+        copy.path.unlink(missing_ok=True)
     check_errors(result, config)
     return result
 

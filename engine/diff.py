@@ -53,6 +53,7 @@ class TypeDiff:
     samples: dict[str, list[Any]] = field(default_factory=lambda: {"new": [], "updated": [], "deleted": []})
     paths: Counter[str] = field(default_factory=Counter)
     error_samples: list[str] = field(default_factory=list)
+    skipped: str | None = None  # why the item type was not rendered at all
 
     @property
     def changes(self) -> int:
@@ -80,6 +81,7 @@ class TypeDiff:
             "samples": self.samples,
             "changed_paths": dict(self.paths.most_common(10)),
             "error_samples": self.error_samples,
+            "skipped": self.skipped,
         }
 
 

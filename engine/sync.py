@@ -29,6 +29,7 @@ from engine.index_changes import IndexChange, apply_index_changes, index_changes
 from engine.load import Batch, BatchWriter, RateLimiter
 from engine.migrate import StopFlag, bind_target, run_identity, select_item_types, state_lock
 from engine.plan import ItemTypePlan, Plan, TablePlan
+from engine.snapshot import Snapshot, source_digests, unchanged
 from engine.state import MigrationState
 from engine.state.fingerprints import Fingerprint, FingerprintStore
 from engine.target import Target, describe_table
@@ -57,23 +58,36 @@ def sync(
     *,
     tables: Sequence[str] | None = None,
     against_target: bool = False,
+    snapshot: Snapshot | None = None,
 ) -> SyncResult:
-    """Make the selected tables hold exactly what their item types render now."""
+    """Make the selected tables hold exactly what their item types render now.
+
+    ``conn`` reads ``snapshot`` when given. Item types that are done, whose
+    mapping did not change and none of whose source tables changed since the
+    last complete run are skipped (not with ``against_target``).
+    """
     started = time.monotonic()
     selected = select_item_types(plan, tables)
     table_plans = list({i.table.name: i.table for i in selected}.values())
     result = SyncResult()
     with state_lock(config) as state, FingerprintStore.of(config.state_dir) as store, StopFlag() as stop:
-        identity = run_identity(plan, config, target)
+        before = state.identity.get("item_type_digests", {})
+        identity = run_identity(plan, config, target, snapshot)
         result.tables_created = bind_target(config, target, state, plan, table_plans, identity, store)
+        reads, digests = source_digests(conn, selected)
+        skipped = {} if against_target else _skippable(state, store, selected, before, identity, reads, digests)
         for table in table_plans:
             changes = index_changes(table, describe_table(target, table.name) or {})
             apply_index_changes(target, table, changes)
             result.index_changes += changes
         differ = Differ(plan, conn, emit_same=True)
+        for name, reason in skipped.items():
+            differ.counts(plan.item_type(name).table.name, name).skipped = reason
         limiter = RateLimiter(config.migration_settings.max_wcu) if config.migration_settings.max_wcu else None
         for table in table_plans:
-            items = [i for i in selected if i.table.name == table.name]
+            items = [i for i in selected if i.table.name == table.name and i.name not in skipped]
+            if not items:
+                continue
             against = against_target or _store_missing(state, store, table, items)
             run = _TableSync(table, items, config, target, store, differ, limiter, stop)
             run.execute(against)
@@ -81,8 +95,29 @@ def sync(
             result.deleted += run.deleted
         result.diffs = list(differ.diffs.values())
         _record(state, selected, differ, result)
+        clean = {t for i in selected if not differ.counts(i.table.name, i.name).errors for t in reads[i.name]}
+        dirty = {t for i in selected if differ.counts(i.table.name, i.name).errors for t in reads[i.name]}
+        state.record_source_tables({t: digests[t] for t in clean - dirty})
     result.seconds = time.monotonic() - started
     return result
+
+
+def _skippable(
+    state: MigrationState,
+    store: FingerprintStore,
+    selected: list[ItemTypePlan],
+    before: dict[str, str],
+    identity: dict[str, Any],
+    reads: dict[str, frozenset[str]],
+    digests: dict[str, str],
+) -> dict[str, str]:
+    """Item types done, with the same mapping, fingerprints recorded, and no source table changed."""
+    now = identity["item_type_digests"]
+    settled = {
+        i.name: state.status(i.name) == "done" and before.get(i.name) == now[i.name] and store.count(i.table.name) > 0
+        for i in selected
+    }
+    return unchanged(selected, reads, digests, state.source_tables, settled)
 
 
 def _store_missing(state: MigrationState, store: FingerprintStore, table: TablePlan, items: list[ItemTypePlan]) -> bool:
@@ -98,7 +133,9 @@ def _record(state: MigrationState, selected: list[ItemTypePlan], differ: Differ,
     """Item types rendered without error are now done as of this mapping and source."""
     for item in selected:
         counts = differ.counts(item.table.name, item.name)
-        summary = {k: getattr(counts, k) for k in ("new", "updated", "deleted", "unchanged", "errors")}
+        summary: dict[str, Any] = {k: getattr(counts, k) for k in ("new", "updated", "deleted", "unchanged", "errors")}
+        if counts.skipped:
+            summary["skipped"] = counts.skipped
         state.mark_synced(item.name, summary, state.tables.get(item.table.name, {}).get("generation"))
 
 

@@ -342,3 +342,33 @@ def test_a_reviewed_plan_runs_only_while_mapping_source_and_target_are_those_rev
     again = run_cli(config, "sync", "--no-validate", "--plan", str(diff_plan))
     assert again.exit_code == 2
     assert "the difference is not the one reviewed" in one_line(again.stderr)
+
+
+def test_item_types_whose_source_tables_did_not_change_are_skipped_and_said_so(
+    music: tuple[Path, Path], make_config: Any
+) -> None:
+    source, mappings = music
+    config = make_config(source=source, mappings=mappings)
+    assert run_cli(config, "migrate", "--no-validate").exit_code == 0
+    result = run_cli(config, "plan", "--diff", "--format", "json")
+    skipped = {d["item_type"]: d["skipped"] for d in json.loads(result.output)["item_types"]}
+    assert skipped == {
+        "Song": "none of song changed since the last run",
+        "Play": "none of play changed since the last run",
+    }
+
+    with sqlite3.connect(source) as db:
+        db.execute("UPDATE song SET title = 'Retitled' WHERE id = 3")
+    db.close()
+    document = json.loads(run_cli(config, "plan", "--diff", "--format", "json").output)
+    by_type = {d["item_type"]: d for d in document["item_types"]}
+    assert by_type["Song"]["skipped"] is None and by_type["Song"]["updated"] == 1
+    assert by_type["Song"]["unchanged"] == SONGS - 1, "the changed table's item type is rendered in full"
+    assert by_type["Play"]["skipped"] == "none of play changed since the last run"
+    assert sync(config) == (1, 0)
+    status = run_cli(config, "status", "--no-check-target")
+    assert "last sync of Play" in status.output and "0 unchanged" in status.output
+    # a changed mapping is rendered even when its tables did not change
+    (mappings / "music.yaml").write_text(MAPPING.replace("played song", "heard song"))
+    counts = diff_counts(config)
+    assert counts["Play"]["updated"] == PLAYS and counts["Song"]["updated"] == 0
