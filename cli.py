@@ -529,6 +529,7 @@ def _print_summary(result: MigrationResult) -> None:
 @click.option("--against-target", is_flag=True, help="Compare with the live tables (one Scan each), not the store.")
 @click.option("--no-validate", is_flag=True, help="Skip the validation at the end.")
 @click.option("--plan", "plan_file", default=None, help="Apply exactly this reviewed 'plan --diff --out' file.")
+@click.option("--guard", is_flag=True, help="Conditional writes: leave alone items changed outside the tool.")
 @click.pass_context
 @handle_errors
 def sync(
@@ -540,10 +541,11 @@ def sync(
     against_target: bool,
     no_validate: bool,
     plan_file: str | None,
+    guard: bool,
 ) -> None:
     """Make the tables equal to what the mapping renders from the source now: write only the difference."""
     config = with_settings(_config(ctx), workers=workers, max_wcu=max_wcu, on_error=on_error)
-    result = commands.sync(config, tables or None, against_target, plan_file)
+    result = commands.sync(config, tables or None, against_target, plan_file, guard)
     _print_diff(
         {
             "compared_with": "the live tables" if against_target else "the fingerprints",

@@ -7,6 +7,7 @@ and fingerprints. Shared by ``validate``, ``plan --diff`` and ``sync``.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from collections.abc import Iterator
 from decimal import Decimal
@@ -45,8 +46,13 @@ def canonical(wire: Wire) -> Any:
     if kind == "L":
         return {"L": [canonical(v) for v in value]}
     if kind in ("SS", "NS", "BS"):
-        items = [_norm_number(v) for v in value] if kind == "NS" else list(value)
-        return {kind: sorted(str(i) for i in items)}
+        if kind == "NS":
+            items = [_norm_number(v) for v in value]
+        elif kind == "BS":
+            items = [base64.b64encode(bytes(v)).decode() for v in value]
+        else:
+            items = list(value)
+        return {kind: sorted(items)}
     return {kind: value}
 
 
@@ -59,6 +65,25 @@ def _norm_number(text: str) -> str:
         if abs(number.adjusted()) < 40
         else str(number.normalize())
     )
+
+
+def from_canonical(value: Any) -> Wire:
+    """A canonical value back in wire form (binary from base64), for requests."""
+    ((kind, inner),) = value.items()
+    if kind == "B":
+        return {"B": base64.b64decode(inner)}
+    if kind == "BS":
+        return {"BS": [base64.b64decode(v) for v in inner]}
+    if kind == "M":
+        return {"M": {k: from_canonical(v) for k, v in inner.items()}}
+    if kind == "L":
+        return {"L": [from_canonical(v) for v in inner]}
+    return {kind: inner}
+
+
+def content_hash(item: dict[str, Wire]) -> str:
+    """A short hash of an item's canonical form: the same for equal DynamoDB values."""
+    return hashlib.blake2b(canonical_item(item).encode(), digest_size=16).hexdigest()
 
 
 def canonical_item(item: dict[str, Wire]) -> str:

@@ -507,7 +507,11 @@ def plan_diff(config: Config, against_target: bool = False, check_target: bool =
 
 
 def sync(
-    config: Config, tables: Sequence[str] | None = None, against_target: bool = False, plan_file: str | None = None
+    config: Config,
+    tables: Sequence[str] | None = None,
+    against_target: bool = False,
+    plan_file: str | None = None,
+    guard: bool = False,
 ) -> Any:
     """Converge the tables to what the mapping renders from the source now (or exactly a reviewed plan)."""
     from engine.sync import check_errors
@@ -531,7 +535,7 @@ def sync(
             with connect(config) as target:
                 check_reachable(target)
                 result = run_sync(
-                    plan, config, target, conn, tables=tables, against_target=against_target, snapshot=copy
+                    plan, config, target, conn, tables=tables, against_target=against_target, snapshot=copy, guard=guard
                 )
     finally:
         copy.path.unlink(missing_ok=True)

@@ -25,6 +25,7 @@ from loguru import logger
 from engine.config import Config
 from engine.diff import Delete, Differ, Put, Same, TypeDiff, store_from_table
 from engine.errors import MigrationError
+from engine.guard import Conflict, GuardedWriter, guard_attribute
 from engine.index_changes import IndexChange, apply_index_changes, index_changes
 from engine.load import Batch, BatchWriter, RateLimiter
 from engine.migrate import StopFlag, bind_target, run_identity, select_item_types, state_lock
@@ -44,6 +45,7 @@ class SyncResult:
     put: int = 0
     deleted: int = 0
     seconds: float = 0.0
+    conflicts: list[str] = field(default_factory=list)
 
     @property
     def errors(self) -> int:
@@ -59,6 +61,7 @@ def sync(
     tables: Sequence[str] | None = None,
     against_target: bool = False,
     snapshot: Snapshot | None = None,
+    guard: bool = False,
 ) -> SyncResult:
     """Make the selected tables hold exactly what their item types render now.
 
@@ -69,6 +72,9 @@ def sync(
     started = time.monotonic()
     selected = select_item_types(plan, tables)
     table_plans = list({i.table.name: i.table for i in selected}.values())
+    if guard:
+        for table in table_plans:
+            guard_attribute(table)
     result = SyncResult()
     with state_lock(config) as state, FingerprintStore.of(config.state_dir) as store, StopFlag() as stop:
         before = state.identity.get("item_type_digests", {})
@@ -89,10 +95,13 @@ def sync(
             if not items:
                 continue
             against = against_target or _store_missing(state, store, table, items)
-            run = _TableSync(table, items, config, target, store, differ, limiter, stop)
+            run = _TableSync(table, items, config, target, store, differ, limiter, stop, guard)
             run.execute(against)
             result.put += run.put
             result.deleted += run.deleted
+            result.conflicts += [c.line() for c in run.conflicts]
+            for item in items if run.conflicts else ():
+                differ.counts(table.name, item.name).error(f"{len(run.conflicts)} conflict(s) in {table.name}")
         result.diffs = list(differ.diffs.values())
         _record(state, selected, differ, result)
         clean = {t for i in selected if not differ.counts(i.table.name, i.name).errors for t in reads[i.name]}
@@ -152,6 +161,7 @@ class _TableSync:
         differ: Differ,
         limiter: RateLimiter | None,
         stop: StopFlag,
+        guard: bool = False,
     ) -> None:
         self.table = table
         self.items = items
@@ -160,6 +170,8 @@ class _TableSync:
         self.store = store
         self.differ = differ
         self.stop = stop
+        self.guard = guard
+        self.conflicts: list[Conflict] = []
         self.put = self.deleted = 0
         settings = config.migration_settings
         self.writer = BatchWriter(
@@ -180,10 +192,28 @@ class _TableSync:
                 compare = store_from_table(self.target, self.differ.plan, self.table, Path(folder))
                 self.store.forget_table(self.table.name)
             try:
-                self._send(compare)
+                self._send_guarded(compare) if self.guard else self._send(compare)
             finally:
                 if compare is not self.store:
                     compare.close()
+
+    def _send_guarded(self, compare: FingerprintStore) -> None:
+        """One conditional write per change; an item changed outside the tool becomes a conflict."""
+        guarded = GuardedWriter(self.target, self.table, self.store, compare, self.config.migration_settings.workers)
+        same: list[Fingerprint] = []
+        try:
+            for change in self.differ.table(self.table, self.items, compare):
+                if self.stop.signum is not None or self.stop.aborted:
+                    break
+                if isinstance(change, Same):
+                    same = self._same(same, change.fingerprint)
+                else:
+                    guarded.submit(change)
+        finally:
+            self.conflicts = guarded.close()
+            self.store.record(self.table.name, same)
+            self.put, self.deleted = guarded.put, guarded.deleted
+        self.stop.check()
 
     def _send(self, compare: FingerprintStore) -> None:
         batch, same = Batch(0, [], [], None), []
@@ -234,7 +264,13 @@ def _add(batch: Batch, change: Put | Delete) -> None:
 
 
 def check_errors(result: SyncResult, config: Config) -> None:
-    """Rows that could not be rendered: their items were left as they are; with on_error=stop that fails the run."""
+    """Conflicts, and rows that could not be rendered (with on_error=stop), fail the run; nothing was overwritten."""
+    if result.conflicts:
+        raise MigrationError(
+            f"sync --guard: {len(result.conflicts)} item(s) were changed outside the tool and left as they are; "
+            f"first: {result.conflicts[0]}",
+            "look at them, then sync without --guard to overwrite them, or change the source to match",
+        )
     if result.errors and config.migration_settings.on_error == "stop":
         first = next(s for d in result.diffs for s in d.error_samples)
         raise MigrationError(

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
+from engine.canonical import content_hash
 from engine.errors import RowError
 from engine.extract import Row, fetch_children
 from engine.plan import CompiledAttribute, CompiledEmbed, CompiledKey, ItemTypePlan
@@ -61,6 +62,9 @@ def build_item(plan: ItemTypePlan, row: Row) -> dict[str, Wire]:
             setter(item, row)
     except (ConversionError, TemplateError, _KeyProblem) as exc:
         raise RowError(plan.name, cursor_of(plan, row), str(exc)) from None
+    marker = plan.table.spec.fingerprint_attribute
+    if marker:
+        item[marker] = {"S": content_hash(item)}
     return item
 
 

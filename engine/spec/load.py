@@ -142,6 +142,7 @@ class _Builder:
             location=location,
             local_indexes=tuple(local_indexes),
             settings=_settings(raw),
+            fingerprint_attribute=raw.get("fingerprint_attribute"),
         )
 
     def _item_type(self, doc: YamlDocument, path: DocPath, raw: dict[str, Any]) -> ItemTypeSpec:

@@ -68,6 +68,7 @@ class TableSpec:
     location: Location
     local_indexes: tuple[IndexSpec, ...] = ()  # partition key: the table's own
     settings: TableSettings = field(default_factory=TableSettings)
+    fingerprint_attribute: str | None = None  # every item carries a hash of its other attributes here
 
     @property
     def key_attributes(self) -> tuple[KeyAttribute, ...]:

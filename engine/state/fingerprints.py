@@ -40,7 +40,7 @@ def fingerprint(item: dict[str, Wire], keys: list[str], item_type: str) -> Finge
     return Fingerprint(
         key_text(key_of(item, keys)),
         item_type,
-        hashlib.blake2b(text.encode(), digest_size=16).hexdigest(),
+        hashlib.blake2b(text.encode(), digest_size=16).hexdigest(),  # = content_hash(item), text made once
         zlib.compress(text.encode(), 1),
     )
 
