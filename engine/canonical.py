@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -35,28 +36,39 @@ def short(value: Any, limit: int = 80) -> str:
 
 
 def canonical(wire: Wire) -> Any:
-    """A JSON-able form in which equal DynamoDB values are equal (numbers normalised)."""
-    ((kind, value),) = wire.items()
-    if kind == "N":
-        return {"N": _norm_number(value)}
-    if kind == "B":
-        return {"B": base64.b64encode(bytes(value)).decode()}
-    if kind == "M":
-        return {"M": {k: canonical(v) for k, v in value.items()}}
-    if kind == "L":
-        return {"L": [canonical(v) for v in value]}
-    if kind in ("SS", "NS", "BS"):
+    """A JSON-able form in which equal DynamoDB values are equal (numbers normalised).
+
+    A value that is canonical already (a string, a normal number, a boolean) is
+    returned as it is, not copied: most of an item's values are.
+    """
+    for kind, value in wire.items():
+        if kind == "S" or kind == "BOOL" or kind == "NULL":
+            return wire
+        if kind == "N":
+            text = _norm_number(value)
+            return wire if text is value else {"N": text}
+        if kind == "M":
+            return {"M": {k: canonical(v) for k, v in value.items()}}
+        if kind == "L":
+            return {"L": [canonical(v) for v in value]}
+        if kind == "B":
+            return {"B": base64.b64encode(bytes(value)).decode()}
         if kind == "NS":
-            items = [_norm_number(v) for v in value]
-        elif kind == "BS":
-            items = [base64.b64encode(bytes(v)).decode() for v in value]
-        else:
-            items = list(value)
-        return {kind: sorted(items)}
-    return {kind: value}
+            return {kind: sorted(_norm_number(v) for v in value)}
+        if kind == "BS":
+            return {kind: sorted(base64.b64encode(bytes(v)).decode() for v in value)}
+        if kind == "SS":
+            return {kind: sorted(value)}
+        return {kind: value}
+    raise ValueError("an attribute value with no type")
+
+
+_NORMAL = re.compile(r"-?(?:[1-9][0-9]{0,38}|0\.[0-9]{0,38}[1-9]|[1-9][0-9]{0,38}\.[0-9]{0,38}[1-9])")
 
 
 def _norm_number(text: str) -> str:
+    if _NORMAL.fullmatch(text):  # already as Decimal.normalize would write it: most numbers
+        return text
     number = Decimal(text)
     return (
         "0"

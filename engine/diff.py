@@ -21,13 +21,13 @@ import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from loguru import logger
 
 from engine.canonical import diff, wire_key
-from engine.errors import RowError
 from engine.plan import ItemTypePlan, Plan, TablePlan
 from engine.state.fingerprints import Fingerprint, FingerprintStore, canonical_of, fingerprint
 from engine.target import Target
@@ -36,6 +36,7 @@ from engine.validate.reads import scan
 from engine.validate.render import Renderer
 
 SAMPLES = 5
+CHUNK = 500  # rendered items looked up in the store with one query
 UNKNOWN_TYPE = "?"
 
 
@@ -140,11 +141,15 @@ class Differ:
         with _Seen() as seen:
             for item in items:
                 counts = self.counts(table.name, item.name)
-                for built in self.renderer.render(item, lambda error, c=counts: c.error(str(error))):
-                    change = self._compare(table, item, built, keys, store, seen, counts)
-                    if change is not None:
-                        self._note(table.name, change)
-                        yield change
+                rendered = self.renderer.render(item, lambda error, c=counts: c.error(str(error)))
+                while chunk := list(islice(rendered, CHUNK)):
+                    marks = [fingerprint(built, keys, item.name) for built in chunk]
+                    stored = store.lookup_many(table.name, [m.key for m in marks])
+                    for built, mark in zip(chunk, marks):
+                        change = self._compare(item, built, mark, stored.get(mark.key), seen, counts)
+                        if change is not None:
+                            self._note(table.name, change)
+                            yield change
             for deletion in self._deletions(table, items, store, seen):
                 self._note(table.name, deletion)
                 yield deletion
@@ -157,24 +162,22 @@ class Differ:
 
     def _compare(
         self,
-        table: TablePlan,
         item: ItemTypePlan,
         built: dict[str, Wire],
-        keys: list[str],
-        store: FingerprintStore,
+        mark: Fingerprint,
+        stored: tuple[str, str, bytes] | None,
         seen: _Seen,
         counts: TypeDiff,
     ) -> Change | None:
-        size = item_size(built)
-        if size > MAX_ITEM_BYTES:
-            counts.error(str(RowError(item.name, {}, f"item is {size} bytes, over DynamoDB's 400 KB item limit")))
+        # the canonical text is never shorter than DynamoDB's size in characters, so most items
+        # need no exact size: only those whose text could be over the limit in UTF-8 bytes
+        if len(mark.canonical) * 4 > MAX_ITEM_BYTES and (size := item_size(built)) > MAX_ITEM_BYTES:
+            counts.error(f"item type {item.name}, key {mark.key}: item is {size} bytes, over the 400 KB item limit")
             return None
-        mark = fingerprint(built, keys, item.name)
         first = seen.add(mark.key, item.name)
         if first is not None:
             counts.error(f"item type {item.name}: key {mark.key} is rendered again (first by {first}); kept the first")
             return None
-        stored = store.lookup(table.name, mark.key)
         if stored is None:
             counts.note("new", mark.key)
             return Put(item.name, built, mark)
@@ -182,7 +185,7 @@ class Differ:
             counts.unchanged += 1
             return Same(mark) if self.emit_same else None
         counts.note("updated", mark.key)
-        old, new = canonical_of(stored[2]), canonical_of(mark.canonical)
+        old, new = canonical_of(stored[2]), json.loads(mark.canonical)
         for path, _, _ in diff({"M": new}, {"M": old}):
             counts.paths[re.sub(r"\[\d+\]", "[]", path)] += 1
         return Put(item.name, built, mark)

@@ -86,7 +86,7 @@ def sync(
             changes = index_changes(table, describe_table(target, table.name) or {})
             apply_index_changes(target, table, changes)
             result.index_changes += changes
-        differ = Differ(plan, conn, emit_same=True)
+        differ = Differ(plan, conn)
         for name, reason in skipped.items():
             differ.counts(plan.item_type(name).table.name, name).skipped = reason
         limiter = RateLimiter(config.migration_settings.max_wcu) if config.migration_settings.max_wcu else None
@@ -95,6 +95,7 @@ def sync(
             if not items:
                 continue
             against = against_target or _store_missing(state, store, table, items)
+            differ.emit_same = against  # the store is rebuilt from what the table holds
             run = _TableSync(table, items, config, target, store, differ, limiter, stop, guard)
             run.execute(against)
             result.put += run.put

@@ -31,7 +31,7 @@ class Fingerprint(NamedTuple):
     key: str  # the primary key as sorted JSON, e.g. {"PK": "ALBUM#1", "SK": "A"}
     item_type: str
     hash: str
-    canonical: bytes  # the canonical JSON, compressed: what changed is told from it
+    canonical: str  # the canonical JSON: what changed is told from it (stored compressed)
 
 
 def fingerprint(item: dict[str, Wire], keys: list[str], item_type: str) -> Fingerprint:
@@ -41,7 +41,7 @@ def fingerprint(item: dict[str, Wire], keys: list[str], item_type: str) -> Finge
         key_text(key_of(item, keys)),
         item_type,
         hashlib.blake2b(text.encode(), digest_size=16).hexdigest(),  # = content_hash(item), text made once
-        zlib.compress(text.encode(), 1),
+        text,
     )
 
 
@@ -88,7 +88,7 @@ class FingerprintStore:
 
     # -- writes, after DynamoDB acknowledged them ---------------------------------
     def record(self, table: str, entries: Iterable[Fingerprint]) -> None:
-        rows = [(table, f.key, f.item_type, f.hash, f.canonical) for f in entries]
+        rows = [(table, f.key, f.item_type, f.hash, zlib.compress(f.canonical.encode(), 1)) for f in entries]
         if not rows:
             return
         with self._lock:
@@ -118,6 +118,17 @@ class FingerprintStore:
         with self._lock:
             row = self._db.execute("SELECT item_type, hash, item FROM items WHERE tbl = ? AND key = ?", (table, key))
             return row.fetchone()  # type: ignore[no-any-return]
+
+    def lookup_many(self, table: str, keys: list[str]) -> dict[str, tuple[str, str, bytes]]:
+        """``lookup`` for up to 500 keys in one query: key -> (item type, hash, canonical blob)."""
+        if not keys:
+            return {}
+        marks = ", ".join("?" for _ in keys)
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT key, item_type, hash, item FROM items WHERE tbl = ? AND key IN ({marks})", (table, *keys)
+            ).fetchall()
+        return {key: (item_type, digest, blob) for key, item_type, digest, blob in rows}
 
     def count(self, table: str | None = None) -> int:
         with self._lock:
