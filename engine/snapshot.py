@@ -56,12 +56,12 @@ def source_identity(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def take(source: str, state_dir: Path, busy_timeout: float) -> Snapshot:
     """Copy the source (read-only, page by page, consistent) into the state folder."""
+    live = open_source(source, busy_timeout)  # a missing or broken source is said here, first
     identity = source_identity(source)
     taken_at = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"{time.time() % 1:.6f}"[1:]
     state_dir.mkdir(parents=True, exist_ok=True)
     final = state_dir / f"{PREFIX}{taken_at}.sqlite"
     temp = final.with_suffix(".tmp")
-    live = open_source(source, busy_timeout)
     try:
         copy = sqlite3.connect(temp)
         try:
@@ -118,7 +118,9 @@ def tables_read(conn: sqlite3.Connection, item: ItemTypePlan) -> frozenset[str]:
             conn.execute(f"EXPLAIN {query.strip().rstrip(';')}")
     finally:
         conn.set_authorizer(None)
-    return frozenset(tables)
+    # the authorizer names common table expressions too; only stored tables have rows to digest
+    stored = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    return frozenset(tables & stored)
 
 
 def _embed_queries(embeds: tuple[CompiledEmbed, ...]) -> list[str]:
