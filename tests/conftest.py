@@ -192,3 +192,22 @@ def line_of(text: str, needle: str, occurrence: int = 1) -> int:
 def own_tables(ddb: Any, prefix: str) -> list[str]:
     """The tables this test's prefix owns."""
     return [n for n in ddb.list_tables(ExclusiveStartTableName=prefix[:-1])["TableNames"] if n.startswith(prefix)]
+
+
+@pytest.fixture()
+def music(tmp_path: Path) -> tuple[Path, Path]:
+    """A clean songs-and-plays source (tests/songs_and_plays.py) and its mapping folder."""
+    from songs_and_plays import MAPPING, make_source
+
+    source = make_source(tmp_path / "music.sqlite", bad=False)
+    mappings = tmp_path / "mappings"
+    mappings.mkdir()
+    (mappings / "music.yaml").write_text(MAPPING)
+    return source, mappings
+
+
+def passes_validation(config: Path) -> None:
+    """validate exits 0 with every check passed."""
+    result = run_cli(config, "validate")
+    assert result.exit_code == 0, result.output
+    assert " 0 failed" in result.output

@@ -21,12 +21,13 @@ from conftest import (
     count_items,
     items_written,
     one_line,
+    passes_validation,
     run_cli,
     run_process,
     table_rows,
     write_config,
 )
-from songs_and_plays import MAPPING, PLAYS, SONGS, make_source
+from songs_and_plays import PLAYS, SONGS
 
 from engine import local_dynamodb
 from engine.state.checkpoints import _checksum
@@ -37,16 +38,6 @@ def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "500")
 
 
-@pytest.fixture()
-def music(tmp_path: Path) -> tuple[Path, Path]:
-    """A clean songs-and-plays source and its mapping folder."""
-    source = make_source(tmp_path / "music.sqlite", bad=False)
-    mappings = tmp_path / "mappings"
-    mappings.mkdir()
-    (mappings / "music.yaml").write_text(MAPPING)
-    return source, mappings
-
-
 @pytest.fixture(scope="module")
 def second_ddb_url() -> Iterator[str]:
     """Another DynamoDB Local, for a target the state has never seen."""
@@ -55,12 +46,6 @@ def second_ddb_url() -> Iterator[str]:
         yield server.url
     finally:
         server.stop()
-
-
-def passes_validation(config: Path) -> None:
-    result = run_cli(config, "validate")
-    assert result.exit_code == 0, result.output
-    assert "0 failed" in result.output
 
 
 # ------------------------------------------------------------------ case 1: two configurations, one folder

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import count_items, one_line, run_cli, run_process, scan_all
-from songs_and_plays import MAPPING, PLAYS, SONGS, make_source, play_key
+from conftest import count_items, one_line, passes_validation, run_cli, run_process, scan_all
+from songs_and_plays import MAPPING, PLAYS, SONGS, play_key
 
 KILL_AT = "SQLITE2DDB_KILL_AT"
 
@@ -44,12 +44,6 @@ def sync(config: Path, *args: str) -> tuple[int, int]:
     found = re.findall(r"^sync: (\d+) items put, (\d+) deleted", result.output, re.MULTILINE)
     assert found, result.output
     return int(found[-1][0]), int(found[-1][1])
-
-
-def validates(config: Path) -> None:
-    result = run_cli(config, "validate")
-    assert result.exit_code == 0, result.output
-    assert " 0 failed" in result.output
 
 
 # ------------------------------------------------------------------ Chinook changed as an application would
@@ -142,20 +136,11 @@ def test_sync_writes_exactly_what_each_source_change_touches(
         stored = {(i["PK"]["S"], i["SK"]["S"]) for i in scan_all(ddb, table)}
         for _, pk, sk in key:
             assert ((pk, sk) in stored) == (table.endswith("MusicCatalog")), (pk, sk)
-    validates(config)
+    passes_validation(config)
     assert sync(config) == (0, 0), "a second sync with no change writes nothing"
 
 
 # ------------------------------------------------------------------ mapping edits
-@pytest.fixture()
-def music(tmp_path: Path) -> tuple[Path, Path]:
-    source = make_source(tmp_path / "music.sqlite", bad=False)
-    mappings = tmp_path / "mappings"
-    mappings.mkdir()
-    (mappings / "music.yaml").write_text(MAPPING)
-    return source, mappings
-
-
 INDEXED = (
     MAPPING.replace(
         """  - name: PlayHistory
@@ -201,7 +186,7 @@ def test_a_key_template_edit_moves_the_items_and_an_added_index_is_built(
     assert sync(config) == (PLAYS, PLAYS)
     sks = {i["SK"]["S"] for i in scan_all(ddb, f"{prefix}PlayHistory")}
     assert sks == {f"PLAY#{i:08d}" for i in range(1, PLAYS + 1)}
-    validates(config)
+    passes_validation(config)
 
     mapping.write_text(INDEXED)
     plan = run_cli(config, "plan", "--diff")
@@ -234,7 +219,7 @@ def test_a_table_migrated_before_fingerprints_existed_is_compared_with_the_live_
     assert "no fingerprints recorded for" in one_line(result.stderr)
     assert "sync: 0 items put, 1 deleted" in result.output
     assert sync(config) == (0, 0), "the store now knows every item"
-    validates(config)
+    passes_validation(config)
 
 
 # ------------------------------------------------------------------ a source that keeps changing
@@ -277,7 +262,7 @@ def test_a_source_written_while_migrate_runs_is_caught_up_by_sync(
     assert int(out) > 20, "the writer changed the source during the migration"
     put, _ = sync(config)
     assert put > 0
-    validates(config)
+    passes_validation(config)
 
 
 # ------------------------------------------------------------------ killed syncs
@@ -298,7 +283,7 @@ def test_a_sync_killed_at_a_crash_point_is_finished_by_the_next(
     assert put + deleted > 0 and put <= 60 and deleted <= 60
     assert count_items(ddb, f"{prefix}PlayHistory") == 60
     assert count_items(ddb, f"{prefix}MusicCatalog") == SONGS
-    validates(config)
+    passes_validation(config)
     assert sync(config) == (0, 0)
 
 
@@ -384,7 +369,7 @@ def test_a_guarded_sync_leaves_items_changed_outside_the_tool_alone(
     )
     config = make_config(source=source, mappings=mappings)
     assert run_cli(config, "migrate", "--no-validate").exit_code == 0
-    validates(config)
+    passes_validation(config)
     plays = f"{prefix}PlayHistory"
     assert "_fp" in ddb.get_item(TableName=plays, Key=play_key(5))["Item"]
 
@@ -415,7 +400,7 @@ def test_a_guarded_sync_leaves_items_changed_outside_the_tool_alone(
     assert again.exit_code == 1 and "2 item(s) were changed outside the tool" in one_line(again.stderr)
     # an unguarded sync overwrites them
     assert sync(config) == (1, 1)
-    validates(config)
+    passes_validation(config)
 
 
 def test_guard_needs_a_fingerprint_attribute(music: tuple[Path, Path], make_config: Any) -> None:
