@@ -241,6 +241,7 @@ def _print_capacity(capacity: dict[str, Any], max_wcu: float | None) -> None:
         f"({capacity['price_source']}); * extrapolated from the first rows",
         highlight=False,
     )
+    _print_hot_keys(capacity["tables"], max_wcu)
     problems = sum(t["problems"] for t in capacity["tables"])
     if problems:
         console.print(f"[red]{problems} rows cannot be written as mapped[/red]; run 'migrate --dry-run' for the list")
@@ -255,6 +256,35 @@ def _print_table_settings(tables: list[dict[str, Any]]) -> None:
             console.print(f"{t['name']}: " + "; ".join(parts), highlight=False, markup=False)
         for change in t["changes"]:
             console.print(f"  change: {change}", highlight=False, markup=False)
+
+
+def _print_hot_keys(tables: list[dict[str, Any]], max_wcu: float | None) -> None:
+    """The hottest partition keys and the least time the load takes on AWS (1,000 units/s a key, 4,000 a table)."""
+    table = Table(title="Hot partition keys on AWS (a key takes 1,000 write units/s, a new table 4,000)")
+    for column in ("table", "table / index", "partition key", "units", "share", "s at 1,000/s"):
+        table.add_column(column, justify="right" if column in ("units", "share", "s at 1,000/s") else "left")
+    for t in tables:
+        for hot in t.get("hot_keys", [])[:3]:
+            table.add_row(
+                t["name"],
+                hot["where"],
+                hot["key"],
+                str(hot["units"]),
+                f"{hot['share']:.0%}",
+                f"{hot['units'] / 1000:.1f}",
+            )
+    console.print(table)
+    sampled = any(t["extrapolated_from_sample"] for t in tables)
+    for t in tables:
+        bound = t.get("aws_lower_bound_at_max_wcu" if max_wcu else "aws_lower_bound")
+        if not bound:
+            continue
+        line = f"{t['name']}: the load takes at least {bound['seconds']:g} s on AWS, set by {bound['set_by']}"
+        if bound["key_dominates"]:
+            line += " [yellow](one partition key dominates: consider write sharding or another key design)[/yellow]"
+        console.print(line, highlight=False)
+    if sampled:
+        console.print("hot keys from the first rows of each item type only; '--estimate-rows 0' counts every row")
 
 
 def _print_plan(document: dict[str, Any]) -> None:

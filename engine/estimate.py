@@ -16,6 +16,7 @@ from typing import Any
 
 from engine.errors import RowError
 from engine.extract import stream_rows
+from engine.partitions import PartitionLoad
 from engine.plan import ItemTypePlan, Plan
 from engine.spec.model import IndexSpec
 from engine.transform import attach_children, build_item, cursor_of, keep_row, primary_key
@@ -45,6 +46,7 @@ class Estimate:
     problems: list[str] = field(default_factory=list)
     problem_count: int = 0
     sampled: bool = False
+    partitions: PartitionLoad = field(default_factory=PartitionLoad)
 
     @property
     def average(self) -> float:
@@ -70,6 +72,7 @@ class Estimate:
         self.problems += other.problems[: max(0, 20 - len(self.problems))]
         self.problem_count += other.problem_count
         self.sampled = self.sampled or other.sampled
+        self.partitions.merge(other.partitions)
 
     def to_json(self, price_per_million: float, max_wcu: float | None = None) -> dict[str, Any]:
         out = {
@@ -89,6 +92,10 @@ class Estimate:
         }
         if max_wcu:
             out["seconds_at_max_wcu"] = round(self.table_wcu / max_wcu, 1)
+        out["hot_keys"] = self.partitions.hottest()
+        out["aws_lower_bound"] = self.partitions.lower_bound()
+        if max_wcu:
+            out["aws_lower_bound_at_max_wcu"] = self.partitions.lower_bound(max_wcu)
         return out
 
 
@@ -165,11 +172,15 @@ def _count(
     if size > result.largest:
         result.largest = size
         result.largest_at = {k: next(iter(built[k].values())) for k in keys if k in built}
-    result.table_wcu += write_units(size)
+    units = write_units(size)
+    result.table_wcu += units
+    result.partitions.add("table", next(iter(built[keys[0]].values())), units)
     for index in indexes:
         entry = index_entry_size(built, index, keys, size)
         if entry is not None:
-            result.gsi_wcu[index.name] = result.gsi_wcu.get(index.name, 0) + write_units(entry)
+            units = write_units(entry)
+            result.gsi_wcu[index.name] = result.gsi_wcu.get(index.name, 0) + units
+            result.partitions.add(index.name, next(iter(built[index.partition_key.name].values())), units)
 
 
 def _problem(result: Estimate, text: str) -> None:
@@ -184,6 +195,7 @@ def _scale(result: Estimate, factor: float) -> None:
     result.bytes = round(result.bytes * factor)
     result.table_wcu = round(result.table_wcu * factor)
     result.gsi_wcu = {k: round(v * factor) for k, v in result.gsi_wcu.items()}
+    # partition keys are not scaled: the first rows in cursor order are no sample of the keys
 
 
 def estimate_plan(
