@@ -121,6 +121,8 @@ class Differ:
         self.plan = plan
         self.renderer = Renderer(conn, None, None)
         self.emit_same = emit_same
+        # against a table read back (not the store of what was written), compare canonical forms
+        self.canonical = False
         self.diffs: dict[tuple[str, str], TypeDiff] = {}
         self._digest = hashlib.sha256()
 
@@ -143,10 +145,10 @@ class Differ:
                 counts = self.counts(table.name, item.name)
                 rendered = self.renderer.render(item, lambda error, c=counts: c.error(str(error)))
                 while chunk := list(islice(rendered, CHUNK)):
-                    marks = [fingerprint(built, keys, item.name) for built in chunk]
+                    marks = [fingerprint(built, keys, item.name, self.canonical) for built in chunk]
                     stored = store.lookup_many(table.name, [m.key for m in marks])
                     for built, mark in zip(chunk, marks):
-                        change = self._compare(item, built, mark, stored.get(mark.key), seen, counts)
+                        change = self._compare(item, built, keys, mark, stored.get(mark.key), seen, counts)
                         if change is not None:
                             self._note(table.name, change)
                             yield change
@@ -164,31 +166,33 @@ class Differ:
         self,
         item: ItemTypePlan,
         built: dict[str, Wire],
+        keys: list[str],
         mark: Fingerprint,
         stored: tuple[str, str, bytes] | None,
         seen: _Seen,
         counts: TypeDiff,
     ) -> Change | None:
-        # the canonical text is never shorter than DynamoDB's size in characters, so most items
+        # the JSON text is never shorter than DynamoDB's size in characters, so most items
         # need no exact size: only those whose text could be over the limit in UTF-8 bytes
-        if len(mark.canonical) * 4 > MAX_ITEM_BYTES and (size := item_size(built)) > MAX_ITEM_BYTES:
+        if len(mark.text) * 4 > MAX_ITEM_BYTES and (size := item_size(built)) > MAX_ITEM_BYTES:
             counts.error(f"item type {item.name}, key {mark.key}: item is {size} bytes, over the 400 KB item limit")
             return None
         first = seen.add(mark.key, item.name)
         if first is not None:
             counts.error(f"item type {item.name}: key {mark.key} is rendered again (first by {first}); kept the first")
             return None
+        written = fingerprint(built, keys, item.name) if self.canonical else mark
         if stored is None:
             counts.note("new", mark.key)
-            return Put(item.name, built, mark)
+            return Put(item.name, built, written)
         if stored[1] == mark.hash:
             counts.unchanged += 1
-            return Same(mark) if self.emit_same else None
+            return Same(written) if self.emit_same else None
         counts.note("updated", mark.key)
-        old, new = canonical_of(stored[2]), json.loads(mark.canonical)
+        old, new = canonical_of(stored[2]), json.loads(mark.text)
         for path, _, _ in diff({"M": new}, {"M": old}):
             counts.paths[re.sub(r"\[\d+\]", "[]", path)] += 1
-        return Put(item.name, built, mark)
+        return Put(item.name, built, written)
 
     def _deletions(
         self, table: TablePlan, items: list[ItemTypePlan], store: FingerprintStore, seen: _Seen
@@ -249,7 +253,7 @@ def store_from_table(target: Target, plan: Plan, table: TablePlan, folder: Path)
     page: list[Fingerprint] = []
     count = 0
     for stored in scan(target, table.name):
-        page.append(fingerprint(stored, keys, _type_of(stored, markers, by_marker)))
+        page.append(fingerprint(stored, keys, _type_of(stored, markers, by_marker), canonical=True))
         if len(page) >= 500:
             store.record(table.name, page)
             count, page = count + len(page), []

@@ -95,7 +95,7 @@ def sync(
             if not items:
                 continue
             against = against_target or _store_missing(state, store, table, items)
-            differ.emit_same = against  # the store is rebuilt from what the table holds
+            differ.emit_same = differ.canonical = against  # the store is rebuilt from what the table holds
             run = _TableSync(table, items, config, target, store, differ, limiter, stop, guard)
             run.execute(against)
             result.put += run.put

@@ -11,6 +11,7 @@ renders now with this store.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import sqlite3
@@ -31,18 +32,36 @@ class Fingerprint(NamedTuple):
     key: str  # the primary key as sorted JSON, e.g. {"PK": "ALBUM#1", "SK": "A"}
     item_type: str
     hash: str
-    canonical: str  # the canonical JSON: what changed is told from it (stored compressed)
+    text: str  # the item as JSON: what changed is told from it (stored compressed)
 
 
-def fingerprint(item: dict[str, Wire], keys: list[str], item_type: str) -> Fingerprint:
-    """The fingerprint of one rendered (or read) item: equal DynamoDB values give equal hashes."""
-    text = canonical_item(item)
+def fingerprint(item: dict[str, Wire], keys: list[str], item_type: str, canonical: bool = False) -> Fingerprint:
+    """The fingerprint of one item.
+
+    Items the tool rendered are hashed as they are (JSON with sorted names,
+    binary in base64): the same rendering gives the same text, and that is all
+    the store is ever compared with. ``canonical`` hashes the canonical form
+    instead (numbers normalised, sets sorted), to compare rendered items with
+    items read back from a table, which DynamoDB may spell differently.
+    """
+    text = canonical_item(item) if canonical else wire_text(item)
     return Fingerprint(
         key_text(key_of(item, keys)),
         item_type,
-        hashlib.blake2b(text.encode(), digest_size=16).hexdigest(),  # = content_hash(item), text made once
+        hashlib.blake2b(text.encode(), digest_size=16).hexdigest(),
         text,
     )
+
+
+def wire_text(item: dict[str, Wire]) -> str:
+    """An item in wire form as JSON: names sorted at every level, binary in base64."""
+    return json.dumps(item, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_base64)
+
+
+def _base64(value: Any) -> str:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode()
+    raise TypeError(f"{type(value).__name__} is not a DynamoDB value")
 
 
 def key_text(key: dict[str, Any]) -> str:
@@ -50,7 +69,7 @@ def key_text(key: dict[str, Any]) -> str:
 
 
 def canonical_of(blob: bytes) -> dict[str, Any]:
-    """The canonical item a fingerprint was taken of."""
+    """The item a fingerprint was taken of, as JSON values (binary in base64)."""
     return json.loads(zlib.decompress(blob))  # type: ignore[no-any-return]
 
 
@@ -88,7 +107,7 @@ class FingerprintStore:
 
     # -- writes, after DynamoDB acknowledged them ---------------------------------
     def record(self, table: str, entries: Iterable[Fingerprint]) -> None:
-        rows = [(table, f.key, f.item_type, f.hash, zlib.compress(f.canonical.encode(), 1)) for f in entries]
+        rows = [(table, f.key, f.item_type, f.hash, zlib.compress(f.text.encode(), 1)) for f in entries]
         if not rows:
             return
         with self._lock:
