@@ -32,6 +32,7 @@ from engine.plan import ItemTypePlan, Plan, TablePlan
 from engine.state import MigrationState
 from engine.state.fingerprints import Fingerprint, FingerprintStore
 from engine.target import Target, describe_table
+from engine.timeline import Timeline, recording
 from engine.types import item_size, write_units
 
 
@@ -63,7 +64,12 @@ def sync(
     selected = select_item_types(plan, tables)
     table_plans = list({i.table.name: i.table for i in selected}.values())
     result = SyncResult()
-    with state_lock(config) as state, FingerprintStore.of(config.state_dir) as store, StopFlag() as stop:
+    with (
+        state_lock(config) as state,
+        FingerprintStore.of(config.state_dir) as store,
+        StopFlag() as stop,
+        recording(config.state_dir, "sync") as timeline,
+    ):
         identity = run_identity(plan, config, target)
         result.tables_created = bind_target(config, target, state, plan, table_plans, identity, store)
         for table in table_plans:
@@ -76,11 +82,18 @@ def sync(
             items = [i for i in selected if i.table.name == table.name]
             against = against_target or _store_missing(state, store, table, items)
             run = _TableSync(table, items, config, target, store, differ, limiter, stop)
+            run.timeline = timeline
+            started_table = time.monotonic()
             run.execute(against)
+            timeline.item_type_done(
+                ", ".join(i.name for i in items), table.name, time.monotonic() - started_table, run.put + run.deleted
+            )
             result.put += run.put
             result.deleted += run.deleted
         result.diffs = list(differ.diffs.values())
         _record(state, selected, differ, result)
+        kept = ("item_type", "table", "new", "updated", "deleted", "unchanged", "errors")
+        timeline.counts(sync=[{k: d.to_json()[k] for k in kept} for d in result.diffs])
     result.seconds = time.monotonic() - started
     return result
 
@@ -124,6 +137,7 @@ class _TableSync:
         self.differ = differ
         self.stop = stop
         self.put = self.deleted = 0
+        self.timeline: Timeline | None = None
         settings = config.migration_settings
         self.writer = BatchWriter(
             target,
@@ -182,6 +196,11 @@ class _TableSync:
         self.store.forget(self.table.name, batch.delete_keys)
         self.put += len(written)
         self.deleted += len(batch.deletes)
+        if self.timeline:
+            stats = self.writer.stats.take()
+            self.timeline.acknowledged(
+                self.table.name, len(written), len(batch.deletes), batch.wcu, batch.consumed, **stats
+            )
 
 
 def _add(batch: Batch, change: Put | Delete) -> None:

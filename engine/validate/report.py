@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import html
 import json
 from pathlib import Path
 from typing import Any
 
 from engine.canonical import jsonable, short
+from engine.validate.html import render_html
 from engine.validate.results import ValidationResult
 
 
@@ -24,7 +24,7 @@ def write_reports(result: ValidationResult, path: str) -> list[Path]:
     json_path.write_text(json.dumps(document, indent=2, default=jsonable), encoding="utf-8")
     written.append(json_path)
     if target.suffix == ".html":
-        target.write_text(_html(document), encoding="utf-8")
+        target.write_text(render_html(document), encoding="utf-8")
     else:
         target.write_text(_markdown(document), encoding="utf-8")
     written.append(target)
@@ -63,7 +63,55 @@ def _markdown(doc: dict[str, Any]) -> str:
         lines += ["", "## Failures", ""]
         for check in failed:
             lines += _failure_lines(check)
+    lines += _run_lines(doc.get("run") or {})
     return "\n".join(lines) + "\n"
+
+
+def _run_lines(record: dict[str, Any]) -> list[str]:
+    """The last migrate's and sync's timings, the time series in figures, and capacity against the estimate."""
+    lines: list[str] = []
+    for command in ("migrate", "sync"):
+        run = record.get(command)
+        if not run:
+            continue
+        lines += [
+            "",
+            f"## Last {command} run",
+            "",
+            f"{run['started_at']} to {run['finished_at'] or '?'}, {run['status']}, {run['seconds']} s; "
+            f"{len(run['series'])} intervals recorded, peak {run['peak_items_per_s']} items/s, "
+            f"{run['retries']} retries, {run['throttles']} throttled requests.",
+            "",
+            "| Item type | Table | Status | Items | Seconds |",
+            "|---|---|---|---|---|",
+            *[
+                f"| {i['name']} | `{i['table']}` | {i['status']} | {i['items']} | {i['seconds']} |"
+                for i in run["item_types"]
+            ],
+        ]
+        if run.get("counts"):
+            lines += ["", "| Item type | New | Updated | Deleted | Unchanged | Errors |", "|---|---|---|---|---|---|"]
+            lines += [
+                f"| {c['item_type']} | {c['new']} | {c['updated']} | {c['deleted']} | {c['unchanged']} | {c['errors']} |"
+                for c in run["counts"]
+            ]
+    if record.get("capacity"):
+        lines += [
+            "",
+            "## Write capacity: consumed against the plan's estimate",
+            "",
+            "| Table | Estimated WCU | Counted WCU | Consumed WCU |",
+            "|---|---|---|---|",
+            *[
+                f"| `{c['table']}` | {c['estimated_wcu']} | {_dash(c['counted_wcu'])} | {_dash(c['consumed_wcu'])} |"
+                for c in record["capacity"]
+            ],
+        ]
+    return lines
+
+
+def _dash(value: Any) -> Any:
+    return "-" if value is None else value
 
 
 def _failure_lines(check: dict[str, Any]) -> list[str]:
@@ -79,12 +127,3 @@ def _failure_lines(check: dict[str, Any]) -> list[str]:
         lines.append(f"- ... and {check['failure_count'] - len(check['failures'])} more (see the JSON report)")
     lines.append("")
     return lines
-
-
-def _html(doc: dict[str, Any]) -> str:
-    body = html.escape(_markdown(doc))
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>Migration validation report</title>"
-        "<style>body{font-family:sans-serif;max-width:70em;margin:2em auto}pre{white-space:pre-wrap}</style></head>"
-        f"<body><pre>{body}</pre></body></html>\n"
-    )
