@@ -25,7 +25,7 @@ import pytest
 from browser import Browser, chromium_path
 from conftest import CHINOOK, run_cli, write_config
 
-from engine.timeline import FILE_NAME
+from engine.timeline import FILE_NAME, KEEP_RUNS, read_runs, recording
 
 SCRIPT_NAME = "<script>alert(1)</script>"
 IMG_COMPOSER = '"><img src=x onerror=alert(2)>'
@@ -144,6 +144,11 @@ def test_report_in_a_browser_shows_every_check_the_banner_and_the_charts(
     # sample items as plan renders them
     assert [s["PK"] for s in document["samples"]["Track"]] == ["TRACK#1", "TRACK#2", "TRACK#3"]
 
+    # 'report' renders the same page again from the JSON alone
+    again = run_cli(None, "report", str(report.with_suffix(".json")), "-o", str(tmp_path / "again.html"))
+    assert again.exit_code == 0, again.output
+    assert (tmp_path / "again.html").read_text() == report.read_text()
+
     shot = browser.screenshot(tmp_path / "report.png")
     assert shot.stat().st_size > 10_000
     if os.environ.get("REPORT_SCREENSHOT"):  # to refresh the README's picture: REPORT_SCREENSHOT=docs/report.png
@@ -221,3 +226,16 @@ def test_time_series_is_bounded_by_the_runs_duration(migrated: Migrated) -> None
         e.get("items", 0) for line in lines if line["event"] == "tick" for e in line.get("tables", {}).values()
     )
     assert written >= 13337  # migrate's items, all counted in the series
+
+
+def test_time_series_keeps_the_last_runs_only(tmp_path: Path) -> None:
+    """Migrating again and again does not grow the file without end: the last KEEP_RUNS runs stay."""
+    for n in range(KEEP_RUNS + 3):
+        with recording(tmp_path, "migrate") as timeline:
+            timeline.acknowledged("things", items=n + 1, wcu=n + 1)
+    runs = read_runs(tmp_path)
+    assert len(runs) == KEEP_RUNS
+    # the newest runs, whole: start, the final tick with the items acknowledged, end
+    items = [sum(t.get("items", 0) for line in run for t in line.get("tables", {}).values()) for run in runs]
+    assert items == list(range(4, KEEP_RUNS + 4))
+    assert all(run[0]["event"] == "start" and run[-1]["event"] == "end" for run in runs)

@@ -45,8 +45,8 @@ def items_per_second(run: dict[str, Any]) -> str | None:
     """One line per table: items (and deletes) acknowledged per second, over the run's time."""
     series = run["series"]
     tables = sorted({t for point in series for t in point["items_per_s"]})
-    if not tables:
-        return None
+    if not any(v for point in series for v in point["items_per_s"].values()):
+        return None  # nothing was written (a sync that found nothing to change)
     figure = _figure()
     axes = figure.add_subplot()
     times = [p["t"] for p in series]
@@ -73,7 +73,7 @@ def retries_and_throttles(run: dict[str, Any]) -> str:
     axes.set_xlabel("seconds since the start")
     axes.set_ylabel("per interval")
     axes.set_ylim(bottom=0, top=max([1] + [p["retries"] for p in series]) * 1.2)
-    axes.legend(loc="upper right", fontsize=8)
+    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
     axes.grid(alpha=0.3)
     return _svg(figure)
 
@@ -112,7 +112,7 @@ def sync_counts(counts: list[dict[str, Any]]) -> str | None:
         left = [a + b for a, b in zip(left, values)]
     axes.invert_yaxis()
     axes.set_xlabel("items")
-    axes.legend(loc="lower right", fontsize=8)
+    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
     return _svg(figure)
 
 
@@ -134,5 +134,5 @@ def capacity(rows: list[dict[str, Any]]) -> str | None:
     axes.invert_yaxis()
     axes.set_xlabel("write capacity units")
     axes.margins(x=0.2)
-    axes.legend(loc="lower right", fontsize=8)
+    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
     return _svg(figure)

@@ -31,6 +31,9 @@ def render_html(doc: dict[str, Any]) -> str:
     environment.filters["as_json"] = lambda value, indent=None: json.dumps(
         value, default=jsonable, ensure_ascii=False, indent=indent
     )
+    # a report written before these fields existed renders too
+    doc = {"run": None, "samples": {}, "tool_version": "", **doc}
+    doc["target"] = {"region": None, "tables": [], **doc["target"]}
     checks = sorted(doc["checks"], key=lambda c: c["passed"])  # failures first, otherwise in run order
     return environment.get_template("report.html.j2").render(
         doc=doc, checks=checks, charts=_charts(doc.get("run") or {}), samples=doc.get("samples") or {}

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.canonical import jsonable, short
+from engine.errors import UsageError
 from engine.validate.html import render_html
 from engine.validate.results import ValidationResult
 
@@ -29,6 +30,19 @@ def write_reports(result: ValidationResult, path: str) -> list[Path]:
         target.write_text(_markdown(document), encoding="utf-8")
     written.append(target)
     return written
+
+
+def render_saved(json_path: Path, html_path: Path) -> Path:
+    """The HTML page of a JSON report written earlier (its ``run`` and ``samples`` included)."""
+    try:
+        document = json.loads(json_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{json_path}: cannot read a JSON report: {exc}") from None
+    if not isinstance(document, dict) or not {"result", "checks", "source", "mapping", "target"} <= document.keys():
+        raise UsageError(f"{json_path}: not a validation report (written by 'validate --report x.json')")
+    html_path.parent.mkdir(parents=True, exist_ok=True)
+    html_path.write_text(render_html(document), encoding="utf-8")
+    return html_path
 
 
 def _markdown(doc: dict[str, Any]) -> str:

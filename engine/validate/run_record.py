@@ -21,12 +21,17 @@ ESTIMATE_ROWS = 1000  # rows per item type rendered for the estimate, as ``plan`
 
 
 def run_record(state_dir: Path, plan: Plan, conn: sqlite3.Connection, batch_size: int) -> dict[str, Any]:
-    """The last migrate run and the last sync run (each None when none was recorded), and the estimate."""
+    """The last migrate run and the last sync run (each None when none was recorded), and the estimate.
+
+    A migrate run that wrote nothing (every item type done before) does not
+    hide the one before it that did the work.
+    """
     runs = read_runs(state_dir)
     record: dict[str, Any] = {"migrate": None, "sync": None}
     for lines in runs:
         command = lines[0].get("command") if lines and lines[0].get("event") == "start" else None
-        if command in record:
+        worked = any(line.get("event") == "item_type" for line in lines)
+        if command in record and (worked or record[command] is None):
             record[command] = summarize_run(lines)
     _, per_table = estimate_plan(plan, conn, ESTIMATE_ROWS, batch_size)
     estimates = {e.name: e.total_wcu for e in per_table}
