@@ -130,15 +130,17 @@ class Browser:
 
     def screenshot(self, path: Path, width: int = 1200) -> Path:
         """The whole page as PNG."""
-        height = self.evaluate("document.documentElement.scrollHeight")
-        self.call(
-            "Emulation.setDeviceMetricsOverride",
-            session=True,
-            width=width,
-            height=height,
-            deviceScaleFactor=1,
-            mobile=False,
-        )
+        height = 800
+        for _ in range(2):  # first at this width, then at the height the page has at this width
+            self.call(
+                "Emulation.setDeviceMetricsOverride",
+                session=True,
+                width=width,
+                height=height,
+                deviceScaleFactor=1,
+                mobile=False,
+            )
+            height = self.evaluate("document.documentElement.scrollHeight")
         shot = self.call("Page.captureScreenshot", session=True, format="png", captureBeyondViewport=True)
         path.write_bytes(base64.b64decode(shot["data"]))
         return path

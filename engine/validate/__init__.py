@@ -25,6 +25,7 @@ from engine.errors import TargetError, UsageError
 from engine.plan import Plan, TablePlan
 from engine.target import check_reachable, connect, existing_tables
 from engine.validate.patterns import pattern_check
+from engine.validate.read_capacity import metered
 from engine.validate.render import Renderer
 from engine.validate.report import write_reports
 from engine.validate.results import CheckResult, Failure, ValidationResult
@@ -46,7 +47,7 @@ def run(
     """Run every check (or those named) and return the result; TargetError when it cannot run."""
     started, t0 = _now(), time.monotonic()
     results: list[CheckResult] = []
-    with opened_plan(config) as (plan, conn), connect(config) as target:
+    with opened_plan(config) as (plan, conn), connect(config) as target, metered(target.client) as reads:
         check_reachable(target)
         tables = _select_tables(plan, table)
         described = existing_tables(target, [t.name for t in tables])
@@ -72,7 +73,7 @@ def run(
             if pattern.request.table in logical and wanted(f"pattern:{pattern.name}"):
                 started_check = time.monotonic()
                 results.append(_timed(pattern_check(pattern, plan, conn, target, sample, sample_pct), started_check))
-        record = run_record(config.state_dir, plan, conn, config.batch_size)
+        record = run_record(config.state_dir, plan, conn, config.batch_size, reads.units)
         samples = sample_items(plan, conn)
     source = Path(config.source_db)
     return ValidationResult(

@@ -112,12 +112,13 @@ def _run_lines(record: dict[str, Any]) -> list[str]:
     if record.get("capacity"):
         lines += [
             "",
-            "## Write capacity: consumed against the plan's estimate",
+            "## Capacity: consumed against the plan's estimate",
             "",
-            "| Table | Estimated WCU | Counted WCU | Consumed WCU |",
-            "|---|---|---|---|",
+            "| Table | Estimated WCU | Counted WCU | Consumed WCU | Read units of this validation |",
+            "|---|---|---|---|---|",
             *[
-                f"| `{c['table']}` | {c['estimated_wcu']} | {_dash(c['counted_wcu'])} | {_dash(c['consumed_wcu'])} |"
+                f"| `{c['table']}` | {c['estimated_wcu']} | {_dash(c['counted_wcu'])} | {_dash(c['consumed_wcu'])} "
+                f"| {_dash(c.get('validate_consumed_rcu'))} |"
                 for c in record["capacity"]
             ],
         ]

@@ -20,7 +20,9 @@ from engine.timeline import read_runs
 ESTIMATE_ROWS = 1000  # rows per item type rendered for the estimate, as ``plan`` does by default
 
 
-def run_record(state_dir: Path, plan: Plan, conn: sqlite3.Connection, batch_size: int) -> dict[str, Any]:
+def run_record(
+    state_dir: Path, plan: Plan, conn: sqlite3.Connection, batch_size: int, read_units: dict[str, float]
+) -> dict[str, Any]:
     """The last migrate run and the last sync run (each None when none was recorded), and the estimate.
 
     A migrate run that wrote nothing (every item type done before) does not
@@ -35,7 +37,7 @@ def run_record(state_dir: Path, plan: Plan, conn: sqlite3.Connection, batch_size
             record[command] = summarize_run(lines)
     _, per_table = estimate_plan(plan, conn, ESTIMATE_ROWS, batch_size)
     estimates = {e.name: e.total_wcu for e in per_table}
-    record["capacity"] = capacity(estimates, record["migrate"])
+    record["capacity"] = capacity(estimates, record["migrate"], read_units)
     return record
 
 
@@ -78,8 +80,11 @@ def summarize_run(lines: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def capacity(estimates: dict[str, int], migrate: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """Per table: the plan's estimate of write units (table and indexes) against what the last migrate used."""
+def capacity(
+    estimates: dict[str, int], migrate: dict[str, Any] | None, read_units: dict[str, float]
+) -> list[dict[str, Any]]:
+    """Per table: the plan's estimate of write units (table and indexes) against what the last migrate used,
+    and the read units this validation consumed (None where the endpoint did not say)."""
     tables = (migrate or {}).get("tables", {})
     return [
         {
@@ -87,6 +92,7 @@ def capacity(estimates: dict[str, int], migrate: dict[str, Any] | None) -> list[
             "estimated_wcu": estimate,
             "counted_wcu": tables.get(name, {}).get("wcu"),
             "consumed_wcu": tables.get(name, {}).get("consumed"),
+            "validate_consumed_rcu": round(read_units[name], 1) if name in read_units else None,
         }
         for name, estimate in estimates.items()
     ]
