@@ -4,7 +4,7 @@ PYTHON ?= python3
 CONFIG ?= config/migration.json
 PIP = $(PYTHON) -m pip install --disable-pip-version-check -q
 
-.PHONY: all setup java dynamodb-local quickstart test lint format bench bench-quick bench-faults clean
+.PHONY: all setup java chromium dynamodb-local quickstart test lint format bench bench-quick bench-faults bench-report clean
 
 all: lint test
 
@@ -15,6 +15,16 @@ java:
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null) \
 	      || { echo "could not install Java: apt-get install openjdk-17-jre-headless"; exit 1; }; \
 	  else echo "install Java 17 or newer (e.g. apt-get install openjdk-17-jre-headless)"; exit 1; fi; \
+	fi
+
+# The HTML report's browser tests (tests/test_html_report.py) need Debian's chromium; without it they skip.
+chromium:
+	@if ! command -v chromium >/dev/null; then \
+	  echo "installing chromium (the HTML report's browser tests need it)"; \
+	  if command -v apt-get >/dev/null; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "could not install chromium: the browser tests will be skipped (apt-get install chromium)"; \
+	  else echo "no apt-get: install chromium for the browser tests, or they are skipped"; fi; \
 	fi
 
 setup: java
@@ -36,7 +46,7 @@ format:
 	$(PYTHON) -m ruff format .
 	$(PYTHON) -m ruff check --fix .
 
-test: setup lint
+test: setup chromium lint
 	$(PYTHON) -m pytest -q
 
 bench: setup
@@ -47,6 +57,9 @@ bench-quick: setup
 
 bench-faults: setup
 	$(PYTHON) benchmarks/faults.py
+
+bench-report: setup
+	$(PYTHON) benchmarks/report_sizes.py
 
 clean:
 	rm -rf state/* logs/* config/migration.json .pytest_cache

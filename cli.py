@@ -724,6 +724,18 @@ def reset(ctx: click.Context, confirm: bool, drop_tables: bool) -> None:
 
 
 @cli.command()
+@click.argument("report_json", type=click.Path(dir_okay=False))
+@click.option("-o", "--out", default=None, help="HTML file to write (default: beside the JSON, .html).")
+@handle_errors
+def report(report_json: str, out: str | None) -> None:
+    """Render a validation's JSON report (validate --report x.json) as the HTML page, without validating again."""
+    from engine.validate.report import render_saved
+
+    path = render_saved(Path(report_json), Path(out) if out else Path(report_json).with_suffix(".html"))
+    console.print(f"report written to {path}", highlight=False)
+
+
+@cli.command()
 @click.pass_context
 @handle_errors
 def info(ctx: click.Context) -> None:

@@ -44,6 +44,7 @@ class Batch:
     deletes: list[dict[str, Wire]] = field(default_factory=list)  # keys to delete (sync)
     delete_keys: list[str] = field(default_factory=list)  # the same keys as the store names them
     refused: set[int] = field(default_factory=set)  # indexes of items DynamoDB refused
+    consumed: float = 0.0  # write capacity units DynamoDB says the batch consumed (table and indexes)
 
     @property
     def empty(self) -> bool:
@@ -199,7 +200,7 @@ class BatchWriter:
         attempt = 0
         while pending:
             try:
-                response = self.target.client.batch_write_item(RequestItems=pending)
+                response = self.target.client.batch_write_item(RequestItems=pending, ReturnConsumedCapacity="TOTAL")
             except Exception as exc:  # noqa: BLE001 - classified below; what is not ours to handle is raised again
                 if transient_kind(exc) is None:
                     if error_code(exc) == "ValidationException":
@@ -209,6 +210,7 @@ class BatchWriter:
                 self._count_retry(exc)
             else:
                 self.stats.succeeded()
+                batch.consumed += sum(c.get("CapacityUnits", 0.0) for c in response.get("ConsumedCapacity") or [])
                 unprocessed = response.get("UnprocessedItems") or {}
                 if not unprocessed:
                     return

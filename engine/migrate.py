@@ -32,6 +32,7 @@ from engine.state import Lock, MigrationState, remove_stale_temps
 from engine.state.binding import check_owner, check_target, reconcile_tables, target_record
 from engine.state.fingerprints import FingerprintStore, fingerprint
 from engine.target import Target, ensure_tables, existing_tables
+from engine.timeline import Timeline, recording
 from engine.transform import attach_children, build_item, cursor_of, keep_row, primary_key
 from engine.types import MAX_ITEM_BYTES, item_size, write_units
 
@@ -229,7 +230,11 @@ def migrate(
     settings = config.migration_settings
     result = MigrationResult()
     started = time.monotonic()
-    with state_lock(config) as state, FingerprintStore.of(config.state_dir) as store:
+    with (
+        state_lock(config) as state,
+        FingerprintStore.of(config.state_dir) as store,
+        recording(config.state_dir, "migrate") as timeline,
+    ):
         changed = prepare_target(plan, config, target, state, selected, force, result, store, snapshot)
         limiter = RateLimiter(settings.max_wcu) if settings.max_wcu else None
         rejects = rejects_path or config.state_dir / "rejects.jsonl"
@@ -256,6 +261,7 @@ def migrate(
                     logger.info("{}: done in an earlier run; skipped (use --force to rewrite)", item.name)
                     return _result_from_state(item, state, "skipped")
                 run = _ItemRun(item, config, target, group_conn, state, reporter, limiter, rejects, stop, store)
+                run.timeline = timeline
                 return run.execute()
 
             outcomes = _run_groups(groups, parallel, run_group)
@@ -406,6 +412,7 @@ class _ItemRun:
         self.stop = stop
         self.rejected_total = 0
         self.result = ItemResult(item.name, item.table.name, "running")
+        self.timeline: Timeline | None = None
         self._last_ack = time.monotonic()
         self.writer = BatchWriter(
             target,
@@ -448,6 +455,8 @@ class _ItemRun:
         self.result.seconds = time.monotonic() - started
         self.result.retries = final["retries"]
         self.result.throttles = final["throttles"]
+        if self.timeline:
+            self.timeline.item_type_done(name, self.item.table.name, self.result.seconds, self.result.items_written)
         return self.result
 
     def _drain(self) -> None:
@@ -477,6 +486,15 @@ class _ItemRun:
         self.result.rows_skipped += batch.skipped
         self.result.rows_rejected += batch.rejected
         self.reporter.advance(self.item.name, batch.rows, counters["items_written"])
+        if self.timeline:
+            self.timeline.acknowledged(
+                self.item.table.name,
+                counters["items_written"],
+                wcu=batch.wcu,
+                consumed=batch.consumed,
+                retries=counters["retries"],
+                throttles=counters["throttles"],
+            )
 
     def _reject(self, error: RowError) -> None:
         self.rejected_total += 1

@@ -34,6 +34,7 @@ from engine.snapshot import Snapshot, source_digests, unchanged
 from engine.state import MigrationState
 from engine.state.fingerprints import Fingerprint, FingerprintStore
 from engine.target import Target, describe_table
+from engine.timeline import Timeline, recording
 from engine.types import item_size, write_units
 
 
@@ -76,7 +77,12 @@ def sync(
         for table in table_plans:
             guard_attribute(table)
     result = SyncResult()
-    with state_lock(config) as state, FingerprintStore.of(config.state_dir) as store, StopFlag() as stop:
+    with (
+        state_lock(config) as state,
+        FingerprintStore.of(config.state_dir) as store,
+        StopFlag() as stop,
+        recording(config.state_dir, "sync") as timeline,
+    ):
         before = state.identity.get("item_type_digests", {})
         identity = run_identity(plan, config, target, snapshot)
         result.tables_created = bind_target(config, target, state, plan, table_plans, identity, store)
@@ -97,7 +103,12 @@ def sync(
             against = against_target or _store_missing(state, store, table, items)
             differ.emit_same = differ.canonical = against  # the store is rebuilt from what the table holds
             run = _TableSync(table, items, config, target, store, differ, limiter, stop, guard)
+            run.timeline = timeline
+            started_table = time.monotonic()
             run.execute(against)
+            timeline.item_type_done(
+                ", ".join(i.name for i in items), table.name, time.monotonic() - started_table, run.put + run.deleted
+            )
             result.put += run.put
             result.deleted += run.deleted
             result.conflicts += [c.line() for c in run.conflicts]
@@ -108,6 +119,8 @@ def sync(
         clean = {t for i in selected if not differ.counts(i.table.name, i.name).errors for t in reads[i.name]}
         dirty = {t for i in selected if differ.counts(i.table.name, i.name).errors for t in reads[i.name]}
         state.record_source_tables({t: digests[t] for t in clean - dirty})
+        kept = ("item_type", "table", "new", "updated", "deleted", "unchanged", "errors")
+        timeline.counts(sync=[{k: d.to_json()[k] for k in kept} for d in result.diffs])
     result.seconds = time.monotonic() - started
     return result
 
@@ -174,6 +187,7 @@ class _TableSync:
         self.guard = guard
         self.conflicts: list[Conflict] = []
         self.put = self.deleted = 0
+        self.timeline: Timeline | None = None
         settings = config.migration_settings
         self.writer = BatchWriter(
             target,
@@ -250,6 +264,11 @@ class _TableSync:
         self.store.forget(self.table.name, batch.delete_keys)
         self.put += len(written)
         self.deleted += len(batch.deletes)
+        if self.timeline:
+            stats = self.writer.stats.take()
+            self.timeline.acknowledged(
+                self.table.name, len(written), len(batch.deletes), batch.wcu, batch.consumed, **stats
+            )
 
 
 def _add(batch: Batch, change: Put | Delete) -> None:

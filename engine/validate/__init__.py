@@ -14,6 +14,7 @@ results in ``results`` and the reports in ``report``.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,9 +25,12 @@ from engine.errors import TargetError, UsageError
 from engine.plan import Plan, TablePlan
 from engine.target import check_reachable, connect, existing_tables
 from engine.validate.patterns import pattern_check
+from engine.validate.read_capacity import metered
 from engine.validate.render import Renderer
 from engine.validate.report import write_reports
 from engine.validate.results import CheckResult, Failure, ValidationResult
+from engine.validate.run_record import run_record
+from engine.validate.samples import sample_items
 from engine.validate.shape import shape_check
 from engine.validate.table_pass import TablePass, table_check_names
 
@@ -43,7 +47,7 @@ def run(
     """Run every check (or those named) and return the result; TargetError when it cannot run."""
     started, t0 = _now(), time.monotonic()
     results: list[CheckResult] = []
-    with opened_plan(config) as (plan, conn), connect(config) as target:
+    with opened_plan(config) as (plan, conn), connect(config) as target, metered(target.client) as reads:
         check_reachable(target)
         tables = _select_tables(plan, table)
         described = existing_tables(target, [t.name for t in tables])
@@ -69,6 +73,8 @@ def run(
             if pattern.request.table in logical and wanted(f"pattern:{pattern.name}"):
                 started_check = time.monotonic()
                 results.append(_timed(pattern_check(pattern, plan, conn, target, sample, sample_pct), started_check))
+        record = run_record(config.state_dir, plan, conn, config.batch_size, reads.units)
+        samples = sample_items(plan, conn)
     source = Path(config.source_db)
     return ValidationResult(
         checks=results,
@@ -81,10 +87,19 @@ def run(
             "digest": plan.mapping.digest,
             "files": [{"file": f, "sha256": d} for f, d in plan.mapping.file_digests],
         },
-        target={"endpoint": target.endpoint, "kind": target.kind, "table_prefix": plan.table_prefix},
+        target={
+            "endpoint": target.endpoint,
+            "kind": target.kind,
+            "table_prefix": plan.table_prefix,
+            "region": target.region,
+            "tables": [t.name for t in tables],
+        },
         mode="full"
         if sample is None and sample_pct is None
         else f"sample {sample or ''}{f'{sample_pct}%' if sample_pct else ''}",
+        tool_version=_tool_version(),
+        run=record,
+        samples=samples,
     )
 
 
@@ -105,6 +120,13 @@ def _timed(result: CheckResult, started: float) -> CheckResult:
     if not result.summary:
         result.summary = "ok" if result.passed else f"{result.failure_count} failure(s)"
     return result
+
+
+def _tool_version() -> str:
+    try:
+        return importlib.metadata.version("sqlite-to-dynamodb")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def _now() -> str:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import html
 import json
 from pathlib import Path
 from typing import Any
 
 from engine.canonical import jsonable, short
+from engine.errors import UsageError
+from engine.validate.html import render_html
 from engine.validate.results import ValidationResult
 
 
@@ -24,11 +25,24 @@ def write_reports(result: ValidationResult, path: str) -> list[Path]:
     json_path.write_text(json.dumps(document, indent=2, default=jsonable), encoding="utf-8")
     written.append(json_path)
     if target.suffix == ".html":
-        target.write_text(_html(document), encoding="utf-8")
+        target.write_text(render_html(document), encoding="utf-8")
     else:
         target.write_text(_markdown(document), encoding="utf-8")
     written.append(target)
     return written
+
+
+def render_saved(json_path: Path, html_path: Path) -> Path:
+    """The HTML page of a JSON report written earlier (its ``run`` and ``samples`` included)."""
+    try:
+        document = json.loads(json_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{json_path}: cannot read a JSON report: {exc}") from None
+    if not isinstance(document, dict) or not {"result", "checks", "source", "mapping", "target"} <= document.keys():
+        raise UsageError(f"{json_path}: not a validation report (written by 'validate --report x.json')")
+    html_path.parent.mkdir(parents=True, exist_ok=True)
+    html_path.write_text(render_html(document), encoding="utf-8")
+    return html_path
 
 
 def _markdown(doc: dict[str, Any]) -> str:
@@ -63,7 +77,56 @@ def _markdown(doc: dict[str, Any]) -> str:
         lines += ["", "## Failures", ""]
         for check in failed:
             lines += _failure_lines(check)
+    lines += _run_lines(doc.get("run") or {})
     return "\n".join(lines) + "\n"
+
+
+def _run_lines(record: dict[str, Any]) -> list[str]:
+    """The last migrate's and sync's timings, the time series in figures, and capacity against the estimate."""
+    lines: list[str] = []
+    for command in ("migrate", "sync"):
+        run = record.get(command)
+        if not run:
+            continue
+        lines += [
+            "",
+            f"## Last {command} run",
+            "",
+            f"{run['started_at']} to {run['finished_at'] or '?'}, {run['status']}, {run['seconds']} s; "
+            f"{len(run['series'])} intervals recorded, peak {run['peak_items_per_s']} items/s, "
+            f"{run['retries']} retries, {run['throttles']} throttled requests.",
+            "",
+            "| Item type | Table | Status | Items | Seconds |",
+            "|---|---|---|---|---|",
+            *[
+                f"| {i['name']} | `{i['table']}` | {i['status']} | {i['items']} | {i['seconds']} |"
+                for i in run["item_types"]
+            ],
+        ]
+        if run.get("counts"):
+            lines += ["", "| Item type | New | Updated | Deleted | Unchanged | Errors |", "|---|---|---|---|---|---|"]
+            lines += [
+                f"| {c['item_type']} | {c['new']} | {c['updated']} | {c['deleted']} | {c['unchanged']} | {c['errors']} |"
+                for c in run["counts"]
+            ]
+    if record.get("capacity"):
+        lines += [
+            "",
+            "## Capacity: consumed against the plan's estimate",
+            "",
+            "| Table | Estimated WCU | Counted WCU | Consumed WCU | Read units of this validation |",
+            "|---|---|---|---|---|",
+            *[
+                f"| `{c['table']}` | {c['estimated_wcu']} | {_dash(c['counted_wcu'])} | {_dash(c['consumed_wcu'])} "
+                f"| {_dash(c.get('validate_consumed_rcu'))} |"
+                for c in record["capacity"]
+            ],
+        ]
+    return lines
+
+
+def _dash(value: Any) -> Any:
+    return "-" if value is None else value
 
 
 def _failure_lines(check: dict[str, Any]) -> list[str]:
@@ -79,12 +142,3 @@ def _failure_lines(check: dict[str, Any]) -> list[str]:
         lines.append(f"- ... and {check['failure_count'] - len(check['failures'])} more (see the JSON report)")
     lines.append("")
     return lines
-
-
-def _html(doc: dict[str, Any]) -> str:
-    body = html.escape(_markdown(doc))
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>Migration validation report</title>"
-        "<style>body{font-family:sans-serif;max-width:70em;margin:2em auto}pre{white-space:pre-wrap}</style></head>"
-        f"<body><pre>{body}</pre></body></html>\n"
-    )

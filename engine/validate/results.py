@@ -94,6 +94,9 @@ class ValidationResult:
     mapping: dict[str, Any]
     target: dict[str, Any]
     mode: str
+    tool_version: str = ""
+    run: dict[str, Any] | None = None  # the last migrate/sync's time series and capacity (validate.run_record)
+    samples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # a few items per item type
 
     @property
     def failed_count(self) -> int:
@@ -110,6 +113,7 @@ class ValidationResult:
             "finished_at": self.finished_at,
             "seconds": round(self.seconds, 3),
             "mode": self.mode,
+            "tool_version": self.tool_version,
             "source": self.source,
             "mapping": self.mapping,
             "target": self.target,
@@ -119,4 +123,6 @@ class ValidationResult:
                 "failed": self.failed_count,
             },
             "checks": [c.to_json() for c in self.checks],
+            "run": self.run,
+            "samples": self.samples,
         }
