@@ -16,21 +16,26 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Sequence
+from contextlib import closing
 from pathlib import Path
 
 from engine.commands import opened_plan
 from engine.config import Config
 from engine.errors import TargetError, UsageError
+from engine.extract import open_source
 from engine.plan import Plan, TablePlan
 from engine.target import check_reachable, connect, existing_tables
 from engine.validate.patterns import pattern_check
+from engine.validate.progress import NO_PROGRESS, Progress
+from engine.validate.reads import Reader
 from engine.validate.render import Renderer
 from engine.validate.report import write_reports
 from engine.validate.results import CheckResult, Failure, ValidationResult
 from engine.validate.shape import shape_check
+from engine.validate.sources import SourceConnections, register_functions
 from engine.validate.table_pass import TablePass, table_check_names
 
-__all__ = ["CheckResult", "Failure", "ValidationResult", "check_names", "run", "write_reports"]
+__all__ = ["NO_PROGRESS", "CheckResult", "Failure", "ValidationResult", "check_names", "run", "write_reports"]
 
 
 def run(
@@ -39,11 +44,21 @@ def run(
     checks: Sequence[str] = (),
     sample: int | None = None,
     sample_pct: float | None = None,
+    *,
+    max_rcu: float | None = None,
+    progress: Progress = NO_PROGRESS,
 ) -> ValidationResult:
-    """Run every check (or those named) and return the result; TargetError when it cannot run."""
+    """Run every check (or those named) and return the result; TargetError when it cannot run.
+
+    Reads run on ``migration_settings.workers`` threads (parallel Scan
+    segments, access patterns) and, with ``max_rcu``, within that many read
+    units per second.
+    """
     started, t0 = _now(), time.monotonic()
     results: list[CheckResult] = []
-    with opened_plan(config) as (plan, conn), connect(config) as target:
+    settings = config.migration_settings
+    sources = SourceConnections(lambda: open_source(config.source_db, settings.busy_timeout))
+    with opened_plan(config) as (plan, conn), connect(config) as target, closing(sources):
         check_reachable(target)
         tables = _select_tables(plan, table)
         described = existing_tables(target, [t.name for t in tables])
@@ -54,21 +69,25 @@ def run(
         known = check_names(plan, tables)
         if checks and not any(wanted(name) for name in known):
             raise UsageError(f"--check {' '.join(checks)} matches no check (checks: {', '.join(known)})")
-        conn.create_function("py_lower", 1, lambda s: s.lower() if isinstance(s, str) else s, deterministic=True)
+        register_functions(conn)
+        reader = Reader(target, max_rcu, settings.workers)
         renderer = Renderer(conn, sample, sample_pct)
         for table_plan in tables:
             if wanted(f"shape:{table_plan.config_name}"):
                 started_check = time.monotonic()
                 results.append(_timed(shape_check(table_plan, described[table_plan.name] or {}), started_check))
             if any(wanted(n) for n in table_check_names(plan, table_plan)):
-                started_check = time.monotonic()
-                passed = TablePass(plan, table_plan, renderer, wanted).run(target, conn)
+                started_check, units = time.monotonic(), reader.units
+                passed = TablePass(plan, table_plan, renderer, wanted).run(reader, conn, progress)
                 results += [_timed(r, started_check) for r in passed]
+                _charge(passed, reader.units - units)
         logical = {t.spec.name for t in tables}
         for pattern in plan.mapping.access_patterns:
             if pattern.request.table in logical and wanted(f"pattern:{pattern.name}"):
-                started_check = time.monotonic()
-                results.append(_timed(pattern_check(pattern, plan, conn, target, sample, sample_pct), started_check))
+                started_check, units = time.monotonic(), reader.units
+                result = pattern_check(pattern, plan, conn, reader, sources, (sample, sample_pct), progress)
+                results.append(_timed(result, started_check))
+                _charge([result], reader.units - units)
     source = Path(config.source_db)
     return ValidationResult(
         checks=results,
@@ -82,6 +101,12 @@ def run(
             "files": [{"file": f, "sha256": d} for f, d in plan.mapping.file_digests],
         },
         target={"endpoint": target.endpoint, "kind": target.kind, "table_prefix": plan.table_prefix},
+        reads={
+            "read_units": round(reader.units, 1),
+            "requests": reader.requests,
+            "workers": reader.workers,
+            "max_rcu": max_rcu,
+        },
         mode="full"
         if sample is None and sample_pct is None
         else f"sample {sample or ''}{f'{sample_pct}%' if sample_pct else ''}",
@@ -105,6 +130,12 @@ def _timed(result: CheckResult, started: float) -> CheckResult:
     if not result.summary:
         result.summary = "ok" if result.passed else f"{result.failure_count} failure(s)"
     return result
+
+
+def _charge(results: list[CheckResult], units: float) -> None:
+    """Record the read units a step consumed on the first of its checks (the others share that read)."""
+    if results:
+        results[0].read_units = units
 
 
 def _now() -> str:
