@@ -4,7 +4,7 @@ PYTHON ?= python3
 CONFIG ?= config/migration.json
 PIP = $(PYTHON) -m pip install --disable-pip-version-check -q
 
-.PHONY: all setup java dynamodb-local quickstart test lint format bench bench-quick bench-faults clean
+.PHONY: all setup java dynamodb-local quickstart test lint format bench bench-quick bench-faults bench-validate clean
 
 all: lint test
 
@@ -47,6 +47,9 @@ bench-quick: setup
 
 bench-faults: setup
 	$(PYTHON) benchmarks/faults.py
+
+bench-validate: setup
+	$(PYTHON) benchmarks/validate_scale.py
 
 clean:
 	rm -rf state/* logs/* config/migration.json .pytest_cache
