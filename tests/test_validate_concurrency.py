@@ -158,3 +158,26 @@ def test_plan_shows_what_a_full_validate_reads(migrated: tuple[Path, str]) -> No
 
     text = run_cli(config, "plan")
     assert "What a full validate reads" in text.output and "total validation reads" in text.output
+
+
+def test_item_size_rule_counts_bytes_not_characters(migrated: tuple[Path, str], ddb: Any, tmp_path: Path) -> None:
+    """Album items may hold 64 KB: 20,000 euro signs (60,000 bytes) fit, 23,000 (69,000 bytes) do not."""
+    config, prefix = migrated
+    music = f"{prefix}MusicCatalog"
+    key = {"PK": {"S": "ARTIST#1"}, "SK": {"S": "ALBUM#000001"}}
+    album = ddb.get_item(TableName=music, Key=key, ConsistentRead=True)["Item"]
+    checks = ["-t", "music_catalog", "--check", "rule:Album.max_item_kb"]
+    try:
+        ddb.put_item(TableName=music, Item={**album, "Note": {"S": "€" * 20_000}})
+        fits = report_of(config, tmp_path / "fits.json", *checks)
+        ddb.put_item(TableName=music, Item={**album, "Note": {"S": "€" * 23_000}})
+        over = report_of(config, tmp_path / "over.json", *checks)
+    finally:
+        ddb.put_item(TableName=music, Item=album)
+    assert fits["result"] == "pass"
+    (rule,) = over["checks"]
+    assert rule["failure_count"] == 1
+    failure = rule["failures"][0]
+    assert failure["key"] == {"PK": "ARTIST#1", "SK": "ALBUM#000001"}
+    size = int(failure["message"].split(" is ")[1].split(" bytes")[0])
+    assert 69_000 < size < 69_000 + 8_000, failure["message"]

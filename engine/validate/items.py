@@ -107,9 +107,9 @@ class ItemDiffer:
                 key=json.loads(key),
             )
 
-    def add_stored(self, item: dict[str, Wire]) -> None:
-        """One item read from the table."""
-        self._stored.append((_key_text(key_of(item, self.keys)), wire_text(item)))
+    def add_stored(self, item: dict[str, Wire], text: str | None = None) -> None:
+        """One item read from the table (``text``: its ``wire_text``, when the caller has it)."""
+        self._stored.append((_key_text(key_of(item, self.keys)), text or wire_text(item)))
         self.stored += 1
         if len(self._stored) >= BUFFER:
             self._flush_stored()

@@ -16,7 +16,7 @@ from typing import Any
 from engine.plan import ItemTypePlan, Plan, TablePlan
 from engine.types import Wire
 from engine.validate.aggregates import Aggregate
-from engine.validate.canonical import jsonable
+from engine.validate.canonical import jsonable, wire_text
 from engine.validate.items import ItemDiffer, key_of, wire_key
 from engine.validate.progress import Progress
 from engine.validate.reads import Reader
@@ -87,9 +87,10 @@ class TablePass:
             task = progress.task(f"{self.compare.name} (read)", sum(self.expected.values()) or None)
             for page in reader.scan(self.table.name, reader.workers):
                 for stored in page:
-                    self._observe(stored)
+                    text = wire_text(stored)
+                    self._observe(stored, text)
                     if full:
-                        differ.add_stored(stored)
+                        differ.add_stored(stored, text)
                 task.advance(len(page))
             task.close()
             for result, failures in self.rule_failures.values():
@@ -114,7 +115,7 @@ class TablePass:
             task.advance(item.expected_rows)
         task.close()
 
-    def _observe(self, stored: dict[str, Wire]) -> None:
+    def _observe(self, stored: dict[str, Wire], text: str) -> None:
         """Count one item of the table and run its type's rules and aggregates on it."""
         self.scanned += 1
         item_type = _type_of(stored, self.markers, self.by_marker)
@@ -122,7 +123,7 @@ class TablePass:
             return
         self.tally[item_type.name] += 1
         for check in item_type.spec.checks:
-            failure = rule_failure(item_type, check, stored, self.keys)
+            failure = rule_failure(item_type, check, stored, self.keys, text)
             if failure is not None:
                 self.rule_failures[(item_type.name, check.name)][1].add(failure)
         for aggregate in self.aggregates:
