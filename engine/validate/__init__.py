@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Sequence
-from contextlib import closing
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 from engine.commands import opened_plan
@@ -58,7 +59,8 @@ def run(
     results: list[CheckResult] = []
     settings = config.migration_settings
     sources = SourceConnections(lambda: open_source(config.source_db, settings.busy_timeout))
-    with opened_plan(config) as (plan, conn), connect(config) as target, closing(sources):
+    pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="pattern") if settings.workers > 1 else None
+    with opened_plan(config) as (plan, conn), connect(config) as target, closing(sources), _shutdown(pool):
         check_reachable(target)
         tables = _select_tables(plan, table)
         described = existing_tables(target, [t.name for t in tables])
@@ -85,7 +87,7 @@ def run(
         for pattern in plan.mapping.access_patterns:
             if pattern.request.table in logical and wanted(f"pattern:{pattern.name}"):
                 started_check, units = time.monotonic(), reader.units
-                result = pattern_check(pattern, plan, conn, reader, sources, (sample, sample_pct), progress)
+                result = pattern_check(pattern, plan, conn, reader, sources, (sample, sample_pct), progress, pool)
                 results.append(_timed(result, started_check))
                 _charge([result], reader.units - units)
     source = Path(config.source_db)
@@ -130,6 +132,15 @@ def _timed(result: CheckResult, started: float) -> CheckResult:
     if not result.summary:
         result.summary = "ok" if result.passed else f"{result.failure_count} failure(s)"
     return result
+
+
+@contextmanager
+def _shutdown(pool: ThreadPoolExecutor | None) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
 
 
 def _charge(results: list[CheckResult], units: float) -> None:

@@ -36,6 +36,7 @@ def pattern_check(
     sources: SourceConnections,
     sampling: tuple[int | None, float | None],
     progress: Progress,
+    pool: ThreadPoolExecutor | None = None,
 ) -> CheckResult:
     """The ``pattern:<name>`` check: every parameter value (or the sample) on both sides."""
     result = CheckResult(f"pattern:{pattern.name}", "access_pattern", plan.table_prefix + pattern.request.table)
@@ -46,7 +47,7 @@ def pattern_check(
         params = stream_params(conn, pattern.params, total, limit)
         task = progress.task(result.name, min(total, limit) if limit else total)
         try:
-            for outcome in in_order(runner.check_many, _chunks(params, CHUNK), reader.workers):
+            for outcome in in_order(runner.check_many, _chunks(params, CHUNK), pool, reader.workers):
                 for failures in outcome:
                     result.compared += 1
                     for failure in failures:
@@ -106,20 +107,26 @@ def _chunks(rows: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str
         yield chunk
 
 
-def in_order(fn: Callable[[Any], Any], jobs: Iterable[Any], workers: int) -> Iterator[Any]:
-    """``fn`` over ``jobs`` on ``workers`` threads, at most ``2 * workers`` in flight, results in job order."""
-    if workers <= 1:
+def in_order(
+    fn: Callable[[Any], Any], jobs: Iterable[Any], pool: ThreadPoolExecutor | None, workers: int
+) -> Iterator[Any]:
+    """``fn`` over ``jobs`` on the pool's ``workers`` threads, at most ``2 * workers`` in flight, results in job order.
+
+    One pool serves every pattern of a run, so each of its threads opens one
+    source connection for the whole run (a connection per pattern and thread
+    would keep dozens of page caches alive).
+    """
+    if pool is None or workers <= 1:
         yield from map(fn, jobs)
         return
     pending: deque[Future[Any]] = deque()
-    with ThreadPoolExecutor(workers, thread_name_prefix="pattern") as pool:
-        try:
-            for job in jobs:
-                pending.append(pool.submit(fn, job))
-                if len(pending) >= 2 * workers:
-                    yield pending.popleft().result()
-            while pending:
+    try:
+        for job in jobs:
+            pending.append(pool.submit(fn, job))
+            if len(pending) >= 2 * workers:
                 yield pending.popleft().result()
-        finally:
-            for future in pending:
-                future.cancel()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()
