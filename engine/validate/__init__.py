@@ -19,13 +19,14 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from pathlib import Path
+from typing import Any
 
 from engine.commands import opened_plan
 from engine.config import Config
 from engine.errors import TargetError, UsageError
 from engine.extract import open_source
 from engine.plan import Plan, TablePlan
-from engine.target import check_reachable, connect, existing_tables
+from engine.target import Target, check_reachable, connect, existing_tables
 from engine.validate.patterns import pattern_check
 from engine.validate.progress import NO_PROGRESS, Progress
 from engine.validate.reads import Reader
@@ -75,14 +76,9 @@ def run(
         reader = Reader(target, max_rcu, settings.workers)
         renderer = Renderer(conn, sample, sample_pct)
         for table_plan in tables:
-            if wanted(f"shape:{table_plan.config_name}"):
-                started_check = time.monotonic()
-                results.append(_timed(shape_check(table_plan, described[table_plan.name] or {}), started_check))
-            if any(wanted(n) for n in table_check_names(plan, table_plan)):
-                started_check, units = time.monotonic(), reader.units
-                passed = TablePass(plan, table_plan, renderer, wanted).run(reader, conn, progress)
-                results += [_timed(r, started_check) for r in passed]
-                _charge(passed, reader.units - units)
+            results += _table_checks(
+                plan, table_plan, described[table_plan.name] or {}, wanted, reader, renderer, progress
+            )
         logical = {t.spec.name for t in tables}
         for pattern in plan.mapping.access_patterns:
             if pattern.request.table in logical and wanted(f"pattern:{pattern.name}"):
@@ -90,29 +86,57 @@ def run(
                 result = pattern_check(pattern, plan, conn, reader, sources, (sample, sample_pct), progress, pool)
                 results.append(_timed(result, started_check))
                 _charge([result], reader.units - units)
-    source = Path(config.source_db)
+    result = _describe(config, plan, target, reader, max_rcu)
+    mode = (
+        "full"
+        if sample is None and sample_pct is None
+        else f"sample {sample or ''}{f'{sample_pct}%' if sample_pct else ''}"
+    )
     return ValidationResult(
-        checks=results,
-        started_at=started,
-        finished_at=_now(),
-        seconds=time.monotonic() - t0,
-        source={"path": str(source), "size": source.stat().st_size, "sha256": _sha256(source)},
-        mapping={
+        checks=results, started_at=started, finished_at=_now(), seconds=time.monotonic() - t0, mode=mode, **result
+    )
+
+
+def _describe(config: Config, plan: Plan, target: Target, reader: Reader, max_rcu: float | None) -> dict[str, Any]:
+    """What the report says about the run: source, mapping set, target, reads."""
+    source = Path(config.source_db)
+    return {
+        "source": {"path": str(source), "size": source.stat().st_size, "sha256": _sha256(source)},
+        "mapping": {
             "path": plan.mapping.directory,
             "digest": plan.mapping.digest,
             "files": [{"file": f, "sha256": d} for f, d in plan.mapping.file_digests],
         },
-        target={"endpoint": target.endpoint, "kind": target.kind, "table_prefix": plan.table_prefix},
-        reads={
+        "target": {"endpoint": target.endpoint, "kind": target.kind, "table_prefix": plan.table_prefix},
+        "reads": {
             "read_units": round(reader.units, 1),
             "requests": reader.requests,
             "workers": reader.workers,
             "max_rcu": max_rcu,
         },
-        mode="full"
-        if sample is None and sample_pct is None
-        else f"sample {sample or ''}{f'{sample_pct}%' if sample_pct else ''}",
-    )
+    }
+
+
+def _table_checks(
+    plan: Plan,
+    table: TablePlan,
+    described: dict[str, Any],
+    wanted: Callable[[str], bool],
+    reader: Reader,
+    renderer: Renderer,
+    progress: Progress,
+) -> list[CheckResult]:
+    """The shape check and the checks of one pass over the table, timed."""
+    results = []
+    if wanted(f"shape:{table.config_name}"):
+        started = time.monotonic()
+        results.append(_timed(shape_check(table, described), started))
+    if any(wanted(n) for n in table_check_names(plan, table)):
+        started, units = time.monotonic(), reader.units
+        passed = TablePass(plan, table, renderer, wanted).run(reader, renderer.conn, progress)
+        results += [_timed(r, started) for r in passed]
+        _charge(passed, reader.units - units)
+    return results
 
 
 def check_names(plan: Plan, tables: Sequence[TablePlan]) -> list[str]:
