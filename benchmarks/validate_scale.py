@@ -63,7 +63,9 @@ def measure(db: Path, scale: int, url: str, prefix: str, workers: int, cli: Path
         "migrate_rss_mb": round(migrate.maxrss_kib / 1024, 1),
         "validate_rss_mb": round(validate.maxrss_kib / 1024, 1),
         "rss_ratio": round(validate.maxrss_kib / migrate.maxrss_kib, 2),
+        "migrate_cpu": migrate.cpu_figures(),
         "validate_cpu": validate.cpu_figures(),
+        "cpu_ratio": round(validate.cpu_s / migrate.cpu_s, 2),
         "checks": len(checks),
         "failed": sum(1 for c in checks if not c["passed"]),
         "slowest_checks": [(c["name"], c.get("seconds")) for c in slowest],
@@ -73,14 +75,15 @@ def measure(db: Path, scale: int, url: str, prefix: str, workers: int, cli: Path
 def print_table(rows: list[dict[str, Any]]) -> None:
     base_rss = rows[0]["validate_rss_mb"] if rows else None
     print(
-        "| scale | migrate s | validate s | validate / migrate | migrate RSS MB | validate RSS MB | RSS v/m | validate RSS / first scale |"
+        "| scale | migrate s | validate s | validate / migrate | client CPU v/m | migrate RSS MB | validate RSS MB"
+        " | RSS v/m | validate RSS / first scale |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         flat = round(r["validate_rss_mb"] / base_rss, 2) if base_rss else ""
         print(
-            f"| x{r['scale']} | {r['migrate_s']} | {r['validate_s']} | {r['ratio']} | {r['migrate_rss_mb']} "
-            f"| {r['validate_rss_mb']} | {r['rss_ratio']} | {flat} |"
+            f"| x{r['scale']} | {r['migrate_s']} | {r['validate_s']} | {r['ratio']} | {r['cpu_ratio']} "
+            f"| {r['migrate_rss_mb']} | {r['validate_rss_mb']} | {r['rss_ratio']} | {flat} |"
         )
 
 

@@ -91,13 +91,13 @@ class PatternRunner:
                         "get_item", action, TableName=self.table_name, Key=key, ConsistentRead=True, **self.projection
                     )
                     items = [response["Item"]] if "Item" in response else []
-            else:
-                items = list(self._query(params))
+                plain = [{k: to_python(v) for k, v in item.items()} for item in items]
+            else:  # page by page: a page's wire items go as soon as they are converted
+                plain = [{k: to_python(v) for k, v in item.items()} for item in self._query(params)]
         except TargetError:
             raise
         except Exception as exc:  # noqa: BLE001
             raise describe_error(exc, action, self.reader.target) from None
-        plain = [{k: to_python(v) for k, v in item.items()} for item in items]
         expand = self.pattern.request.expand
         if expand:
             return [element for item in plain for element in item.get(expand, [])]
