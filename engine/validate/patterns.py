@@ -67,8 +67,12 @@ def pattern_check(
 
 
 def param_count(conn: sqlite3.Connection, sql: str) -> int:
-    """How many rows the params SQL gives (one pass, nothing kept)."""
-    return int(conn.execute(f"SELECT COUNT(*) FROM ({sql.strip().rstrip(';')})").fetchone()[0])
+    """How many rows the params SQL gives: one pass, nothing kept.
+
+    The statement runs as written (not wrapped in a COUNT), so one that is not
+    a query fails with SQLite's own error, as it does when its rows are read.
+    """
+    return sum(1 for _ in conn.execute(sql))
 
 
 def _limit(pattern: AccessPatternSpec, total: int, sample: int | None, sample_pct: float | None) -> int | None:
