@@ -4,7 +4,7 @@ PYTHON ?= python3
 CONFIG ?= config/migration.json
 PIP = $(PYTHON) -m pip install --disable-pip-version-check -q
 
-.PHONY: all setup java chromium dynamodb-local quickstart test lint format bench bench-quick bench-faults bench-report clean
+.PHONY: all setup java chromium dynamodb-local quickstart test lint format bench bench-quick bench-faults bench-report bench-validate bench-sync clean
 
 all: lint test
 
@@ -60,6 +60,12 @@ bench-faults: setup
 
 bench-report: setup
 	$(PYTHON) benchmarks/report_sizes.py
+
+bench-validate: setup
+	$(PYTHON) benchmarks/validate_scale.py
+
+bench-sync: setup
+	$(PYTHON) benchmarks/sync.py
 
 clean:
 	rm -rf state/* logs/* config/migration.json .pytest_cache

@@ -30,6 +30,7 @@ from engine.errors import MigrationError, ValidationFailed, WriteRefused
 from engine.estimate import PRICE_PER_MILLION_WRU, PRICE_SOURCE
 from engine.logs import setup_logging
 from engine.migrate import MigrationResult
+from engine.validate.cost import read_estimate
 
 # Off a terminal (logs, CI, pipes) tables get room instead of 80 columns.
 _WIDTH = None if sys.stdout.isatty() else 160
@@ -197,6 +198,7 @@ def plan(
         "price_source": PRICE_SOURCE if price == PRICE_PER_MILLION_WRU else "given with --price",
         "tables": [e.to_json(price, max_wcu) for e in per_table],
     }
+    document["validation_reads"] = read_estimate(config, per_table)
     if out:
         saved = commands.save_reviewed(config, out, "migrate", document)
         err_console.print(f"plan saved to {saved}: run 'migrate --plan {saved}' to run exactly this", highlight=False)
@@ -209,6 +211,29 @@ def plan(
         return
     _print_plan(document)
     _print_capacity(document["capacity"], max_wcu)
+    _print_reads(document["validation_reads"])
+
+
+def _print_reads(reads: dict[str, Any]) -> None:
+    table = Table(title="What a full validate reads")
+    for column in ("step", "kind", "requests", "read units", "on-demand USD"):
+        table.add_column(column, justify="left" if column in ("step", "kind") else "right")
+    for step in reads["steps"]:
+        floor = " (at least)" if step["at_least"] else ""
+        table.add_row(
+            step["name"],
+            step["kind"],
+            f"{step['requests']:,}",
+            f"{step['read_units']:,.1f}{floor}",
+            f"{step['on_demand_cost_usd']:.4f}",
+        )
+    console.print(table)
+    console.print(
+        f"total validation reads: {reads['total_read_units']:,.1f} RRU, USD {reads['on_demand_cost_usd']:.4f} "
+        f"at {reads['price_per_million_rru']} per million RRU ({reads['price_source']}); "
+        "queries whose answers pass 4 KB cost more",
+        highlight=False,
+    )
 
 
 def _print_capacity(capacity: dict[str, Any], max_wcu: float | None) -> None:
@@ -657,6 +682,9 @@ def status(ctx: click.Context, check_target: bool) -> None:
 @click.option("--sample", type=int, default=None, help="Compare N items per item type instead of all.")
 @click.option("--sample-pct", type=float, default=None, help="Compare this percentage of items.")
 @click.option("--report", default=None, help="Write a report: .json, .md or .html.")
+@click.option("--workers", type=int, default=None, help="Reader threads (Scan segments, access patterns).")
+@click.option("--max-rcu", type=float, default=None, help="Cap read capacity units per second.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_context
 @handle_errors
 def validate(
@@ -666,9 +694,15 @@ def validate(
     sample: int | None,
     sample_pct: float | None,
     report: str | None,
+    workers: int | None,
+    max_rcu: float | None,
+    fmt: str,
 ) -> None:
     """Prove the migration: counts, item by item, access patterns, aggregates, shape."""
-    _run_validation(_config(ctx), table, checks, sample, sample_pct, report)
+    if max_rcu is not None and max_rcu <= 0:
+        raise click.BadParameter("must be more than 0", param_hint="--max-rcu")
+    config = with_settings(_config(ctx), workers=workers)
+    _run_validation(config, table, checks, sample, sample_pct, report, max_rcu, fmt)
 
 
 def _run_validation(
@@ -678,29 +712,71 @@ def _run_validation(
     sample: int | None,
     sample_pct: float | None,
     report: str | None,
+    max_rcu: float | None = None,
+    fmt: str = "table",
 ) -> None:
     from engine import validate as validation
 
-    result = validation.run(config, table=table, checks=checks, sample=sample, sample_pct=sample_pct)
-    _print_validation(result)
+    interactive = console.is_terminal and fmt == "table"
+    columns = [TextColumn("{task.description:<40}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
+    bars = Progress(*columns, console=console, transient=True) if interactive else None
+    progress = _CheckProgress(bars) if bars else validation.NO_PROGRESS
+    options = {"table": table, "checks": checks, "sample": sample, "sample_pct": sample_pct}
+    if bars:
+        with bars:
+            result = validation.run(config, **options, max_rcu=max_rcu, progress=progress)
+    else:
+        result = validation.run(config, **options, max_rcu=max_rcu, progress=progress)
+    if fmt == "json":
+        click.echo(json.dumps(result.to_json(), indent=2, default=_json_default))
+    else:
+        _print_validation(result)
     if report:
         for path in validation.write_reports(result, report):
-            console.print(f"report written to {path}", highlight=False)
+            (err_console if fmt == "json" else console).print(f"report written to {path}", highlight=False)
     if not result.passed:
         raise ValidationFailed(f"validation failed: {result.failed_count} of {len(result.checks)} checks failed")
 
 
+class _CheckProgress:
+    """validate's progress interface drawn as one rich bar per check."""
+
+    def __init__(self, bars: Progress) -> None:
+        self.bars = bars
+
+    def task(self, name: str, total: int | None) -> _CheckTask:
+        return _CheckTask(self.bars, self.bars.add_task(name, total=total))
+
+
+class _CheckTask:
+    def __init__(self, bars: Progress, task_id: Any) -> None:
+        self.bars, self.task_id = bars, task_id
+
+    def advance(self, amount: int) -> None:
+        self.bars.advance(self.task_id, amount)
+
+    def close(self) -> None:
+        self.bars.remove_task(self.task_id)
+
+
 def _print_validation(result: Any) -> None:
     table = Table(title=f"Validation ({result.seconds:.1f}s)")
-    for column in ("check", "result", "compared", "details"):
-        table.add_column(column)
+    for column in ("check", "result", "compared", "time", "details"):
+        table.add_column(column, justify="right" if column in ("compared", "time") else "left")
     for check in result.checks:
         mark = "[green]pass[/green]" if check.passed else "[red]FAIL[/red]"
         details = check.summary
         if check.failures:
             details += "\n" + "\n".join(f"- {f}" for f in check.failure_lines(3))
-        table.add_row(check.name, mark, str(check.compared), details)
+        table.add_row(check.name, mark, str(check.compared), f"{check.seconds:.1f}s", details)
     console.print(table)
+    reads = result.reads
+    if reads:
+        cap = f", capped at {reads['max_rcu']:g} RCU/s" if reads["max_rcu"] else ""
+        console.print(
+            f"read {reads['read_units']:,.1f} read units in {reads['requests']:,} requests ({reads['workers']} workers{cap})",
+            highlight=False,
+        )
     console.print(f"{len(result.checks) - result.failed_count} passed, {result.failed_count} failed", highlight=False)
 
 

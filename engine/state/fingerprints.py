@@ -11,7 +11,6 @@ renders now with this store.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import sqlite3
@@ -23,7 +22,7 @@ from typing import Any, NamedTuple
 
 from engine.faults import crash_point
 from engine.types import Wire
-from engine.canonical import canonical_item, key_of
+from engine.canonical import canonical_item, key_of, wire_text
 
 FILE_NAME = "fingerprints.sqlite"
 
@@ -51,17 +50,6 @@ def fingerprint(item: dict[str, Wire], keys: list[str], item_type: str, canonica
         hashlib.blake2b(text.encode(), digest_size=16).hexdigest(),
         text,
     )
-
-
-def wire_text(item: dict[str, Wire]) -> str:
-    """An item in wire form as JSON: names sorted at every level, binary in base64."""
-    return json.dumps(item, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_base64)
-
-
-def _base64(value: Any) -> str:
-    if isinstance(value, bytes | bytearray | memoryview):
-        return base64.b64encode(bytes(value)).decode()
-    raise TypeError(f"{type(value).__name__} is not a DynamoDB value")
 
 
 def key_text(key: dict[str, Any]) -> str:

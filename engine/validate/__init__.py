@@ -16,25 +16,32 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing, contextmanager
 from pathlib import Path
+from typing import Any
 
 from engine.commands import opened_plan
 from engine.config import Config
 from engine.errors import TargetError, UsageError
+from engine.extract import open_source
 from engine.plan import Plan, TablePlan
-from engine.target import check_reachable, connect, existing_tables
+from engine.target import Target, check_reachable, connect, existing_tables
 from engine.validate.patterns import pattern_check
+from engine.validate.progress import NO_PROGRESS, Progress
 from engine.validate.read_capacity import metered
+from engine.validate.reads import Reader
 from engine.validate.render import Renderer
 from engine.validate.report import write_reports
 from engine.validate.results import CheckResult, Failure, ValidationResult
 from engine.validate.run_record import run_record
 from engine.validate.samples import sample_items
 from engine.validate.shape import shape_check
+from engine.validate.sources import SourceConnections, register_functions
 from engine.validate.table_pass import TablePass, table_check_names
 
-__all__ = ["CheckResult", "Failure", "ValidationResult", "check_names", "run", "write_reports"]
+__all__ = ["NO_PROGRESS", "CheckResult", "Failure", "ValidationResult", "check_names", "run", "write_reports"]
 
 
 def run(
@@ -43,11 +50,28 @@ def run(
     checks: Sequence[str] = (),
     sample: int | None = None,
     sample_pct: float | None = None,
+    *,
+    max_rcu: float | None = None,
+    progress: Progress = NO_PROGRESS,
 ) -> ValidationResult:
-    """Run every check (or those named) and return the result; TargetError when it cannot run."""
+    """Run every check (or those named) and return the result; TargetError when it cannot run.
+
+    Reads run on ``migration_settings.workers`` threads (parallel Scan
+    segments, access patterns) and, with ``max_rcu``, within that many read
+    units per second.
+    """
     started, t0 = _now(), time.monotonic()
     results: list[CheckResult] = []
-    with opened_plan(config) as (plan, conn), connect(config) as target, metered(target.client) as reads:
+    settings = config.migration_settings
+    sources = SourceConnections(lambda: open_source(config.source_db, settings.busy_timeout))
+    pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="pattern") if settings.workers > 1 else None
+    with (
+        opened_plan(config) as (plan, conn),
+        connect(config) as target,
+        closing(sources),
+        _shutdown(pool),
+        metered(target.client) as consumed,
+    ):
         check_reachable(target)
         tables = _select_tables(plan, table)
         described = existing_tables(target, [t.name for t in tables])
@@ -58,49 +82,90 @@ def run(
         wanted = _wanted(resolve_bare_names(checks, known))
         if checks and not any(wanted(name) for name in known):
             raise UsageError(f"--check {' '.join(checks)} matches no check (checks: {', '.join(known)})")
-        conn.create_function("py_lower", 1, lambda s: s.lower() if isinstance(s, str) else s, deterministic=True)
+        register_functions(conn)
+        reader = Reader(target, max_rcu, settings.workers)
         renderer = Renderer(conn, sample, sample_pct)
         for table_plan in tables:
-            if wanted(f"shape:{table_plan.config_name}"):
-                started_check = time.monotonic()
-                results.append(_timed(shape_check(table_plan, described[table_plan.name] or {}, target), started_check))
-            if any(wanted(n) for n in table_check_names(plan, table_plan)):
-                started_check = time.monotonic()
-                passed = TablePass(plan, table_plan, renderer, wanted).run(target, conn)
-                results += [_timed(r, started_check) for r in passed]
+            results += _table_checks(
+                plan, table_plan, described[table_plan.name] or {}, wanted, reader, renderer, progress, target
+            )
         logical = {t.spec.name for t in tables}
         for pattern in plan.mapping.access_patterns:
             if pattern.request.table in logical and wanted(f"pattern:{pattern.name}"):
-                started_check = time.monotonic()
-                results.append(_timed(pattern_check(pattern, plan, conn, target, sample, sample_pct), started_check))
-        record = run_record(config.state_dir, plan, conn, config.batch_size, reads.units)
+                started_check, units = time.monotonic(), reader.units
+                result = pattern_check(pattern, plan, conn, reader, sources, (sample, sample_pct), progress, pool)
+                results.append(_timed(result, started_check))
+                _charge([result], reader.units - units)
+        record = run_record(config.state_dir, plan, conn, config.batch_size, consumed.units)
         samples = sample_items(plan, conn)
-    source = Path(config.source_db)
+    result = _describe(config, plan, target, reader, max_rcu, [t.name for t in tables])
+    mode = (
+        "full"
+        if sample is None and sample_pct is None
+        else f"sample {sample or ''}{f'{sample_pct}%' if sample_pct else ''}"
+    )
     return ValidationResult(
         checks=results,
         started_at=started,
         finished_at=_now(),
         seconds=time.monotonic() - t0,
-        source={"path": str(source), "size": source.stat().st_size, "sha256": _sha256(source)},
-        mapping={
+        mode=mode,
+        tool_version=_tool_version(),
+        run=record,
+        samples=samples,
+        **result,
+    )
+
+
+def _describe(
+    config: Config, plan: Plan, target: Target, reader: Reader, max_rcu: float | None, tables: list[str]
+) -> dict[str, Any]:
+    """What the report says about the run: source, mapping set, target, reads."""
+    source = Path(config.source_db)
+    return {
+        "source": {"path": str(source), "size": source.stat().st_size, "sha256": _sha256(source)},
+        "mapping": {
             "path": plan.mapping.directory,
             "digest": plan.mapping.digest,
             "files": [{"file": f, "sha256": d} for f, d in plan.mapping.file_digests],
         },
-        target={
+        "target": {
             "endpoint": target.endpoint,
             "kind": target.kind,
             "table_prefix": plan.table_prefix,
             "region": target.region,
-            "tables": [t.name for t in tables],
+            "tables": tables,
         },
-        mode="full"
-        if sample is None and sample_pct is None
-        else f"sample {sample or ''}{f'{sample_pct}%' if sample_pct else ''}",
-        tool_version=_tool_version(),
-        run=record,
-        samples=samples,
-    )
+        "reads": {
+            "read_units": round(reader.units, 1),
+            "requests": reader.requests,
+            "workers": reader.workers,
+            "max_rcu": max_rcu,
+        },
+    }
+
+
+def _table_checks(
+    plan: Plan,
+    table: TablePlan,
+    described: dict[str, Any],
+    wanted: Callable[[str], bool],
+    reader: Reader,
+    renderer: Renderer,
+    progress: Progress,
+    target: Target,
+) -> list[CheckResult]:
+    """The shape check and the checks of one pass over the table, timed."""
+    results = []
+    if wanted(f"shape:{table.config_name}"):
+        started = time.monotonic()
+        results.append(_timed(shape_check(table, described, target), started))
+    if any(wanted(n) for n in table_check_names(plan, table)):
+        started, units = time.monotonic(), reader.units
+        passed = TablePass(plan, table, renderer, wanted).run(reader, renderer.conn, progress)
+        results += [_timed(r, started) for r in passed]
+        _charge(passed, reader.units - units)
+    return results
 
 
 def check_names(plan: Plan, tables: Sequence[TablePlan]) -> list[str]:
@@ -122,11 +187,19 @@ def _timed(result: CheckResult, started: float) -> CheckResult:
     return result
 
 
-def _tool_version() -> str:
+@contextmanager
+def _shutdown(pool: ThreadPoolExecutor | None) -> Iterator[None]:
     try:
-        return importlib.metadata.version("sqlite-to-dynamodb")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown (not installed)"
+        yield
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+
+
+def _charge(results: list[CheckResult], units: float) -> None:
+    """Record the read units a step consumed on the first of its checks (the others share that read)."""
+    if results:
+        results[0].read_units = units
 
 
 def _now() -> str:
@@ -148,6 +221,19 @@ def _select_tables(plan: Plan, name: str | None) -> list[TablePlan]:
         if name in (table.config_name, table.spec.name, table.name):
             return [table]
     raise UsageError(f"unknown table {name} (known: {', '.join(t.config_name for t in plan.tables)})")
+
+
+def _wanted(prefixes: Sequence[str]) -> Callable[[str], bool]:
+    if not prefixes:
+        return lambda name: True
+    return lambda name: any(name == p or name.startswith(p) for p in prefixes)
+
+
+def _tool_version() -> str:
+    try:
+        return importlib.metadata.version("sqlite-to-dynamodb")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def resolve_bare_names(checks: Sequence[str], known: Sequence[str]) -> list[str]:

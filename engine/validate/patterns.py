@@ -1,50 +1,63 @@
-"""Access patterns: each pattern's request against DynamoDB, its SQL against the source, compared."""
+"""Access pattern checks: the parameter values streamed from the source, checked on a pool of workers.
+
+The parameter rows are read from a cursor in chunks of ``CHUNK`` and handed
+to ``workers`` threads; at most ``2 * workers`` chunks are in flight, so
+memory does not grow with the number of parameter values. Each worker runs
+the pattern's SQL on its own connection to the source, and GetItem patterns
+fetch a chunk in one BatchGetItem. Results are taken in submission order, so
+the failures come out in the same order as a sequential run.
+"""
 
 from __future__ import annotations
 
-import json
 import sqlite3
-import threading
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import islice
 from typing import Any
 
-from engine.canonical import at_path, jsonable, plain_value
-from engine.errors import TargetError
 from engine.plan import Plan
 from engine.spec.model import AccessPatternSpec
-from engine.target import Target, describe_error
-from engine.templates import compile_template
-from engine.types import KEY_CONVERTERS, Wire, to_python
-from engine.validate.reads import batch_get
+from engine.validate.pattern_runner import PatternRunner
+from engine.validate.progress import Progress
+from engine.validate.reads import Reader
 from engine.validate.results import CheckResult, Failure
+from engine.validate.sources import SourceConnections
 
-PATTERN_WORKERS = 4
+CHUNK = 100
 
 
 def pattern_check(
     pattern: AccessPatternSpec,
     plan: Plan,
     conn: sqlite3.Connection,
-    target: Target,
-    sample: int | None,
-    sample_pct: float | None,
+    reader: Reader,
+    sources: SourceConnections,
+    sampling: tuple[int | None, float | None],
+    progress: Progress,
+    pool: ThreadPoolExecutor | None = None,
 ) -> CheckResult:
     """The ``pattern:<name>`` check: every parameter value (or the sample) on both sides."""
     result = CheckResult(f"pattern:{pattern.name}", "access_pattern", plan.table_prefix + pattern.request.table)
-    runner = PatternRunner(pattern, plan, conn, target, threading.Lock())
+    runner = PatternRunner(pattern, plan, reader, sources)
     try:
-        params = runner.params(sample, sample_pct)
+        total = param_count(conn, pattern.params)
+        limit = _limit(pattern, total, *sampling)
+        params = stream_params(conn, pattern.params, total, limit)
+        task = progress.task(result.name, min(total, limit) if limit else total)
+        try:
+            for outcome in in_order(runner.check_many, _chunks(params, CHUNK), pool, reader.workers):
+                for failures in outcome:
+                    result.compared += 1
+                    for failure in failures:
+                        result.fail(failure)
+                task.advance(len(outcome))
+        finally:
+            task.close()
     except sqlite3.Error as exc:
         result.fail(Failure("pattern", f"{pattern.location}: params SQL does not run: {exc}"))
         return result
-    chunks = [params[i : i + 100] for i in range(0, len(params), 100)]
-    with ThreadPoolExecutor(PATTERN_WORKERS) as pool:
-        for outcome in pool.map(runner.check_many, chunks):
-            for failures in outcome:
-                result.compared += 1
-                for failure in failures:
-                    result.fail(failure)
     result.summary = (
         f"{result.compared} parameter values, answers equal to SQL"
         if result.passed
@@ -53,175 +66,71 @@ def pattern_check(
     return result
 
 
-class PatternRunner:
-    """Runs one access pattern for one parameter row on both sides and compares."""
+def param_count(conn: sqlite3.Connection, sql: str) -> int:
+    """How many rows the params SQL gives: one pass, nothing kept.
 
-    def __init__(
-        self, pattern: AccessPatternSpec, plan: Plan, conn: sqlite3.Connection, target: Target, lock: threading.Lock
-    ) -> None:
-        self.pattern = pattern
-        self.conn = conn
-        self.target = target
-        self.lock = lock
-        request = pattern.request
-        table = plan.table(request.table)
-        self.table_name = table.name
-        key_source = table.spec.index(request.index) if request.index else table.spec
-        assert key_source is not None
-        self.partition_name = key_source.partition_key.name
-        self.sort_name = key_source.sort_key.name if key_source.sort_key else None
-        self.get = [(name, compile_template(t)) for name, t in request.get] if request.get else None
-        self.partition = compile_template(request.partition) if request.partition else None
-        self.sort = [compile_template(t) for t in request.sort.templates] if request.sort else []
-        types = table.spec.all_key_attributes()
-        self.convert = {name: KEY_CONVERTERS[key.type] for name, key in types.items()}
+    The statement runs as written (not wrapped in a COUNT), so one that is not
+    a query fails with SQLite's own error, as it does when its rows are read.
+    """
+    return sum(1 for _ in conn.execute(sql))
 
-    def params(self, sample: int | None, sample_pct: float | None) -> list[dict[str, Any]]:
-        cursor = self.conn.execute(self.pattern.params)
-        names = [d[0] for d in cursor.description]
-        rows = [dict(zip(names, values)) for values in cursor]
-        limit = (
-            self.pattern.sample
-            if sample is None and sample_pct is None
-            else (sample if sample is not None else max(1, int(len(rows) * (sample_pct or 100) / 100)))
-        )
-        if limit and len(rows) > limit:
-            step = len(rows) / limit
-            rows = [rows[int(i * step)] for i in range(limit)]
-        return rows
 
-    def check_many(self, chunk: list[dict[str, Any]]) -> list[list[Failure]]:
-        """Check a chunk of parameter rows; GetItem patterns fetch the chunk in one BatchGetItem."""
-        prefetched: dict[str, dict[str, Wire] | None] | None = None
-        if self.get is not None:
-            try:
-                prefetched = self._batch_get(chunk)
-            except TargetError as exc:
-                return [[Failure("pattern", f"params {p}: DynamoDB request failed: {exc}")] for p in chunk]
-        return [self.check(params, prefetched) for params in chunk]
+def _limit(pattern: AccessPatternSpec, total: int, sample: int | None, sample_pct: float | None) -> int | None:
+    """How many parameter values to check: the pattern's ``sample``, or the run's ``--sample``/``--sample-pct``."""
+    if sample is None and sample_pct is None:
+        return pattern.sample
+    return sample if sample is not None else max(1, int(total * (sample_pct or 100) / 100))
 
-    def check(self, params: dict[str, Any], prefetched: dict[str, Any] | None = None) -> list[Failure]:
-        try:
-            got = self._dynamodb(params, prefetched)
-        except TargetError as exc:
-            return [Failure("pattern", f"params {params}: DynamoDB request failed: {exc}")]
-        try:
-            with self.lock:
-                cursor = self.conn.execute(self.pattern.sql, params)
-                names = [d[0] for d in cursor.description]
-                want = [dict(zip(names, values)) for values in cursor]
-        except sqlite3.Error as exc:
-            return [Failure("pattern", f"{self.pattern.location}: SQL does not run: {exc}")]
-        return list(self._compare(params, want, got))
 
-    def _get_key(self, params: dict[str, Any]) -> dict[str, Wire]:
-        assert self.get is not None
-        return {name: self.convert[name](template.render(params)) for name, template in self.get}
+def stream_params(conn: sqlite3.Connection, sql: str, total: int, limit: int | None) -> Iterator[dict[str, Any]]:
+    """The parameter rows, evenly spaced down to ``limit`` of ``total`` when there are more."""
+    cursor = conn.execute(sql)
+    names = [d[0] for d in cursor.description]
+    rows: Iterable[tuple[Any, ...]] = cursor
+    if limit and total > limit:
+        step = total / limit
+        wanted = iter(int(i * step) for i in range(limit))
+        rows = _pick(cursor, wanted)
+    for values in rows:
+        yield dict(zip(names, values))
 
-    def _batch_get(self, chunk: list[dict[str, Any]]) -> dict[str, dict[str, Wire] | None]:
-        keys = {json.dumps(self._get_key(p), sort_keys=True, default=jsonable): self._get_key(p) for p in chunk}
-        found: dict[str, dict[str, Wire] | None] = dict.fromkeys(keys)
-        names = [name for name, _ in self.get or ()]
-        request: dict[str, Any] = {self.table_name: {"Keys": list(keys.values()), "ConsistentRead": True}}
-        for item in batch_get(self.target, self.table_name, request, f"access pattern {self.pattern.name}"):
-            found[json.dumps({n: item[n] for n in names}, sort_keys=True, default=jsonable)] = item
-        return found
 
-    def _dynamodb(self, params: dict[str, Any], prefetched: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        action = f"access pattern {self.pattern.name}"
-        try:
-            if self.get is not None:
-                key = self._get_key(params)
-                if prefetched is not None:
-                    stored = prefetched.get(json.dumps(key, sort_keys=True, default=jsonable))
-                    items = [stored] if stored else []
-                else:
-                    response = self.target.call(
-                        "get_item", action, TableName=self.table_name, Key=key, ConsistentRead=True
-                    )
-                    items = [response["Item"]] if "Item" in response else []
-            else:
-                items = list(self._query(params))
-        except TargetError:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            raise describe_error(exc, action, self.target) from None
-        plain = [{k: to_python(v) for k, v in item.items()} for item in items]
-        expand = self.pattern.request.expand
-        if expand:  # a list of maps, or one map (an embed with one: true)
-            values = [item.get(expand, []) for item in plain]
-            return [element for value in values for element in (value if isinstance(value, list) else [value])]
-        return plain
-
-    def _query(self, params: dict[str, Any]) -> Iterator[dict[str, Wire]]:
-        assert self.partition is not None
-        values: dict[str, Any] = {":pk": self.convert[self.partition_name](self.partition.render(params))}
-        condition = "#pk = :pk"
-        names = {"#pk": self.partition_name}
-        sort = self.pattern.request.sort
-        if sort and self.sort_name:
-            names["#sk"] = self.sort_name
-            rendered = [t.render(params) for t in self.sort]
-            for i, text in enumerate(rendered):
-                values[f":sk{i}"] = self.convert[self.sort_name](text)
-            condition += {
-                "eq": " AND #sk = :sk0",
-                "begins_with": " AND begins_with(#sk, :sk0)",
-                "lt": " AND #sk < :sk0",
-                "le": " AND #sk <= :sk0",
-                "gt": " AND #sk > :sk0",
-                "ge": " AND #sk >= :sk0",
-                "between": " AND #sk BETWEEN :sk0 AND :sk1",
-            }[sort.op]
-        kwargs: dict[str, Any] = {
-            "TableName": self.table_name,
-            "KeyConditionExpression": condition,
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": values,
-            "ScanIndexForward": self.pattern.request.forward,
-        }
-        if self.pattern.request.index:
-            kwargs["IndexName"] = self.pattern.request.index
-        else:
-            kwargs["ConsistentRead"] = True
-        while True:
-            page = self.target.call("query", f"access pattern {self.pattern.name}", **kwargs)
-            yield from page.get("Items", [])
-            if not page.get("LastEvaluatedKey"):
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-    def _compare(
-        self, params: dict[str, Any], want: list[dict[str, Any]], got: list[dict[str, Any]]
-    ) -> Iterator[Failure]:
-        id_name = self.pattern.id_attribute
-        label = json.dumps(params, default=jsonable, sort_keys=True)
-        want_ids = [plain_value(r.get(id_name)) for r in want]
-        got_ids = [plain_value(r.get(id_name)) for r in got]
-        if not self.pattern.ordered:
-            order = sorted(range(len(want)), key=lambda i: str(want_ids[i]))
-            want, want_ids = [want[i] for i in order], [want_ids[i] for i in order]
-            order = sorted(range(len(got)), key=lambda i: str(got_ids[i]))
-            got, got_ids = [got[i] for i in order], [got_ids[i] for i in order]
-        if want_ids != got_ids:
-            yield Failure(
-                "pattern",
-                f"params {label}: {id_name} values differ from SQL",
-                path=id_name,
-                expected=[jsonable(i) for i in want_ids][:20],
-                actual=[jsonable(i) for i in got_ids][:20],
-            )
+def _pick(rows: Iterable[Any], wanted: Iterator[int]) -> Iterator[Any]:
+    """The rows at the increasing positions ``wanted``."""
+    next_index = next(wanted, None)
+    for index, row in enumerate(rows):
+        if next_index is None:
             return
-        for row, item in zip(want, got):
-            for attribute in self.pattern.attributes:
-                expected, actual = plain_value(row.get(attribute)), plain_value(at_path(item, attribute))
-                if expected != actual:
-                    yield Failure(
-                        "pattern",
-                        f"params {label}: {id_name} {jsonable(got_ids[0]) if got_ids else ''}".strip()
-                        + ": attribute differs from SQL",
-                        key={id_name: jsonable(plain_value(row.get(id_name)))},
-                        path=attribute,
-                        expected=jsonable(expected) if expected is not None else None,
-                        actual=jsonable(actual) if actual is not None else None,
-                    )
+        if index == next_index:
+            yield row
+            next_index = next(wanted, None)
+
+
+def _chunks(rows: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    while chunk := list(islice(rows, size)):
+        yield chunk
+
+
+def in_order(
+    fn: Callable[[Any], Any], jobs: Iterable[Any], pool: ThreadPoolExecutor | None, workers: int
+) -> Iterator[Any]:
+    """``fn`` over ``jobs`` on the pool's ``workers`` threads, at most ``2 * workers`` in flight, results in job order.
+
+    One pool serves every pattern of a run, so each of its threads opens one
+    source connection for the whole run (a connection per pattern and thread
+    would keep dozens of page caches alive).
+    """
+    if pool is None or workers <= 1:
+        yield from map(fn, jobs)
+        return
+    pending: deque[Future[Any]] = deque()
+    try:
+        for job in jobs:
+            pending.append(pool.submit(fn, job))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()

@@ -1,40 +1,139 @@
-"""Reads from DynamoDB for validation: Scan pages and BatchGetItem with retries of unprocessed keys."""
+"""Reads from DynamoDB for validation: every call counted in read units and held to ``--max-rcu``.
+
+Each read asks DynamoDB for the capacity it consumed. With a read budget
+(``max_rcu``) the units are charged, after the answer, to the same token
+bucket the writer uses for ``--max-wcu``; a reader in debt waits before its
+next request, so over a run the rate holds while at most one request per
+worker overshoots it.
+"""
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from engine.errors import TargetError
+from engine.load import RateLimiter
 from engine.retry import backoff_delay
 from engine.target import Target
 from engine.types import Wire
 
+_DONE = object()
+#: Items per Scan page: small pages keep the pages in flight small (a 1 MB page is
+#: tens of MB as Python objects) and, on DynamoDB Local, read no slower.
+SCAN_PAGE_ITEMS = 250
 
-def scan(target: Target, table: str) -> Iterator[dict[str, Wire]]:
-    """Every item of a table, page by page."""
-    kwargs: dict[str, Any] = {"TableName": table}
-    start = None
-    while True:
-        if start:
-            kwargs["ExclusiveStartKey"] = start
-        page = target.call("scan", f"scanning {table}", **kwargs)
-        yield from page.get("Items", [])
-        start = page.get("LastEvaluatedKey")
-        if not start:
+
+class Reader:
+    """The validation's view of the target: metered reads, parallel scans, batched gets."""
+
+    def __init__(self, target: Target, max_rcu: float | None = None, workers: int = 1) -> None:
+        self.target = target
+        self.retry = target.retry
+        self.limiter = RateLimiter(max_rcu) if max_rcu else None
+        self.workers = max(1, workers)
+        self.units = 0.0
+        self.requests = 0
+        self._lock = threading.Lock()
+
+    def call(self, method: str, action: str, **kwargs: Any) -> Any:
+        """One read; its consumed units are counted and charged to the budget."""
+        if self.limiter is not None:
+            self.limiter.acquire(0)  # wait while in debt
+        response = self.target.call(method, action, ReturnConsumedCapacity="TOTAL", **kwargs)
+        consumed = _units(response.get("ConsumedCapacity"))
+        with self._lock:
+            self.units += consumed
+            self.requests += 1
+        if self.limiter is not None and consumed:
+            self.limiter.acquire(consumed)
+        return response
+
+    def scan(self, table: str, segments: int = 1) -> Iterator[list[dict[str, Wire]]]:
+        """Every item of a table, one page at a time; ``segments`` > 1 reads that many segments at once.
+
+        Pages wait in a queue of at most ``segments`` pages, so memory is bounded
+        by the pages in flight whatever the table's size.
+        """
+        if segments <= 1:
+            yield from self._scan_segment(table, None)
             return
+        pages: queue.Queue[Any] = queue.Queue(maxsize=segments)
+        stop = threading.Event()
+
+        def offer(entry: Any) -> None:
+            """Queue an entry unless the consumer has stopped reading."""
+            while not stop.is_set():
+                try:
+                    pages.put(entry, timeout=0.2)
+                    return
+                except queue.Full:
+                    continue
+
+        def worker(segment: int) -> None:
+            try:
+                for page in self._scan_segment(table, (segment, segments)):
+                    if stop.is_set():
+                        return
+                    offer(page)
+            except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+                offer(exc)
+            finally:
+                offer(_DONE)
+
+        with ThreadPoolExecutor(segments, thread_name_prefix=f"scan-{table}") as pool:
+            for segment in range(segments):
+                pool.submit(worker, segment)
+            try:
+                yield from _drain(pages, segments)
+            finally:
+                stop.set()
+
+    def _scan_segment(self, table: str, segment: tuple[int, int] | None) -> Iterator[list[dict[str, Wire]]]:
+        kwargs: dict[str, Any] = {"TableName": table, "Limit": SCAN_PAGE_ITEMS}
+        if segment is not None:
+            kwargs["Segment"], kwargs["TotalSegments"] = segment
+        while True:
+            page = self.call("scan", f"scanning {table}", **kwargs)
+            yield page.get("Items", [])
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return
+            kwargs["ExclusiveStartKey"] = start
+
+    def batch_get(self, table: str, request: dict[str, Any], action: str) -> Iterator[dict[str, Wire]]:
+        """The items of one BatchGetItem request, asking again for UnprocessedKeys after a backoff."""
+        attempt = 0
+        while request:
+            response = self.call("batch_get_item", action, RequestItems=request)
+            yield from response.get("Responses", {}).get(table, [])
+            request = response.get("UnprocessedKeys") or {}
+            if request:
+                if attempt >= self.retry.max_retries:
+                    raise TargetError(f"{action}: DynamoDB left keys unprocessed after {attempt} retries")
+                attempt += 1
+                time.sleep(backoff_delay(attempt, self.retry.delay))
 
 
-def batch_get(target: Target, table: str, request: dict[str, Any], action: str) -> Iterator[dict[str, Wire]]:
-    """The items of one BatchGetItem request, asking again for UnprocessedKeys after a backoff."""
-    attempt = 0
-    while request:
-        response = target.call("batch_get_item", action, RequestItems=request)
-        yield from response.get("Responses", {}).get(table, [])
-        request = response.get("UnprocessedKeys") or {}
-        if request:
-            if attempt >= target.retry.max_retries:
-                raise TargetError(f"{action}: DynamoDB left keys unprocessed after {attempt} retries")
-            attempt += 1
-            time.sleep(backoff_delay(attempt, target.retry.delay))
+def _drain(pages: queue.Queue[Any], producers: int) -> Iterator[list[dict[str, Wire]]]:
+    done = 0
+    while done < producers:
+        page = pages.get()
+        if page is _DONE:
+            done += 1
+        elif isinstance(page, BaseException):
+            raise page
+        else:
+            yield page
+
+
+def _units(consumed: Any) -> float:
+    """Read units of a ConsumedCapacity answer (one entry, or a list for batch calls)."""
+    if not consumed:
+        return 0.0
+    entries = consumed if isinstance(consumed, list) else [consumed]
+    return float(sum(entry.get("CapacityUnits", 0.0) for entry in entries))

@@ -54,6 +54,7 @@ class CheckResult:
     failures: list[Failure] = field(default_factory=list)
     failure_count: int = 0
     seconds: float = 0.0
+    read_units: float = 0.0
 
     @property
     def passed(self) -> bool:
@@ -63,6 +64,13 @@ class CheckResult:
         self.failure_count += 1
         if len(self.failures) < MAX_FAILURES_KEPT:
             self.failures.append(failure)
+
+    def absorb(self, found: SortedFailures) -> None:
+        """Take the failures collected out of order, smallest key first."""
+        kept = found.smallest()
+        for failure in kept:
+            self.fail(failure)
+        self.failure_count += found.count - len(kept)
 
     def failure_lines(self, limit: int) -> list[str]:
         lines = [f.line() for f in self.failures[:limit]]
@@ -81,7 +89,40 @@ class CheckResult:
             "failure_count": self.failure_count,
             "failures": [f.to_json() for f in self.failures],
             "seconds": round(self.seconds, 3),
+            "read_units": round(self.read_units, 1),
         }
+
+
+class SortedFailures:
+    """Failures met in an order that varies between runs (parallel Scan segments).
+
+    Keeps the ``MAX_FAILURES_KEPT`` smallest by key and path, so the report
+    names the same failures every run; the count is exact.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._kept: list[tuple[tuple[str, str, str, str], Failure]] = []
+
+    def add(self, failure: Failure) -> None:
+        self.count += 1
+        order = (
+            json.dumps(failure.key, default=jsonable, sort_keys=True),
+            failure.path or "",
+            failure.kind,
+            failure.message,
+        )
+        self._kept.append((order, failure))
+        if len(self._kept) >= 4 * MAX_FAILURES_KEPT:
+            self._trim()
+
+    def smallest(self) -> list[Failure]:
+        self._trim()
+        return [failure for _, failure in self._kept]
+
+    def _trim(self) -> None:
+        self._kept.sort(key=lambda entry: entry[0])
+        del self._kept[MAX_FAILURES_KEPT:]
 
 
 @dataclass
@@ -97,6 +138,7 @@ class ValidationResult:
     tool_version: str = ""
     run: dict[str, Any] | None = None  # the last migrate/sync's time series and capacity (validate.run_record)
     samples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # a few items per item type
+    reads: dict[str, Any] = field(default_factory=dict)
 
     @property
     def failed_count(self) -> int:
@@ -117,6 +159,7 @@ class ValidationResult:
             "source": self.source,
             "mapping": self.mapping,
             "target": self.target,
+            "reads": self.reads,
             "summary": {
                 "checks": len(self.checks),
                 "passed": len(self.checks) - self.failed_count,

@@ -1,7 +1,9 @@
 """One pass over a table: counts, the item-by-item comparison, rules and aggregates.
 
-The source is rendered once into the differ and the table is read once; every
-check of the table is fed from that one read.
+The source is rendered once into the differ and the table is read once, in
+parallel Scan segments; every check of the table is fed from that one read.
+Segments interleave differently on every run, so the failures found while
+reading are reported smallest key first (``SortedFailures``).
 """
 
 from __future__ import annotations
@@ -11,16 +13,16 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from engine.canonical import jsonable, key_of, wire_key
+from engine.canonical import jsonable, key_of, wire_key, wire_text
 from engine.plan import ItemTypePlan, Plan, TablePlan
-from engine.target import Target
 from engine.types import Wire
 from engine.validate.aggregates import Aggregate
 from engine.validate.items import ItemDiffer
-from engine.validate.reads import batch_get, scan
+from engine.validate.progress import Progress
+from engine.validate.reads import Reader
 from engine.validate.render import Renderer
-from engine.validate.results import CheckResult, Failure
-from engine.validate.rules import apply_rule
+from engine.validate.results import CheckResult, Failure, SortedFailures
+from engine.validate.rules import rule_failure
 
 
 def table_check_names(plan: Plan, table: TablePlan) -> list[str]:
@@ -63,6 +65,7 @@ class TablePass:
             for i in self.items
             for c in i.spec.checks
         }
+        self.rule_failures = {key: (result, SortedFailures()) for key, result in self.rules.items()}
         item_names = {i.name for i in self.items}
         self.aggregates = [
             Aggregate(spec, table.name) for spec in plan.mapping.aggregate_checks if spec.item_type in item_names
@@ -73,27 +76,34 @@ class TablePass:
         self.expected = {i.name: 0 for i in self.items}
         self.scanned = 0
 
-    def run(self, target: Target, conn: sqlite3.Connection) -> list[CheckResult]:
+    def run(self, reader: Reader, conn: sqlite3.Connection, progress: Progress) -> list[CheckResult]:
         """Render, read, compare; the results in report order (the caller times them)."""
         with ItemDiffer(self.keys) as differ:
-            self._render_into(differ)
+            task = progress.task(f"{self.compare.name} (render)", sum(i.expected_rows for i in self.items))
+            self._render_into(differ, task)
             for failure in differ.duplicates():
                 self.compare.fail(failure)
-            sampled_keys = differ.rendered_keys() if self.do_items and self.renderer.sampling else None
-            for stored in scan(target, self.table.name):
-                self._observe(stored)
-                if self.do_items and not self.renderer.sampling:
-                    for failure in differ.compare(stored):
-                        self.compare.fail(failure)
-            if self.do_items and sampled_keys is not None:
-                self._compare_sample(target, differ, sampled_keys)
-            if self.do_items and not self.renderer.sampling:
-                for failure in differ.missing():
+            full = self.do_items and not self.renderer.sampling
+            task = progress.task(f"{self.compare.name} (read)", sum(self.expected.values()) or None)
+            for page in reader.scan(self.table.name, reader.workers):
+                for stored in page:
+                    text = wire_text(stored)
+                    self._observe(stored, text)
+                    if full:
+                        differ.add_stored(stored, text)
+                task.advance(len(page))
+            task.close()
+            for result, failures in self.rule_failures.values():
+                result.absorb(failures)
+            if full:
+                for failure in differ.differences():
                     self.compare.fail(failure)
+            elif self.do_items:
+                self._compare_sample(reader, differ, differ.rendered_keys())
             self.compare.compared = differ.count
         return self._results(conn)
 
-    def _render_into(self, differ: ItemDiffer) -> None:
+    def _render_into(self, differ: ItemDiffer, task: Any) -> None:
         on_error = (lambda error: self.compare.fail(Failure("unrenderable", str(error)))) if self.do_items else _ignore
         for item in self.items:
             for rendered in self.renderer.render(item, on_error):
@@ -102,8 +112,10 @@ class TablePass:
                     differ.add(item.name, rendered)
             if self.renderer.sampling:
                 self.expected[item.name] = self.renderer.rows_written(item)
+            task.advance(item.expected_rows)
+        task.close()
 
-    def _observe(self, stored: dict[str, Wire]) -> None:
+    def _observe(self, stored: dict[str, Wire], text: str) -> None:
         """Count one item of the table and run its type's rules and aggregates on it."""
         self.scanned += 1
         item_type = _type_of(stored, self.markers, self.by_marker)
@@ -111,18 +123,20 @@ class TablePass:
             return
         self.tally[item_type.name] += 1
         for check in item_type.spec.checks:
-            apply_rule(item_type, check, stored, self.rules[(item_type.name, check.name)], self.keys)
+            failure = rule_failure(item_type, check, stored, self.keys, text)
+            if failure is not None:
+                self.rule_failures[(item_type.name, check.name)][1].add(failure)
         for aggregate in self.aggregates:
             if aggregate.spec.item_type == item_type.name:
                 aggregate.add(stored)
 
-    def _compare_sample(self, target: Target, differ: ItemDiffer, wanted: list[Any]) -> None:
+    def _compare_sample(self, reader: Reader, differ: ItemDiffer, wanted: list[Any]) -> None:
         name = self.table.name
         for start in range(0, len(wanted), 100):
             chunk = wanted[start : start + 100]
             request = {name: {"Keys": [wire_key(k, self.keys, self.table) for k in chunk], "ConsistentRead": True}}
             found: dict[str, dict[str, Wire]] = {}
-            for stored in batch_get(target, name, request, f"reading {name}"):
+            for stored in reader.batch_get(name, request, f"reading {name}"):
                 found[json.dumps(key_of(stored, self.keys), default=jsonable, sort_keys=True)] = stored
             for key in chunk:
                 stored = found.get(json.dumps(key, default=jsonable, sort_keys=True))

@@ -1,0 +1,193 @@
+"""One access pattern's request against DynamoDB and its SQL against the source, for one parameter row."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from typing import Any
+
+from engine.canonical import at_path, jsonable, plain_value
+from engine.errors import TargetError
+from engine.plan import Plan
+from engine.spec.model import AccessPatternSpec
+from engine.target import describe_error
+from engine.templates import compile_template
+from engine.types import KEY_CONVERTERS, Wire, to_python
+from engine.validate.reads import Reader
+from engine.validate.results import Failure
+from engine.validate.sources import SourceConnections
+
+
+class PatternRunner:
+    """Runs one access pattern for one parameter row on both sides and compares."""
+
+    def __init__(self, pattern: AccessPatternSpec, plan: Plan, reader: Reader, sources: SourceConnections) -> None:
+        self.pattern = pattern
+        self.reader = reader
+        self.sources = sources
+        request = pattern.request
+        table = plan.table(request.table)
+        self.table_name = table.name
+        key_source = table.spec.index(request.index) if request.index else table.spec
+        assert key_source is not None
+        self.partition_name = key_source.partition_key.name
+        self.sort_name = key_source.sort_key.name if key_source.sort_key else None
+        self.get = [(name, compile_template(t)) for name, t in request.get] if request.get else None
+        self.partition = compile_template(request.partition) if request.partition else None
+        self.sort = [compile_template(t) for t in request.sort.templates] if request.sort else []
+        types = table.spec.all_key_attributes()
+        self.convert = {name: KEY_CONVERTERS[key.type] for name, key in types.items()}
+        self.projection = _projection(pattern, [name for name, _ in request.get or ()])
+
+    def check_many(self, chunk: list[dict[str, Any]]) -> list[list[Failure]]:
+        """Check a chunk of parameter rows; GetItem patterns fetch the chunk in one BatchGetItem."""
+        prefetched: dict[str, dict[str, Wire] | None] | None = None
+        if self.get is not None:
+            try:
+                prefetched = self._batch_get(chunk)
+            except TargetError as exc:
+                return [[Failure("pattern", f"params {p}: DynamoDB request failed: {exc}")] for p in chunk]
+        return [self.check(params, prefetched) for params in chunk]
+
+    def check(self, params: dict[str, Any], prefetched: dict[str, Any] | None = None) -> list[Failure]:
+        try:
+            got = self._dynamodb(params, prefetched)
+        except TargetError as exc:
+            return [Failure("pattern", f"params {params}: DynamoDB request failed: {exc}")]
+        try:
+            cursor = self.sources.get().execute(self.pattern.sql, params)
+            names = [d[0] for d in cursor.description]
+            want = [dict(zip(names, values)) for values in cursor]
+        except sqlite3.Error as exc:
+            return [Failure("pattern", f"{self.pattern.location}: SQL does not run: {exc}")]
+        return list(self._compare(params, want, got))
+
+    def _get_key(self, params: dict[str, Any]) -> dict[str, Wire]:
+        assert self.get is not None
+        return {name: self.convert[name](template.render(params)) for name, template in self.get}
+
+    def _batch_get(self, chunk: list[dict[str, Any]]) -> dict[str, dict[str, Wire] | None]:
+        keys = {json.dumps(self._get_key(p), sort_keys=True, default=jsonable): self._get_key(p) for p in chunk}
+        found: dict[str, dict[str, Wire] | None] = dict.fromkeys(keys)
+        names = [name for name, _ in self.get or ()]
+        request: dict[str, Any] = {
+            self.table_name: {"Keys": list(keys.values()), "ConsistentRead": True, **self.projection}
+        }
+        for item in self.reader.batch_get(self.table_name, request, f"access pattern {self.pattern.name}"):
+            found[json.dumps({n: item[n] for n in names}, sort_keys=True, default=jsonable)] = item
+        return found
+
+    def _dynamodb(self, params: dict[str, Any], prefetched: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        action = f"access pattern {self.pattern.name}"
+        try:
+            if self.get is not None:
+                key = self._get_key(params)
+                if prefetched is not None:
+                    stored = prefetched.get(json.dumps(key, sort_keys=True, default=jsonable))
+                    items = [stored] if stored else []
+                else:
+                    response = self.reader.call(
+                        "get_item", action, TableName=self.table_name, Key=key, ConsistentRead=True, **self.projection
+                    )
+                    items = [response["Item"]] if "Item" in response else []
+                plain = [{k: to_python(v) for k, v in item.items()} for item in items]
+            else:  # page by page: a page's wire items go as soon as they are converted
+                plain = [{k: to_python(v) for k, v in item.items()} for item in self._query(params)]
+        except TargetError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise describe_error(exc, action, self.reader.target) from None
+        expand = self.pattern.request.expand
+        if expand:  # a list of maps, or one map (an embed with one: true)
+            values = [item.get(expand, []) for item in plain]
+            return [element for value in values for element in (value if isinstance(value, list) else [value])]
+        return plain
+
+    def _query(self, params: dict[str, Any]) -> Iterator[dict[str, Wire]]:
+        assert self.partition is not None
+        values: dict[str, Any] = {":pk": self.convert[self.partition_name](self.partition.render(params))}
+        condition = "#pk = :pk"
+        names = {"#pk": self.partition_name}
+        sort = self.pattern.request.sort
+        if sort and self.sort_name:
+            names["#sk"] = self.sort_name
+            rendered = [t.render(params) for t in self.sort]
+            for i, text in enumerate(rendered):
+                values[f":sk{i}"] = self.convert[self.sort_name](text)
+            condition += {
+                "eq": " AND #sk = :sk0",
+                "begins_with": " AND begins_with(#sk, :sk0)",
+                "lt": " AND #sk < :sk0",
+                "le": " AND #sk <= :sk0",
+                "gt": " AND #sk > :sk0",
+                "ge": " AND #sk >= :sk0",
+                "between": " AND #sk BETWEEN :sk0 AND :sk1",
+            }[sort.op]
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": {**names, **self.projection["ExpressionAttributeNames"]},
+            "ExpressionAttributeValues": values,
+            "ScanIndexForward": self.pattern.request.forward,
+            "ProjectionExpression": self.projection["ProjectionExpression"],
+        }
+        if self.pattern.request.index:
+            kwargs["IndexName"] = self.pattern.request.index
+        else:
+            kwargs["ConsistentRead"] = True
+        while True:
+            page = self.reader.call("query", f"access pattern {self.pattern.name}", **kwargs)
+            yield from page.get("Items", [])
+            if not page.get("LastEvaluatedKey"):
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _compare(
+        self, params: dict[str, Any], want: list[dict[str, Any]], got: list[dict[str, Any]]
+    ) -> Iterator[Failure]:
+        id_name = self.pattern.id_attribute
+        label = json.dumps(params, default=jsonable, sort_keys=True)
+        want_ids = [plain_value(r.get(id_name)) for r in want]
+        got_ids = [plain_value(r.get(id_name)) for r in got]
+        if not self.pattern.ordered:
+            order = sorted(range(len(want)), key=lambda i: str(want_ids[i]))
+            want, want_ids = [want[i] for i in order], [want_ids[i] for i in order]
+            order = sorted(range(len(got)), key=lambda i: str(got_ids[i]))
+            got, got_ids = [got[i] for i in order], [got_ids[i] for i in order]
+        if want_ids != got_ids:
+            yield Failure(
+                "pattern",
+                f"params {label}: {id_name} values differ from SQL",
+                path=id_name,
+                expected=[jsonable(i) for i in want_ids][:20],
+                actual=[jsonable(i) for i in got_ids][:20],
+            )
+            return
+        for row, item in zip(want, got):
+            for attribute in self.pattern.attributes:
+                expected, actual = plain_value(row.get(attribute)), plain_value(at_path(item, attribute))
+                if expected != actual:
+                    yield Failure(
+                        "pattern",
+                        f"params {label}: {id_name} {jsonable(got_ids[0]) if got_ids else ''}".strip()
+                        + ": attribute differs from SQL",
+                        key={id_name: jsonable(plain_value(row.get(id_name)))},
+                        path=attribute,
+                        expected=jsonable(expected) if expected is not None else None,
+                        actual=jsonable(actual) if actual is not None else None,
+                    )
+
+
+def _projection(pattern: AccessPatternSpec, key_names: list[str]) -> dict[str, Any]:
+    """Read only the attributes the comparison looks at (and the key, for batched gets).
+
+    The answer's items are the same; botocore parses and converts less.
+    """
+    if pattern.request.expand:
+        roots = [pattern.request.expand]
+    else:
+        roots = [pattern.id_attribute, *(a.split(".")[0] for a in pattern.attributes)]
+    roots = list(dict.fromkeys([*key_names, *roots]))
+    names = {f"#p{i}": name for i, name in enumerate(roots)}
+    return {"ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}
