@@ -495,7 +495,9 @@ def plan_diff(config: Config, against_target: bool = False, check_target: bool =
                 compare = store
                 if against_target and target is not None and described is not None:
                     folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="diff-"))
-                    compare = stack.enter_context(store_from_table(target, plan, table, Path(folder)))
+                    compare = stack.enter_context(
+                        store_from_table(target, plan, table, Path(folder), config.migration_settings.workers)
+                    )
                 items = [i for i in plan.item_types if i.table.name == table.name and i.name not in skipped]
                 for _ in differ.table(table, items, compare) if items else ():
                     pass

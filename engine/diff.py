@@ -32,7 +32,7 @@ from engine.plan import ItemTypePlan, Plan, TablePlan
 from engine.state.fingerprints import Fingerprint, FingerprintStore, canonical_of, fingerprint
 from engine.target import Target
 from engine.types import MAX_ITEM_BYTES, Wire, item_size
-from engine.validate.reads import scan
+from engine.validate.reads import Reader
 from engine.validate.render import Renderer
 
 SAMPLES = 5
@@ -243,8 +243,8 @@ class _Seen:
         return self._db.execute("SELECT 1 FROM seen WHERE key = ?", (key,)).fetchone() is not None
 
 
-def store_from_table(target: Target, plan: Plan, table: TablePlan, folder: Path) -> FingerprintStore:
-    """A store of what the live table holds, read by one Scan (for ``--against-target``)."""
+def store_from_table(target: Target, plan: Plan, table: TablePlan, folder: Path, workers: int = 1) -> FingerprintStore:
+    """A store of what the live table holds, read by one Scan in ``workers`` segments (``--against-target``)."""
     store = FingerprintStore(folder / f"{table.name}.sqlite")
     items = [i for i in plan.item_types if i.table.name == table.name]
     by_marker = {(i.spec.marker, i.spec.marker_value()): i.name for i in items}
@@ -252,8 +252,9 @@ def store_from_table(target: Target, plan: Plan, table: TablePlan, folder: Path)
     keys = list(table.spec.primary_key_names)
     page: list[Fingerprint] = []
     count = 0
-    for stored in scan(target, table.name):
-        page.append(fingerprint(stored, keys, _type_of(stored, markers, by_marker), canonical=True))
+    reader = Reader(target, workers=workers)
+    for items_page in reader.scan(table.name, segments=workers):
+        page += [fingerprint(i, keys, _type_of(i, markers, by_marker), canonical=True) for i in items_page]
         if len(page) >= 500:
             store.record(table.name, page)
             count, page = count + len(page), []

@@ -204,7 +204,9 @@ class _TableSync:
         with tempfile.TemporaryDirectory(prefix="sync-") as folder:
             compare = self.store
             if against_target:
-                compare = store_from_table(self.target, self.differ.plan, self.table, Path(folder))
+                compare = store_from_table(
+                    self.target, self.differ.plan, self.table, Path(folder), self.config.migration_settings.workers
+                )
                 self.store.forget_table(self.table.name)
             try:
                 self._send_guarded(compare) if self.guard else self._send(compare)
