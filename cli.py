@@ -518,6 +518,40 @@ def sync(
         _run_validation(config, table=None, checks=(), sample=None, sample_pct=None, report=None)
 
 
+@cli.command("export")
+@click.option("--out", "out", required=True, help="A folder, or s3://bucket/prefix.")
+@click.option("-t", "--tables", multiple=True, help="Only these tables (config names, e.g. music_catalog).")
+@click.option("--part-mb", type=float, default=64.0, show_default=True, help="Uncompressed MB per part (about).")
+@click.option("--processes", type=int, default=None, help="Worker processes rendering parts (default: the cores).")
+@click.pass_context
+@handle_errors
+def export_command(
+    ctx: click.Context, out: str, tables: tuple[str, ...], part_mb: float, processes: int | None
+) -> None:
+    """Write every item as ImportTable's DynamoDB JSON (gzip parts, one folder per table) and a manifest."""
+    from engine.bulk.export import run_export
+
+    result = run_export(_config(ctx), out, part_mb, processes, tables or None)
+    _print_export(result)
+
+
+def _print_export(result: Any) -> None:
+    table = Table(title=f"Export to {result.location} ({result.seconds:.1f}s)")
+    for column in ("table", "parts", "items", "uncompressed B", "gzip B"):
+        table.add_column(column, justify="left" if column == "table" else "right")
+    for name, t in result.manifest["tables"].items():
+        table.add_row(
+            name, str(len(t["parts"])), str(t["items"]), str(t["uncompressed_bytes"]), str(t["compressed_bytes"])
+        )
+    console.print(table)
+    rate = result.items_written / result.seconds if result.seconds else 0.0
+    console.print(
+        f"{result.parts_written} parts written, {result.parts_skipped} finished before; "
+        f"{result.items_written} items in {result.seconds:.2f}s ({rate:.0f} items/s); manifest {result.manifest_at}",
+        highlight=False,
+    )
+
+
 @cli.command()
 @click.option(
     "--check-target/--no-check-target",

@@ -48,6 +48,18 @@ def ddb_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def moto_url() -> Iterator[str]:
+    """moto's DynamoDB server, a real process on a free port, for APIs DynamoDB Local refuses (PITR, tags)."""
+    import motoserver
+
+    server = motoserver.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
 def ddb(ddb_url: str) -> Any:
     """A plain boto3 client on the test endpoint, for checking and damaging tables."""
     return boto3.client("dynamodb", endpoint_url=ddb_url, region_name="us-east-1", **FAKE_CREDENTIALS)
