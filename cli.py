@@ -24,7 +24,7 @@ from rich.table import Table
 
 from engine import commands, local_dynamodb
 from engine.config import DEFAULT_CONFIG, Config, load_config, with_settings
-from engine.errors import MigrationError, ValidationFailed, WriteRefused
+from engine.errors import MigrationError, UsageError, ValidationFailed, WriteRefused
 from engine.estimate import PRICE_PER_MILLION_WRU, PRICE_SOURCE
 from engine.logs import setup_logging
 from engine.migrate import MigrationResult
@@ -149,6 +149,12 @@ def init(
     help="USD per million write request units (on-demand).",
 )
 @click.option("--max-wcu", type=float, default=None, help="Show how long the writes take at this WCU/s cap.")
+@click.option(
+    "--import-price",
+    type=float,
+    default=None,
+    help="USD per GB of uncompressed data for ImportTable (default: the us-east-1 price).",
+)
 @click.option("--diff", "show_diff", is_flag=True, help="Show what 'sync' would put and delete, from the fingerprints.")
 @click.option("--against-target", is_flag=True, help="With --diff: compare with the live tables (one Scan each).")
 @click.pass_context
@@ -161,6 +167,7 @@ def plan(
     estimate_rows: int,
     price: float,
     max_wcu: float | None,
+    import_price: float | None,
     show_diff: bool,
     against_target: bool,
 ) -> None:
@@ -181,6 +188,18 @@ def plan(
         "price_source": PRICE_SOURCE if price == PRICE_PER_MILLION_WRU else "given with --price",
         "tables": [e.to_json(price, max_wcu) for e in per_table],
     }
+    from engine.bulk.compare import IMPORT_PRICE_PER_GB, IMPORT_PRICE_SOURCE, compare_tables
+
+    document["load_paths"] = {
+        "import_price_per_gb": import_price or IMPORT_PRICE_PER_GB,
+        "import_price_source": IMPORT_PRICE_SOURCE if import_price is None else "given with --import-price",
+        "tables": [
+            c.to_json()
+            for c in compare_tables(
+                config, per_table, estimate_rows or None, price, import_price or IMPORT_PRICE_PER_GB, max_wcu
+            )
+        ],
+    }
     if samples:
         document["samples"] = {
             n: [commands.describe_item(i) for i in items] for n, items in commands.plan_samples(config, samples).items()
@@ -190,6 +209,44 @@ def plan(
         return
     _print_plan(document)
     _print_capacity(document["capacity"], max_wcu)
+    _print_load_paths(document["load_paths"])
+
+
+def _print_load_paths(paths: dict[str, Any]) -> None:
+    table = Table(title="Load paths: BatchWriteItem (on-demand) vs S3 + ImportTable (new tables only)")
+    columns = [
+        "table",
+        "items",
+        "WRU",
+        "BatchWrite USD",
+        "BatchWrite s",
+        "import GB",
+        "import USD",
+        "import s",
+        "cheaper",
+    ]
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("table", "cheaper") else "right")
+    for t in paths["tables"]:
+        write, load = t["batch_write"], t["import_table"]
+        table.add_row(
+            t["table"],
+            str(t["items"]),
+            str(write["write_units"]),
+            f"{write['usd']:.4f}",
+            f"{write['seconds']:.0f}",
+            f"{load['gb']:.4f}",
+            f"{load['usd']:.4f}",
+            f"{load['seconds']:.0f}",
+            t["cheaper"],
+        )
+    console.print(table)
+    console.print(
+        f"ImportTable at USD {paths['import_price_per_gb']} per GB ({paths['import_price_source']}); "
+        "BatchWrite time at --max-wcu, else at a new on-demand table's 4,000 WRU/s; "
+        "import time assumed 5 min + 2 min per GB (AWS publishes no rate)",
+        highlight=False,
+    )
 
 
 def _print_capacity(capacity: dict[str, Any], max_wcu: float | None) -> None:
@@ -337,6 +394,9 @@ def _migration_options(function: Callable[..., Any]) -> Callable[..., Any]:
             click.option("--on-error", type=click.Choice(["stop", "skip"]), default=None, help="What a bad row does."),
             click.option("--no-validate", is_flag=True, help="Skip the validation at the end."),
             click.option("--dry-run", is_flag=True, help="Read, transform and check every item; write nothing."),
+            click.option("--via-s3", default=None, help="Load new tables through s3://bucket/prefix and ImportTable."),
+            click.option("--part-mb", type=float, default=None, help="With --via-s3: uncompressed MB per part (64)."),
+            click.option("--processes", type=int, default=None, help="With --via-s3: rendering processes."),
         ]
     ):
         function = option(function)
@@ -359,7 +419,17 @@ def _migration_command(name: str, doc: str) -> None:
         on_error: str | None,
         no_validate: bool,
         dry_run: bool,
+        via_s3: str | None,
+        part_mb: float | None,
+        processes: int | None,
     ) -> None:
+        location = via_s3
+        if not location and name == "resume":
+            location, recorded = _pending_via_s3(ctx)
+            tables = tables or tuple(recorded or ())
+        if location:
+            _run_via_s3(ctx, location, tables, part_mb, processes, no_validate)
+            return
         if dry_run:
             _dry_run(ctx, max_wcu)
             return
@@ -409,6 +479,64 @@ def _run_migration(
             )
         raise
     _print_summary(result)
+    if config.migration_settings.enable_validation and not no_validate:
+        console.print("validating (enable_validation is true in the configuration)")
+        _run_validation(config, table=None, checks=(), sample=None, sample_pct=None, report=None)
+
+
+def _pending_via_s3(ctx: click.Context) -> tuple[str | None, list[str] | None]:
+    from engine.bulk.import_table import pending_load
+
+    pending = pending_load(_config(ctx))
+    if not pending:
+        return None, None
+    console.print(f"resuming the load through {pending[0]} and ImportTable", highlight=False)
+    return pending
+
+
+def _run_via_s3(
+    ctx: click.Context,
+    location: str,
+    tables: tuple[str, ...],
+    part_mb: float | None,
+    processes: int | None,
+    no_validate: bool,
+) -> None:
+    from engine.bulk.import_table import ImportOutcome, migrate_via_s3
+
+    config = _config(ctx)
+
+    def progress(table: str, d: dict[str, Any]) -> None:
+        console.print(
+            f"import {table}: {d.get('ImportStatus')}, {d.get('ProcessedItemCount', 0)} items processed, "
+            f"{d.get('ProcessedSizeBytes', 0)} bytes, {d.get('ErrorCount', 0)} errors",
+            highlight=False,
+        )
+
+    outcomes: list[ImportOutcome] = []
+    try:
+        outcomes = migrate_via_s3(config, location, tables or None, part_mb, processes, progress)
+    except MigrationError as exc:
+        if not isinstance(exc, UsageError):
+            err_console.print(f"the progress is saved; run '{Path(sys.argv[0]).name} resume' to continue")
+        raise
+    table = Table(title=f"ImportTable from {location}")
+    for column in ("table", "status", "exported", "processed", "imported", "errors", "log group", "s"):
+        table.add_column(
+            column, justify="right" if column in ("exported", "processed", "imported", "errors", "s") else "left"
+        )
+    for o in outcomes:
+        table.add_row(
+            o.table,
+            o.status + (" (earlier run)" if o.resumed else ""),
+            str(o.expected_items),
+            str(o.processed_items),
+            str(o.imported_items),
+            str(o.errors),
+            o.log_group or "none reported",
+            f"{o.seconds:.1f}",
+        )
+    console.print(table)
     if config.migration_settings.enable_validation and not no_validate:
         console.print("validating (enable_validation is true in the configuration)")
         _run_validation(config, table=None, checks=(), sample=None, sample_pct=None, report=None)
@@ -521,12 +649,14 @@ def sync(
 @cli.command("export")
 @click.option("--out", "out", required=True, help="A folder, or s3://bucket/prefix.")
 @click.option("-t", "--tables", multiple=True, help="Only these tables (config names, e.g. music_catalog).")
-@click.option("--part-mb", type=float, default=64.0, show_default=True, help="Uncompressed MB per part (about).")
+@click.option(
+    "--part-mb", type=float, default=None, help="Uncompressed MB per part, about (64; a resumed export: its own)."
+)
 @click.option("--processes", type=int, default=None, help="Worker processes rendering parts (default: the cores).")
 @click.pass_context
 @handle_errors
 def export_command(
-    ctx: click.Context, out: str, tables: tuple[str, ...], part_mb: float, processes: int | None
+    ctx: click.Context, out: str, tables: tuple[str, ...], part_mb: float | None, processes: int | None
 ) -> None:
     """Write every item as ImportTable's DynamoDB JSON (gzip parts, one folder per table) and a manifest."""
     from engine.bulk.export import run_export

@@ -29,6 +29,7 @@ from engine.migrate import source_identity
 from engine.plan import ItemTypePlan, Plan
 
 DEFAULT_PART_MB = 64.0
+DEFAULT_PART_BYTES = int(DEFAULT_PART_MB * 1024 * 1024)
 MANIFEST = "manifest.json"
 
 
@@ -90,7 +91,7 @@ def export_items(
     conn: Any,
     items: Sequence[ItemTypePlan],
     location: str,
-    part_mb: float = DEFAULT_PART_MB,
+    part_mb: float | None = None,
     processes: int | None = None,
     on_part: Callable[[PartSpec, PartResult | None], None] | None = None,
 ) -> ExportResult:
@@ -98,7 +99,8 @@ def export_items(
     started = time.monotonic()
     sink = sink_for(config, location)
     sink.check()
-    part_bytes = max(1, int(part_mb * 1024 * 1024))
+    progress = BulkProgress.load(config.state_dir)
+    part_bytes = max(1, int(part_mb * 1024 * 1024)) if part_mb else progress.part_bytes(sink.url, DEFAULT_PART_BYTES)
     source = source_identity(config.source_db)
     identity = {
         "mapping_digest": plan.mapping.digest,
@@ -106,7 +108,6 @@ def export_items(
         "part_bytes": part_bytes,
         "table_prefix": plan.table_prefix,
     }
-    progress = BulkProgress.load(config.state_dir)
     finished = progress.export_parts(sink.url, identity)
     progress.save()
     cut: dict[str, int] = {}
@@ -185,7 +186,7 @@ def build_manifest(
 def run_export(
     config: Config,
     location: str,
-    part_mb: float = DEFAULT_PART_MB,
+    part_mb: float | None = None,
     processes: int | None = None,
     tables: Sequence[str] | None = None,
     on_part: Callable[[PartSpec, PartResult | None], None] | None = None,

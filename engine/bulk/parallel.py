@@ -8,10 +8,14 @@ are rendered in this process.
 
 from __future__ import annotations
 
+import ctypes
 import gzip
 import hashlib
 import multiprocessing
+import os
+import signal
 import sqlite3
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -30,6 +34,7 @@ from engine.types import MAX_ITEM_BYTES, item_size
 
 CHUNK_ROWS = 500
 COMPRESS_LEVEL = 6
+PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -137,7 +142,20 @@ def _row_error(result: PartResult, error: RowError, on_error: str) -> None:
 _WORKER: dict[str, Any] = {}
 
 
+def _die_with_parent() -> None:
+    """Linux: a worker is killed when the process that started it dies (even by SIGKILL), never left orphaned."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL("libc.so.6", use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        except OSError:
+            pass
+        if os.getppid() == 1:  # the parent died before the call
+            os._exit(1)
+
+
 def _start_worker(args: SourceArgs) -> None:
+    _die_with_parent()
     conn = open_source(args.source_db, args.busy_timeout)
     _WORKER["plan"] = compile_plan(load_mapping_set(args.mappings), conn, args.table_prefix, count=False)
     _WORKER["conn"] = conn

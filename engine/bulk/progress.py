@@ -61,6 +61,12 @@ class BulkProgress:
         parts: dict[str, dict[str, Any]] = entry["parts"]
         return parts
 
+    def part_bytes(self, location: str, default: int) -> int:
+        """The part size an earlier export to ``location`` used, so that resuming it needs no option."""
+        entry = self.data["exports"].get(location) or {}
+        size: int = entry.get("identity", {}).get("part_bytes", default)
+        return size
+
     def part_done(self, location: str, key: str, record: dict[str, Any]) -> None:
         self.data["exports"][location]["parts"][key] = record
         self.save()
@@ -78,6 +84,7 @@ class BulkProgress:
         if self.data["imports"].pop(table, None) is not None:
             self.save()
 
-    def set_via_s3(self, location: str | None) -> None:
-        self.data["via_s3"] = location
+    def set_via_s3(self, location: str | None, tables: list[str] | None = None) -> None:
+        """The ``migrate --via-s3`` under way (None: none), and the tables it was asked for (None: all)."""
+        self.data["via_s3"] = {"location": location, "tables": tables} if location else None
         self.save()
