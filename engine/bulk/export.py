@@ -94,12 +94,16 @@ def export_items(
     part_mb: float | None = None,
     processes: int | None = None,
     on_part: Callable[[PartSpec, PartResult | None], None] | None = None,
+    progress: BulkProgress | None = None,
 ) -> ExportResult:
-    """Export ``items`` to ``location`` (a folder or s3://bucket/prefix), skipping the parts finished before."""
+    """Export ``items`` to ``location`` (a folder or s3://bucket/prefix), skipping the parts finished before.
+
+    ``progress``: the caller's checkpoints, when it records more in the same file (one writer, no lost update).
+    """
     started = time.monotonic()
     sink = sink_for(config, location)
     sink.check()
-    progress = BulkProgress.load(config.state_dir)
+    progress = progress or BulkProgress.load(config.state_dir)
     part_bytes = max(1, int(part_mb * 1024 * 1024)) if part_mb else progress.part_bytes(sink.url, DEFAULT_PART_BYTES)
     source = source_identity(config.source_db)
     identity = {
@@ -138,6 +142,9 @@ def export_items(
         if on_part:
             on_part(part, rendered)
     result.manifest = build_manifest(plan, parts, finished, cut, identity, source)
+    # an export of some tables keeps the tables an earlier run exported to the same place in the manifest
+    result.manifest["tables"] = progress.merge_tables(sink.url, result.manifest["tables"])
+    _write_rejects(config, location, result.rejects)
     result.manifest_at = sink.put_manifest(json.dumps(result.manifest, indent=1).encode("utf-8"))
     result.seconds = time.monotonic() - started
     return result
@@ -196,13 +203,15 @@ def run_export(
     from engine.migrate import select_item_types
 
     with opened_plan(config, count=False) as (plan, conn):
-        result = export_items(
-            config, plan, conn, select_item_types(plan, tables), location, part_mb, processes, on_part
-        )
-    if result.rejects:
-        rejects = config.state_dir / "rejects.jsonl"
-        with open(rejects, "a", encoding="utf-8") as handle:
-            for reason in result.rejects:
-                handle.write(json.dumps({"export": location, "reason": reason, "at": time.time()}) + "\n")
-        logger.warning("{} rows left out of the export (on_error: skip); see {}", len(result.rejects), rejects)
-    return result
+        return export_items(config, plan, conn, select_item_types(plan, tables), location, part_mb, processes, on_part)
+
+
+def _write_rejects(config: Config, location: str, reasons: list[str]) -> None:
+    """on_error=skip: the rows left out, with the reason, in the rejects file as ``migrate`` writes it."""
+    if not reasons:
+        return
+    rejects = config.state_dir / "rejects.jsonl"
+    with open(rejects, "a", encoding="utf-8") as handle:
+        for reason in reasons:
+            handle.write(json.dumps({"export": location, "reason": reason, "at": time.time()}) + "\n")
+    logger.warning("{} rows left out of the export (on_error: skip); see {}", len(reasons), rejects)

@@ -154,7 +154,7 @@ def _load_table(
         return _outcome(table.name, record["expected_items"], recorded, resumed=True)
     resumed = bool(record.get("arn"))
     if not record.get("arn"):
-        export = export_items(config, plan, conn, items, location, part_mb, processes)
+        export = export_items(config, plan, conn, items, location, part_mb, processes, progress=bulk)
         expected = export.table_items(table.name)
         attempt = record.get("attempt", 0)
         token = client_token(location, table.name, export.manifest["tables"][table.name], attempt)

@@ -67,6 +67,14 @@ class BulkProgress:
         size: int = entry.get("identity", {}).get("part_bytes", default)
         return size
 
+    def merge_tables(self, location: str, tables: dict[str, Any]) -> dict[str, Any]:
+        """The manifest's tables: those exported now, and those exported to the same place before."""
+        entry = self.data["exports"][location]
+        merged: dict[str, Any] = {**entry.get("tables", {}), **tables}
+        entry["tables"] = merged
+        self.save()
+        return dict(sorted(merged.items()))
+
     def part_done(self, location: str, key: str, record: dict[str, Any]) -> None:
         self.data["exports"][location]["parts"][key] = record
         self.save()
