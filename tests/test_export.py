@@ -156,3 +156,26 @@ def test_an_item_over_400_kb_is_refused_at_export_like_at_migrate(tmp_path: Path
     (line,) = error_lines(result.stderr)
     assert "item type File, row {'id': 2}" in line and "over DynamoDB's 400 KB item limit" in line
     assert not (tmp_path / "export" / "manifest.json").exists()
+
+
+def test_plan_prices_the_import_by_the_bytes_export_writes(chinook_config: Path, tmp_path: Path) -> None:
+    out = tmp_path / "export"
+    assert run_cli(chinook_config, "export", "--out", str(out), "--processes", "1").exit_code == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    args = ("plan", "--format", "json", "--no-check-target", "--estimate-rows", "0")
+    document = json.loads(run_cli(chinook_config, *args, "--import-price", "0.30").output)
+    paths = {t["table"]: t for t in document["load_paths"]["tables"]}
+    capacity = {t["name"]: t for t in document["capacity"]["tables"]}
+    assert set(paths) == set(manifest["tables"])
+    for name, table in manifest["tables"].items():
+        load = paths[name]["import_table"]
+        assert load["uncompressed_bytes"] == table["uncompressed_bytes"]  # every row rendered: exact
+        assert load["usd"] == round(table["uncompressed_bytes"] / 1024**3 * 0.30, 6)
+        write = paths[name]["batch_write"]
+        assert write["write_units"] == capacity[name]["total_wcu"]
+        assert write["usd"] == capacity[name]["on_demand_cost_usd"]
+        assert paths[name]["cheaper"] == ("ImportTable" if load["usd"] < write["usd"] else "BatchWriteItem")
+    assert document["load_paths"]["import_price_source"] == "given with --import-price"
+    default = json.loads(run_cli(chinook_config, "plan", "--format", "json", "--no-check-target").output)
+    assert "us-east-1" in default["load_paths"]["import_price_source"]
+    assert default["load_paths"]["import_price_per_gb"] == 0.15
