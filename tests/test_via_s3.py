@@ -156,3 +156,16 @@ def test_a_part_corrupted_in_s3_is_reported_through_the_import_error_count(
     (line,) = error_lines(one_line(result.stderr).replace(" error: ", "\nerror: "))
     assert f"import of {prefix}CustomerData failed" in line
     assert "ErrorCount 1" in line and "ImportedItemCount 470 below the 471 items exported" in line
+
+
+def test_objects_the_export_did_not_write_under_a_table_prefix_are_refused(
+    config: Path, s3: Any, bucket: str, prefix: str, bulk_url: str
+) -> None:
+    location = f"s3://{bucket}/load"
+    s3.put_object(Bucket=bucket, Key=f"load/{prefix}EmployeeData/old-export.json.gz", Body=gzip.compress(b""))
+    result = run_process(config, "migrate", "--via-s3", location, "-t", "employee_data", "--no-validate")
+    assert result.returncode == 2, result.stderr
+    (line,) = error_lines(one_line(result.stderr).replace(" error: ", "\nerror: "))
+    assert f"{prefix}EmployeeData/old-export.json.gz" in line and "ImportTable would load them too" in line
+    ddb = boto3.client("dynamodb", endpoint_url=bulk_url, region_name="us-east-1", **FAKE_CREDENTIALS)
+    assert prefix + "EmployeeData" not in ddb.list_tables()["TableNames"]

@@ -24,9 +24,9 @@ from loguru import logger
 
 from engine.bulk.export import export_items
 from engine.bulk.progress import BulkProgress
-from engine.bulk.s3 import S3Location
+from engine.bulk.s3 import S3Location, S3Sink, s3_client
 from engine.config import Config
-from engine.errors import TargetError, WriteFailed
+from engine.errors import TargetError, UsageError, WriteFailed
 from engine.faults import crash_point
 from engine.migrate import select_item_types
 from engine.plan import ItemTypePlan, Plan, TablePlan
@@ -159,6 +159,7 @@ def _load_table(
         attempt = record.get("attempt", 0)
         token = client_token(location, table.name, export.manifest["tables"][table.name], attempt)
         resumed = record.get("client_token") == token
+        check_only_parts(config, location, table.name, export.manifest["tables"][table.name])
         bulk.set_import(table.name, location=location, client_token=token, expected_items=expected, attempt=attempt)
         arn = start_import(target, table, S3Location.parse(location), token)
         bulk.set_import(table.name, arn=arn)
@@ -177,6 +178,20 @@ def _load_table(
         log_group=outcome.log_group,
     )
     return outcome
+
+
+def check_only_parts(config: Config, location: str, table: str, manifest_table: dict[str, Any]) -> None:
+    """ImportTable reads every object under the table's prefix: refuse objects this export did not write."""
+    sink = S3Sink(s3_client(config), S3Location.parse(location))
+    expected = {part["key"] for part in manifest_table["parts"]}
+    stray = sorted(set(sink.keys(f"{table}/")) - expected)
+    if stray:
+        shown = ", ".join(stray[:3]) + (f" and {len(stray) - 3} more" if len(stray) > 3 else "")
+        raise UsageError(
+            f"{location}/{table}/ holds {len(stray)} object(s) this export did not write ({shown}): "
+            "ImportTable would load them too",
+            "delete them, or use another prefix",
+        )
 
 
 def client_token(location: str, table: str, manifest_table: dict[str, Any], attempt: int = 0) -> str:

@@ -87,6 +87,15 @@ class S3Sink:
         """The checkpoint is trusted for S3: a finished part was acknowledged by S3."""
         return True
 
+    def keys(self, relative_prefix: str) -> list[str]:
+        """Every key under ``prefix/<relative_prefix>``, relative to the location's prefix."""
+        out: list[str] = []
+        start = len(self.location.key(""))
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.location.bucket, Prefix=self.location.key(relative_prefix)):
+            out += [o["Key"][start:] for o in page.get("Contents", [])]
+        return out
+
     def put_manifest(self, data: bytes) -> str:
         key = self.location.key("manifest.json")
         self.client.put_object(Bucket=self.location.bucket, Key=key, Body=data, ContentType="application/json")
