@@ -26,7 +26,7 @@ from rich.table import Table
 
 from engine import commands, local_dynamodb
 from engine.config import DEFAULT_CONFIG, Config, load_config, with_settings
-from engine.errors import MigrationError, ValidationFailed, WriteRefused
+from engine.errors import MigrationError, UsageError, ValidationFailed, WriteRefused
 from engine.estimate import PRICE_PER_MILLION_WRU, PRICE_SOURCE
 from engine.logs import setup_logging
 from engine.migrate import MigrationResult
@@ -159,6 +159,12 @@ def init(
     help="USD per million write request units (on-demand).",
 )
 @click.option("--max-wcu", type=float, default=None, help="Show how long the writes take at this WCU/s cap.")
+@click.option(
+    "--import-price",
+    type=float,
+    default=None,
+    help="USD per GB of uncompressed data for ImportTable (default: the us-east-1 price).",
+)
 @click.option("--diff", "show_diff", is_flag=True, help="Show what 'sync' would put and delete, from the fingerprints.")
 @click.option("--against-target", is_flag=True, help="With --diff: compare with the live tables (one Scan each).")
 @click.option("--out", "out", default=None, help="Save the plan for 'migrate --plan' (with --diff: 'sync --plan').")
@@ -172,6 +178,7 @@ def plan(
     estimate_rows: int,
     price: float,
     max_wcu: float | None,
+    import_price: float | None,
     show_diff: bool,
     against_target: bool,
     out: str | None,
@@ -199,6 +206,18 @@ def plan(
         "tables": [e.to_json(price, max_wcu) for e in per_table],
     }
     document["validation_reads"] = read_estimate(config, per_table)
+    from engine.bulk.compare import IMPORT_PRICE_PER_GB, IMPORT_PRICE_SOURCE, compare_tables
+
+    document["load_paths"] = {
+        "import_price_per_gb": import_price or IMPORT_PRICE_PER_GB,
+        "import_price_source": IMPORT_PRICE_SOURCE if import_price is None else "given with --import-price",
+        "tables": [
+            c.to_json()
+            for c in compare_tables(
+                config, per_table, estimate_rows or None, price, import_price or IMPORT_PRICE_PER_GB, max_wcu
+            )
+        ],
+    }
     if out:
         saved = commands.save_reviewed(config, out, "migrate", document)
         err_console.print(f"plan saved to {saved}: run 'migrate --plan {saved}' to run exactly this", highlight=False)
@@ -212,6 +231,7 @@ def plan(
     _print_plan(document)
     _print_capacity(document["capacity"], max_wcu)
     _print_reads(document["validation_reads"])
+    _print_load_paths(document["load_paths"])
 
 
 def _print_reads(reads: dict[str, Any]) -> None:
@@ -232,6 +252,43 @@ def _print_reads(reads: dict[str, Any]) -> None:
         f"total validation reads: {reads['total_read_units']:,.1f} RRU, USD {reads['on_demand_cost_usd']:.4f} "
         f"at {reads['price_per_million_rru']} per million RRU ({reads['price_source']}); "
         "queries whose answers pass 4 KB cost more",
+        highlight=False,
+    )
+
+
+def _print_load_paths(paths: dict[str, Any]) -> None:
+    table = Table(title="Load paths: BatchWriteItem (on-demand) vs S3 + ImportTable (new tables only)")
+    columns = [
+        "table",
+        "items",
+        "WRU",
+        "BatchWrite USD",
+        "BatchWrite s",
+        "import GB",
+        "import USD",
+        "import s",
+        "cheaper",
+    ]
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("table", "cheaper") else "right")
+    for t in paths["tables"]:
+        write, load = t["batch_write"], t["import_table"]
+        table.add_row(
+            t["table"],
+            str(t["items"]),
+            str(write["write_units"]),
+            f"{write['usd']:.4f}",
+            f"{write['seconds']:.0f}",
+            f"{load['gb']:.4f}",
+            f"{load['usd']:.4f}",
+            f"{load['seconds']:.0f}",
+            t["cheaper"],
+        )
+    console.print(table)
+    console.print(
+        f"ImportTable at USD {paths['import_price_per_gb']} per GB ({paths['import_price_source']}); "
+        "BatchWrite time at --max-wcu, else at a new on-demand table's 4,000 WRU/s; "
+        "import time assumed 5 min + 2 min per GB (AWS publishes no rate)",
         highlight=False,
     )
 
@@ -426,6 +483,9 @@ def _migration_options(function: Callable[..., Any]) -> Callable[..., Any]:
             click.option("--no-validate", is_flag=True, help="Skip the validation at the end."),
             click.option("--dry-run", is_flag=True, help="Read, transform and check every item; write nothing."),
             click.option("--plan", "plan_file", default=None, help="Run only if this reviewed plan still holds."),
+            click.option("--via-s3", default=None, help="Load new tables through s3://bucket/prefix and ImportTable."),
+            click.option("--part-mb", type=float, default=None, help="With --via-s3: uncompressed MB per part (64)."),
+            click.option("--processes", type=int, default=None, help="With --via-s3: rendering processes."),
         ]
     ):
         function = option(function)
@@ -449,9 +509,19 @@ def _migration_command(name: str, doc: str) -> None:
         no_validate: bool,
         dry_run: bool,
         plan_file: str | None,
+        via_s3: str | None,
+        part_mb: float | None,
+        processes: int | None,
     ) -> None:
         if plan_file:
             commands.check_reviewed(_config(ctx), plan_file, "migrate")
+        location = via_s3
+        if not location and name == "resume":
+            location, recorded = _pending_via_s3(ctx)
+            tables = tables or tuple(recorded or ())
+        if location:
+            _run_via_s3(ctx, location, tables, part_mb, processes, no_validate)
+            return
         if dry_run:
             _dry_run(ctx, max_wcu)
             return
@@ -501,6 +571,64 @@ def _run_migration(
             )
         raise
     _print_summary(result)
+    if config.migration_settings.enable_validation and not no_validate:
+        console.print("validating (enable_validation is true in the configuration)")
+        _run_validation(config, table=None, checks=(), sample=None, sample_pct=None, report=None)
+
+
+def _pending_via_s3(ctx: click.Context) -> tuple[str | None, list[str] | None]:
+    from engine.bulk.import_table import pending_load
+
+    pending = pending_load(_config(ctx))
+    if not pending:
+        return None, None
+    console.print(f"resuming the load through {pending[0]} and ImportTable", highlight=False)
+    return pending
+
+
+def _run_via_s3(
+    ctx: click.Context,
+    location: str,
+    tables: tuple[str, ...],
+    part_mb: float | None,
+    processes: int | None,
+    no_validate: bool,
+) -> None:
+    from engine.bulk.import_table import ImportOutcome, migrate_via_s3
+
+    config = _config(ctx)
+
+    def progress(table: str, d: dict[str, Any]) -> None:
+        console.print(
+            f"import {table}: {d.get('ImportStatus')}, {d.get('ProcessedItemCount', 0)} items processed, "
+            f"{d.get('ProcessedSizeBytes', 0)} bytes, {d.get('ErrorCount', 0)} errors",
+            highlight=False,
+        )
+
+    outcomes: list[ImportOutcome] = []
+    try:
+        outcomes = migrate_via_s3(config, location, tables or None, part_mb, processes, progress)
+    except MigrationError as exc:
+        if not isinstance(exc, UsageError):
+            err_console.print(f"the progress is saved; run '{Path(sys.argv[0]).name} resume' to continue")
+        raise
+    table = Table(title=f"ImportTable from {location}")
+    for column in ("table", "status", "exported", "processed", "imported", "errors", "log group", "s"):
+        table.add_column(
+            column, justify="right" if column in ("exported", "processed", "imported", "errors", "s") else "left"
+        )
+    for o in outcomes:
+        table.add_row(
+            o.table,
+            o.status + (" (earlier run)" if o.resumed else ""),
+            str(o.expected_items),
+            str(o.processed_items),
+            str(o.imported_items),
+            str(o.errors),
+            o.log_group or "none reported",
+            f"{o.seconds:.1f}",
+        )
+    console.print(table)
     if config.migration_settings.enable_validation and not no_validate:
         console.print("validating (enable_validation is true in the configuration)")
         _run_validation(config, table=None, checks=(), sample=None, sample_pct=None, report=None)
@@ -612,6 +740,42 @@ def sync(
     if config.migration_settings.enable_validation and not no_validate:
         console.print("validating (enable_validation is true in the configuration)")
         _run_validation(config, table=None, checks=(), sample=None, sample_pct=None, report=None)
+
+
+@cli.command("export")
+@click.option("--out", "out", required=True, help="A folder, or s3://bucket/prefix.")
+@click.option("-t", "--tables", multiple=True, help="Only these tables (config names, e.g. music_catalog).")
+@click.option(
+    "--part-mb", type=float, default=None, help="Uncompressed MB per part, about (64; a resumed export: its own)."
+)
+@click.option("--processes", type=int, default=None, help="Worker processes rendering parts (default: the cores).")
+@click.pass_context
+@handle_errors
+def export_command(
+    ctx: click.Context, out: str, tables: tuple[str, ...], part_mb: float | None, processes: int | None
+) -> None:
+    """Write every item as ImportTable's DynamoDB JSON (gzip parts, one folder per table) and a manifest."""
+    from engine.bulk.export import run_export
+
+    result = run_export(_config(ctx), out, part_mb, processes, tables or None)
+    _print_export(result)
+
+
+def _print_export(result: Any) -> None:
+    table = Table(title=f"Export to {result.location} ({result.seconds:.1f}s)")
+    for column in ("table", "parts", "items", "uncompressed B", "gzip B"):
+        table.add_column(column, justify="left" if column == "table" else "right")
+    for name, t in result.manifest["tables"].items():
+        table.add_row(
+            name, str(len(t["parts"])), str(t["items"]), str(t["uncompressed_bytes"]), str(t["compressed_bytes"])
+        )
+    console.print(table)
+    rate = result.items_written / result.seconds if result.seconds else 0.0
+    console.print(
+        f"{result.parts_written} parts written, {result.parts_skipped} finished before; "
+        f"{result.items_written} items in {result.seconds:.2f}s ({rate:.0f} items/s); manifest {result.manifest_at}",
+        highlight=False,
+    )
 
 
 @cli.command()
