@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +23,17 @@ from loguru import logger
 from engine import local_dynamodb, reviewed_plan, snapshot, table_settings
 from engine.config import Config, save_config
 from engine.errors import MigrationError, StateError, UsageError
-from engine.extract import open_source, stream_rows
+from engine.extract import open_source
 from engine.migrate import MigrationResult, Reporter, select_item_types
 from engine.migrate import migrate as run_migration
 from engine.plan import Plan, compile_plan, config_table_name
+from engine.render import Renderer, raise_error
 from engine.snapshot import Snapshot, source_identity
 from engine.spec import load_mapping_set
 from engine.state import Lock, MigrationState, remove_stale_temps
 from engine.state.binding import check_owner, describe_where, generation, target_record
 from engine.state.fingerprints import FILE_NAME as FINGERPRINTS
 from engine.target import check_reachable, connect, delete_tables, describe_table, existing_tables
-from engine.transform import attach_children, build_item, keep_row
 from engine.types import to_python
 
 __all__ = [
@@ -190,18 +191,9 @@ def estimate(config: Config, limit: int | None) -> tuple[list[Any], list[Any]]:
 
 def plan_samples(config: Config, samples: int) -> dict[str, list[dict[str, Any]]]:
     """The first ``samples`` items of each item type, exactly as they would be written."""
-    out: dict[str, list[dict[str, Any]]] = {}
     with opened_plan(config, count=False) as (plan, conn):
-        for item in plan.item_types:
-            rows = []
-            for row in stream_rows(conn, item.spec.query, item.spec.cursor):
-                if keep_row(item, row):
-                    rows.append(row)
-                if len(rows) >= samples:
-                    break
-            attach_children(conn, item.embeds, rows)
-            out[item.name] = [build_item(item, row) for row in rows]
-    return out
+        renderer = Renderer(conn)
+        return {item.name: list(islice(renderer.render(item, raise_error), samples)) for item in plan.item_types}
 
 
 def migrate(

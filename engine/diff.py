@@ -29,11 +29,11 @@ from loguru import logger
 
 from engine.canonical import diff, wire_key
 from engine.plan import ItemTypePlan, Plan, TablePlan
+from engine.render import Renderer
 from engine.state.fingerprints import Fingerprint, FingerprintStore, canonical_of, fingerprint
 from engine.target import Target
 from engine.types import MAX_ITEM_BYTES, Wire, item_size
 from engine.validate.reads import Reader
-from engine.validate.render import Renderer
 
 SAMPLES = 5
 CHUNK = 500  # rendered items looked up in the store with one query

@@ -220,11 +220,7 @@ def migrate(
     rejects_path: Path | None = None,
     snapshot: Snapshot | None = None,
 ) -> MigrationResult:
-    """Migrate the selected item types; resume where the state says.
-
-    ``conn`` reads ``snapshot`` when one is given (the copy of the source this
-    run and its resumes read); otherwise the source itself.
-    """
+    """Migrate the selected item types; resume where the state says. ``conn`` reads ``snapshot`` if given."""
     reporter = reporter or SilentReporter()
     selected = select_item_types(plan, tables)
     settings = config.migration_settings

@@ -98,31 +98,45 @@ def sync(
         limiter = RateLimiter(config.migration_settings.max_wcu) if config.migration_settings.max_wcu else None
         for table in table_plans:
             items = [i for i in selected if i.table.name == table.name and i.name not in skipped]
-            if not items:
-                continue
-            against = against_target or _store_missing(state, store, table, items)
-            differ.emit_same = differ.canonical = against  # the store is rebuilt from what the table holds
-            run = _TableSync(table, items, config, target, store, differ, limiter, stop, guard)
-            run.timeline = timeline
-            started_table = time.monotonic()
-            run.execute(against)
-            timeline.item_type_done(
-                ", ".join(i.name for i in items), table.name, time.monotonic() - started_table, run.put + run.deleted
-            )
-            result.put += run.put
-            result.deleted += run.deleted
-            result.conflicts += [c.line() for c in run.conflicts]
-            for item in items if run.conflicts else ():
-                differ.counts(table.name, item.name).error(f"{len(run.conflicts)} conflict(s) in {table.name}")
+            if items:
+                against = against_target or _store_missing(state, store, table, items)
+                run = _TableSync(table, items, config, target, store, differ, limiter, stop, guard)
+                _sync_table(run, against, timeline, result)
         result.diffs = list(differ.diffs.values())
         _record(state, selected, differ, result)
-        clean = {t for i in selected if not differ.counts(i.table.name, i.name).errors for t in reads[i.name]}
-        dirty = {t for i in selected if differ.counts(i.table.name, i.name).errors for t in reads[i.name]}
-        state.record_source_tables({t: digests[t] for t in clean - dirty})
+        _record_sources(state, selected, differ, reads, digests)
         kept = ("item_type", "table", "new", "updated", "deleted", "unchanged", "errors")
         timeline.counts(sync=[{k: d.to_json()[k] for k in kept} for d in result.diffs])
     result.seconds = time.monotonic() - started
     return result
+
+
+def _sync_table(run: _TableSync, against: bool, timeline: Timeline, result: SyncResult) -> None:
+    """One table's changes applied; conflicts count as errors of its item types (not settled)."""
+    run.differ.emit_same = run.differ.canonical = against  # the store is rebuilt from what the table holds
+    run.timeline = timeline
+    started = time.monotonic()
+    run.execute(against)
+    names = ", ".join(i.name for i in run.items)
+    timeline.item_type_done(names, run.table.name, time.monotonic() - started, run.put + run.deleted)
+    result.put += run.put
+    result.deleted += run.deleted
+    result.conflicts += [c.line() for c in run.conflicts]
+    for item in run.items if run.conflicts else ():
+        run.differ.counts(run.table.name, item.name).error(f"{len(run.conflicts)} conflict(s) in {run.table.name}")
+
+
+def _record_sources(
+    state: MigrationState,
+    selected: list[ItemTypePlan],
+    differ: Differ,
+    reads: dict[str, frozenset[str]],
+    digests: dict[str, str],
+) -> None:
+    """Remember the source tables that item types rendered without error read (for the next skip)."""
+    clean = {t for i in selected if not differ.counts(i.table.name, i.name).errors for t in reads[i.name]}
+    dirty = {t for i in selected if differ.counts(i.table.name, i.name).errors for t in reads[i.name]}
+    state.record_source_tables({t: digests[t] for t in clean - dirty})
 
 
 def _skippable(

@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from itertools import islice
 from typing import Any
 
 from engine.bulk.dynamodb_json import item_line
-from engine.errors import RowError
 from engine.estimate import Estimate
-from engine.extract import stream_rows
 from engine.plan import ItemTypePlan, Plan
-from engine.transform import attach_children, build_item, keep_row
+from engine.render import Renderer
 
 IMPORT_PRICE_PER_GB = 0.15
 IMPORT_PRICE_SOURCE = (
@@ -69,27 +66,9 @@ class PathComparison:
 
 def json_bytes(item: ItemTypePlan, conn: sqlite3.Connection, limit: int | None) -> int:
     """Bytes of the item type's DynamoDB JSON lines: from the first ``limit`` rows scaled up, or every row."""
-    rows = stream_rows(conn, item.spec.query, item.spec.cursor)
-    if limit is not None:
-        rows = islice(rows, limit)
-    read = size = 0
-    while chunk := list(islice(rows, 500)):
-        read += len(chunk)
-        kept = []
-        for row in chunk:
-            try:
-                if keep_row(item, row):
-                    kept.append(row)
-            except RowError:
-                pass
-        attach_children(conn, item.embeds, kept)
-        for row in kept:
-            try:
-                size += len(item_line(build_item(item, row)))
-            except RowError:
-                pass
-    if limit is not None and read >= limit and item.expected_rows > read:
-        return round(size * item.expected_rows / read)
+    size = sum(len(item_line(built)) for built in Renderer(conn).render(item, rows=limit))
+    if limit is not None and item.expected_rows > limit:
+        return round(size * item.expected_rows / limit)
     return size
 
 

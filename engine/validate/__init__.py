@@ -27,12 +27,12 @@ from engine.config import Config
 from engine.errors import TargetError, UsageError
 from engine.extract import open_source
 from engine.plan import Plan, TablePlan
+from engine.render import Renderer
 from engine.target import Target, check_reachable, connect, existing_tables
 from engine.validate.patterns import pattern_check
 from engine.validate.progress import NO_PROGRESS, Progress
 from engine.validate.read_capacity import metered
 from engine.validate.reads import Reader
-from engine.validate.render import Renderer
 from engine.validate.report import write_reports
 from engine.validate.results import CheckResult, Failure, ValidationResult
 from engine.validate.run_record import run_record
@@ -72,16 +72,7 @@ def run(
         _shutdown(pool),
         metered(target.client) as consumed,
     ):
-        check_reachable(target)
-        tables = _select_tables(plan, table)
-        described = existing_tables(target, [t.name for t in tables])
-        missing = [name for name, d in described.items() if d is None]
-        if missing:
-            raise TargetError(f"cannot validate: table(s) {', '.join(missing)} do not exist", "run migrate first")
-        known = check_names(plan, tables)
-        wanted = _wanted(resolve_bare_names(checks, known))
-        if checks and not any(wanted(name) for name in known):
-            raise UsageError(f"--check {' '.join(checks)} matches no check (checks: {', '.join(known)})")
+        tables, described, wanted = _selection(plan, target, table, checks)
         register_functions(conn)
         reader = Reader(target, max_rcu, settings.workers)
         renderer = Renderer(conn, sample, sample_pct)
@@ -90,8 +81,9 @@ def run(
                 plan, table_plan, described[table_plan.name] or {}, wanted, reader, renderer, progress, target
             )
         logical = {t.spec.name for t in tables}
-        for pattern in plan.mapping.access_patterns:
-            if pattern.request.table in logical and wanted(f"pattern:{pattern.name}"):
+        patterns = [p for p in plan.mapping.access_patterns if p.request.table in logical]
+        for pattern in patterns:
+            if wanted(f"pattern:{pattern.name}"):
                 started_check, units = time.monotonic(), reader.units
                 result = pattern_check(pattern, plan, conn, reader, sources, (sample, sample_pct), progress, pool)
                 results.append(_timed(result, started_check))
@@ -115,6 +107,23 @@ def run(
         samples=samples,
         **result,
     )
+
+
+def _selection(
+    plan: Plan, target: Target, table: str | None, checks: Sequence[str]
+) -> tuple[list[TablePlan], dict[str, Any], Callable[[str], bool]]:
+    """The tables to validate (they must exist) and which checks are wanted."""
+    check_reachable(target)
+    tables = _select_tables(plan, table)
+    described = existing_tables(target, [t.name for t in tables])
+    missing = [name for name, d in described.items() if d is None]
+    if missing:
+        raise TargetError(f"cannot validate: table(s) {', '.join(missing)} do not exist", "run migrate first")
+    known = check_names(plan, tables)
+    wanted = _wanted(resolve_bare_names(checks, known))
+    if checks and not any(wanted(name) for name in known):
+        raise UsageError(f"--check {' '.join(checks)} matches no check (checks: {', '.join(known)})")
+    return tables, described, wanted
 
 
 def _describe(

@@ -3,49 +3,30 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from decimal import Decimal
+from itertools import islice
 from typing import Any
 
-from engine.errors import RowError
-from engine.extract import Row, stream_rows
-from engine.plan import ItemTypePlan, Plan
-from engine.transform import attach_children, build_item, keep_row
-from engine.types import Wire, to_python
+from engine.plan import Plan
+from engine.render import Renderer
+from engine.types import to_python
 
 SAMPLES = 3
 BINARY_SHOWN = 16  # bytes of a binary value shown before it is cut
 
 
 def sample_items(plan: Plan, conn: sqlite3.Connection, count: int = SAMPLES) -> dict[str, list[dict[str, Any]]]:
-    """The first ``count`` items of each item type, rendered through the plan, as plain JSON-able values."""
-    out: dict[str, list[dict[str, Any]]] = {}
-    for item in plan.item_types:
-        rows = []
-        for row in stream_rows(conn, item.spec.query, item.spec.cursor):
-            if _kept(item, row):
-                rows.append(row)
-            if len(rows) >= count:
-                break
-        attach_children(conn, item.embeds, rows)
-        out[item.name] = [{k: displayed(to_python(v)) for k, v in built.items()} for built in _built(item, rows)]
-    return out
+    """The first ``count`` items of each item type, rendered through the plan, as plain JSON-able values.
 
-
-def _built(item: ItemTypePlan, rows: list[Row]) -> Iterator[dict[str, Wire]]:
-    """The rows' items; a row that does not render is left out (the checks report it)."""
-    for row in rows:
-        try:
-            yield build_item(item, row)
-        except RowError:
-            continue
-
-
-def _kept(item: ItemTypePlan, row: Row) -> bool:
-    try:
-        return keep_row(item, row)
-    except RowError:
-        return False
+    A row that does not render is left out: the checks report it.
+    """
+    renderer = Renderer(conn)
+    return {
+        item.name: [
+            {k: displayed(to_python(v)) for k, v in built.items()} for built in islice(renderer.render(item), count)
+        ]
+        for item in plan.item_types
+    }
 
 
 def displayed(value: Any) -> Any:

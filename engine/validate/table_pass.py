@@ -15,12 +15,12 @@ from typing import Any
 
 from engine.canonical import jsonable, key_of, wire_key, wire_text
 from engine.plan import ItemTypePlan, Plan, TablePlan
+from engine.render import Renderer
 from engine.types import Wire
 from engine.validate.aggregates import Aggregate
 from engine.validate.items import ItemDiffer
 from engine.validate.progress import Progress
 from engine.validate.reads import Reader
-from engine.validate.render import Renderer
 from engine.validate.results import CheckResult, Failure, SortedFailures
 from engine.validate.rules import rule_failure
 

@@ -1,4 +1,11 @@
-"""Render the items the plan writes, again, from the source: all of them or a deterministic sample."""
+"""The items the plan writes, rendered from the source: all of them, the first rows, or a sample.
+
+One place where rows become items for everyone who needs them without
+writing them: validate (all, or a deterministic sample), the differ behind
+``plan --diff`` and ``sync``, ``plan --samples``, the report's samples and the
+bulk path's size estimates. ``migrate`` batches its own rows, keeping each
+row's cursor for its checkpoints.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ import heapq
 import json
 import sqlite3
 from collections.abc import Callable, Iterator
+from itertools import islice
 from typing import Any
 
 from engine.errors import RowError
@@ -18,10 +26,18 @@ from engine.types import Wire
 CHUNK_ROWS = 500
 
 
+def skip(error: RowError) -> None:
+    """A row that does not render is left out (the checks that care report it)."""
+
+
+def raise_error(error: RowError) -> None:
+    raise error
+
+
 class Renderer:
     """Renders item types from one source connection, optionally sampled."""
 
-    def __init__(self, conn: sqlite3.Connection, sample: int | None, sample_pct: float | None) -> None:
+    def __init__(self, conn: sqlite3.Connection, sample: int | None = None, sample_pct: float | None = None) -> None:
         self.conn = conn
         self.sample = sample
         self.sample_pct = sample_pct
@@ -30,12 +46,17 @@ class Renderer:
     def sampling(self) -> bool:
         return self.sample is not None or self.sample_pct is not None
 
-    def render(self, item: ItemTypePlan, on_error: Callable[[RowError], None]) -> Iterator[dict[str, Wire]]:
-        """The items the plan writes for this item type (all, or the sample); rows that fail go to ``on_error``."""
+    def render(
+        self, item: ItemTypePlan, on_error: Callable[[RowError], None] = skip, rows: int | None = None
+    ) -> Iterator[dict[str, Wire]]:
+        """The items the plan writes for this item type (all, the sample, or those of the first ``rows``
+        rows); rows that fail go to ``on_error``."""
         chosen = self._sampler(item)
-        rows = stream_rows(self.conn, item.spec.query, item.spec.cursor)
+        rows_read: Iterator[dict[str, Any]] = stream_rows(self.conn, item.spec.query, item.spec.cursor)
+        if rows is not None:
+            rows_read = islice(rows_read, rows)
         while True:
-            chunk = [row for _, row in zip(range(CHUNK_ROWS), rows)]
+            chunk = list(islice(rows_read, CHUNK_ROWS))
             if not chunk:
                 return
             kept = []
