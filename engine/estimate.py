@@ -174,13 +174,17 @@ def _count(
         result.largest_at = {k: next(iter(built[k].values())) for k in keys if k in built}
     units = write_units(size)
     result.table_wcu += units
-    result.partitions.add("table", next(iter(built[keys[0]].values())), units)
+    load = result.partitions.units
+    for value in built[keys[0]].values():
+        load[("table", value)] = load.get(("table", value), 0) + units
     for index in indexes:
         entry = index_entry_size(built, index, keys, size)
         if entry is not None:
             units = write_units(entry)
             result.gsi_wcu[index.name] = result.gsi_wcu.get(index.name, 0) + units
-            result.partitions.add(index.name, next(iter(built[index.partition_key.name].values())), units)
+            for value in built[index.partition_key.name].values():
+                slot = (index.name, value)
+                load[slot] = load.get(slot, 0) + units
 
 
 def _problem(result: Estimate, text: str) -> None:

@@ -22,21 +22,32 @@ TOP = 5
 
 @dataclass
 class PartitionLoad:
-    """Write units per partition key value, for the table itself and for each GSI."""
+    """Write units per partition key value, for the table itself (``table``) and for each GSI.
 
-    units: dict[str, Counter[str]] = field(default_factory=dict)
+    Kept as one flat dictionary keyed by (where, key value): adding to it is on
+    the estimate's per-item path.
+    """
+
+    units: dict[tuple[str, Any], int] = field(default_factory=dict)
 
     def add(self, where: str, key: Any, units: int) -> None:
-        self.units.setdefault(where, Counter())[str(key)] += units
+        slot = (where, key)
+        self.units[slot] = self.units.get(slot, 0) + units
 
     def merge(self, other: PartitionLoad) -> None:
-        for where, counter in other.units.items():
-            self.units.setdefault(where, Counter()).update(counter)
+        for slot, units in other.units.items():
+            self.units[slot] = self.units.get(slot, 0) + units
+
+    def by_index(self) -> dict[str, Counter[str]]:
+        out: dict[str, Counter[str]] = {}
+        for (where, key), units in self.units.items():
+            out.setdefault(where, Counter())[str(key)] += units
+        return out
 
     def hottest(self, n: int = TOP) -> list[dict[str, Any]]:
         """The ``n`` hottest keys over the table and its indexes, with their share of their index."""
         rows = []
-        for where, counter in self.units.items():
+        for where, counter in self.by_index().items():
             total = sum(counter.values()) or 1
             for key, units in counter.most_common(n):
                 rows.append({"where": where, "key": key, "units": units, "share": round(units / total, 3)})
@@ -50,7 +61,7 @@ class PartitionLoad:
         """
         table_rate = min(TABLE_LIMIT, max_wcu) if max_wcu else TABLE_LIMIT
         bound, cause, by_key = 0.0, "nothing to write", False
-        for where, counter in self.units.items():
+        for where, counter in self.by_index().items():
             if not counter:
                 continue
             total = sum(counter.values())
