@@ -16,10 +16,7 @@ Run: ``python tests/moto_bulk.py -H 127.0.0.1 -p PORT``.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -69,27 +66,7 @@ def start() -> Any:
     """This module as a server process on a free port (a tests/motoserver.MotoServer)."""
     import motoserver
 
-    from engine.local_dynamodb import free_port
-
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, str(Path(__file__)), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        cwd=ROOT,
-    )
-    server = motoserver.MotoServer(process, port)
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"moto server exited with code {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"{server.url}/moto-api/", timeout=1):
-                return server
-        except OSError:
-            time.sleep(0.1)
-    server.stop()
-    raise RuntimeError(f"moto server did not answer on port {port}")
+    return motoserver.start([str(Path(__file__))], cwd=ROOT)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import sys
 import time
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 
 from engine.local_dynamodb import free_port
 
@@ -37,13 +38,14 @@ class MotoServer:
                 self.process.wait(timeout=10)
 
 
-def start() -> MotoServer:
-    """Start ``python -m moto.server`` on a free port and wait until it answers."""
+def start(module: list[str] | None = None, cwd: Path | None = None) -> MotoServer:
+    """Start moto's server (``python -m moto.server``, or ``module``) on a free port; wait until it answers."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, *(module or ["-m", "moto.server"]), "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        cwd=cwd,
     )
     server = MotoServer(process, port)
     deadline = time.monotonic() + START_TIMEOUT_S
