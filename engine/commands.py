@@ -288,7 +288,7 @@ def _status_row(state: MigrationState, name: str, table: str, live: dict[str, An
         errors=entry["rows_rejected"],
         retries=entry["retries"],
         throttles=entry["throttles"],
-        cursor=entry["cursor"],
+        cursor=_checkpoint_of(entry),
         error=entry["error"],
         generation=entry.get("table_generation") or state.tables.get(table, {}).get("generation"),
         last_sync=entry.get("last_sync"),
@@ -302,6 +302,14 @@ def _status_row(state: MigrationState, name: str, table: str, live: dict[str, An
         else:
             row.table_check = "same table"
     return row
+
+
+def _checkpoint_of(entry: dict[str, Any]) -> Any:
+    """The cursor of a single stream, or each cursor range's checkpoint ("done" once written)."""
+    ranges = entry.get("ranges")
+    if not ranges or entry["status"] == "done":
+        return entry["cursor"]
+    return ["done" if r["done"] else r["cursor"] or r["after"] or "start" for r in ranges]
 
 
 def _live_tables(config: Config, names: list[str], state: MigrationState) -> tuple[dict[str, Any] | None, str]:

@@ -92,24 +92,34 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def ordered_query(query: str, cursor: Sequence[str], after: Sequence[Any] | None) -> tuple[str, list[Any]]:
-    """SQL returning the query's rows in cursor order, after ``after`` if given."""
+def ordered_query(
+    query: str, cursor: Sequence[str], after: Sequence[Any] | None, upto: Sequence[Any] | None = None
+) -> tuple[str, list[Any]]:
+    """SQL returning the query's rows in cursor order, after ``after`` and up to ``upto`` (inclusive) if given."""
     columns = ", ".join(_quote(c) for c in cursor)
     sql = f"SELECT * FROM {_sub(query)} AS src"
+    conditions: list[str] = []
     params: list[Any] = []
-    if after is not None:
-        placeholders = ", ".join("?" for _ in cursor)
-        sql += f" WHERE ({columns}) > ({placeholders})" if len(cursor) > 1 else f" WHERE {columns} > ?"
-        params = list(after)
+    for bound, op in ((after, ">"), (upto, "<=")):
+        if bound is not None:
+            placeholders = ", ".join("?" for _ in cursor)
+            conditions.append(f"({columns}) {op} ({placeholders})" if len(cursor) > 1 else f"{columns} {op} ?")
+            params += list(bound)
+    if conditions:
+        sql += " WHERE " + " AND ".join(conditions)
     sql += f" ORDER BY {columns}"
     return sql, params
 
 
 def stream_rows(
-    conn: sqlite3.Connection, query: str, cursor: Sequence[str], after: Sequence[Any] | None = None
+    conn: sqlite3.Connection,
+    query: str,
+    cursor: Sequence[str],
+    after: Sequence[Any] | None = None,
+    upto: Sequence[Any] | None = None,
 ) -> Iterator[Row]:
-    """Yield the query's rows as dicts, in cursor order, after the checkpoint."""
-    sql, params = ordered_query(query, cursor, after)
+    """Yield the query's rows as dicts, in cursor order, after the checkpoint (and up to ``upto``)."""
+    sql, params = ordered_query(query, cursor, after, upto)
     try:
         result = conn.execute(sql, params)
         names = [d[0] for d in result.description]
@@ -121,6 +131,35 @@ def stream_rows(
                 yield dict(zip(names, values))
     except sqlite3.Error as exc:
         raise source_error(exc, "reading the source") from None
+
+
+def split_points(
+    conn: sqlite3.Connection, query: str, cursor: Sequence[str], total: int, parts: int
+) -> list[list[Any]]:
+    """Cursor values cutting the query's rows into ``parts`` ranges of about equal size.
+
+    One pass over the cursor columns in order; returns at most ``parts - 1``
+    values, each the last cursor of a range (fewer when the rows are fewer).
+    """
+    step = total // parts if parts > 1 else 0
+    if step < 1:
+        return []
+    columns = ", ".join(_quote(c) for c in cursor)
+    points: list[list[Any]] = []
+    try:
+        result = conn.execute(f"SELECT {columns} FROM {_sub(query)} AS src ORDER BY {columns}")
+        seen = 0
+        while len(points) < parts - 1:
+            chunk = result.fetchmany(FETCH_SIZE)
+            if not chunk:
+                break
+            for values in chunk:
+                seen += 1
+                if seen % step == 0 and len(points) < parts - 1:
+                    points.append(list(values))
+    except sqlite3.Error as exc:
+        raise source_error(exc, "reading the source") from None
+    return points
 
 
 def fetch_children(

@@ -27,6 +27,27 @@ from engine.types import Wire
 
 #: Batches a writer may have sent or queued past the checkpoint, per worker thread.
 WINDOW_PER_WORKER = 8
+#: While the table accepts other writes, a throttled batch backs off at most base * 2**this:
+#: a hot key's budget refills every second, and a longer wait leaves it idle.
+THROTTLE_BACKOFF_STEPS = 3
+
+
+class Progress:
+    """Items a table accepted, counted by every writer to it: the measure of whether a run is stuck.
+
+    A throttled batch is not failing while other batches of the table get
+    through (a hot partition key, the table's own rate): the retry budget
+    counts the attempts during which the whole table moved nothing.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.accepted = 0
+
+    def add(self, items: int) -> None:
+        if items:
+            with self._lock:
+                self.accepted += items
 
 
 @dataclass
@@ -122,8 +143,10 @@ class BatchWriter:
         on_ack: Callable[[Batch], None],
         on_reject: Callable[[RowError], None] | None = None,
         rate_limiter: RateLimiter | None = None,
+        progress: Progress | None = None,
     ) -> None:
         self.target = target
+        self.progress = progress or Progress()
         self.table = table
         self.item_type = item_type
         self.max_retries = max_retries
@@ -197,8 +220,11 @@ class BatchWriter:
             self.table: [{"PutRequest": {"Item": item}} for item in batch.items]
             + [{"DeleteRequest": {"Key": key}} for key in batch.deletes]
         }
-        attempt = 0
+        attempt = 0  # requests in a row that moved nothing: sets the backoff
+        stalled = 0  # ... during which the table moved nothing either: what the retry budget counts
+        seen = self.progress.accepted
         while pending:
+            throttled = False
             try:
                 response = self.target.client.batch_write_item(RequestItems=pending, ReturnConsumedCapacity="TOTAL")
             except Exception as exc:  # noqa: BLE001 - classified below; what is not ours to handle is raised again
@@ -208,23 +234,30 @@ class BatchWriter:
                         return
                     raise self._not_retried(batch, exc) from None
                 self._count_retry(exc)
+                throttled = transient_kind(exc) == "throttle"
             else:
                 self.stats.succeeded()
                 batch.consumed += sum(c.get("CapacityUnits", 0.0) for c in response.get("ConsumedCapacity") or [])
                 unprocessed = response.get("UnprocessedItems") or {}
-                if not unprocessed:
-                    return
                 sent = sum(len(v) for v in pending.values())
                 left = sum(len(v) for v in unprocessed.values())
+                self.progress.add(sent - left)
+                if not unprocessed:
+                    return
                 pending = unprocessed
                 self.stats.retried()
                 if left < sent:
+                    attempt = 0
                     time.sleep(backoff_delay(0, self.retry_delay))
                     continue
+                throttled = True  # DynamoDB took none of the items: their partitions are at their limit
             attempt += 1
-            if attempt > self.max_retries:
+            moving, seen = self.progress.accepted != seen, self.progress.accepted
+            stalled = 0 if throttled and moving else stalled + 1
+            if stalled > self.max_retries:
                 raise self._failed(batch, f"still failing after {self.max_retries} retries")
-            time.sleep(backoff_delay(attempt, self.retry_delay))
+            steps = min(attempt, THROTTLE_BACKOFF_STEPS) if throttled and moving else attempt
+            time.sleep(backoff_delay(steps, self.retry_delay))
 
     def _count_retry(self, exc: Exception) -> None:
         if transient_kind(exc) == "throttle":

@@ -23,8 +23,8 @@ from loguru import logger
 
 from engine.config import Config
 from engine.errors import Interrupted, MigrationError, RowError, StateError, TargetError, UsageError
-from engine.extract import Row, open_source, stream_rows
-from engine.load import Batch, BatchWriter, RateLimiter
+from engine.extract import Row, open_source, split_points, stream_rows
+from engine.load import Batch, BatchWriter, Progress, RateLimiter
 from engine.plan import ItemTypePlan, Plan, TablePlan
 from engine.snapshot import Snapshot, remove_others, source_digests, source_identity
 from engine.spec.model import ItemTypeSpec
@@ -37,6 +37,8 @@ from engine.transform import attach_children, build_item, cursor_of, keep_row, p
 from engine.types import MAX_ITEM_BYTES, item_size, write_units
 
 CHUNK_ROWS = 500
+#: An item type is cut into ``workers`` cursor ranges when each would hold at least this many rows.
+SPLIT_MIN_ROWS = 500
 
 
 class Reporter(Protocol):
@@ -236,10 +238,12 @@ def migrate(
         rejects = rejects_path or config.state_dir / "rejects.jsonl"
         groups = _table_groups(selected)
         parallel = max(1, min(settings.parallel_tables, len(groups)))
+        if parallel > 1:  # the largest first: a small table waits less than a large one would
+            groups.sort(key=lambda group: -sum(i.expected_rows for i in group))
+        source = snapshot.path if snapshot else config.source_db
         with StopFlag() as stop:
 
             def run_group(group: list[ItemTypePlan]) -> list[ItemResult]:
-                source = snapshot.path if snapshot else config.source_db
                 group_conn = conn if parallel == 1 else open_source(source, settings.busy_timeout)
                 try:
                     return [_run_one(item, group_conn) for item in group]
@@ -256,7 +260,7 @@ def migrate(
                 elif state.status(item.name) == "done":
                     logger.info("{}: done in an earlier run; skipped (use --force to rewrite)", item.name)
                     return _result_from_state(item, state, "skipped")
-                run = _ItemRun(item, config, target, group_conn, state, reporter, limiter, rejects, stop, store)
+                run = _ItemRun(item, config, target, group_conn, state, reporter, limiter, rejects, stop, store, source)
                 run.timeline = timeline
                 return run.execute()
 
@@ -380,8 +384,29 @@ def _result_from_state(item: ItemTypePlan, state: MigrationState, status: str) -
     return ItemResult(item.name, item.table.name, status)
 
 
+@dataclass
+class _Lane:
+    """One stream of an item type's rows with its own writer: a cursor range, or (index None) all of them."""
+
+    index: int | None
+    after: list[Any] | None
+    upto: list[Any] | None
+    conn: Any
+    writer: BatchWriter
+
+
 class _ItemRun:
-    """One item type's pass: producer on this thread, writers in a pool."""
+    """One item type's pass: producers (one per cursor range) feed writers in thread pools.
+
+    A large item type is cut into ``workers`` cursor ranges of about equal
+    size, each read and written concurrently with its own checkpoint (a
+    low-water mark per range, kept in the state). Rows in cursor order often
+    share a partition key for thousands of rows (one playlist, one customer);
+    on AWS that key accepts 1,000 write units a second, so a single stream
+    would wait on it while the rest of the table's budget sits idle. The
+    writers' windows add up to what one stream's would be, so a crash rewrites
+    no more than before.
+    """
 
     def __init__(
         self,
@@ -395,32 +420,28 @@ class _ItemRun:
         rejects: Path,
         stop: StopFlag,
         store: FingerprintStore,
+        source: str | Path | None = None,
     ) -> None:
         self.item = item
         self.store = store
         self.key_names = list(item.table.spec.primary_key_names)
         self.config = config
         self.settings = config.migration_settings
+        self.target = target
         self.conn = conn
+        self.source = source or config.source_db
         self.state = state
         self.reporter = reporter
+        self.limiter = limiter
         self.rejects = rejects
         self.stop = stop
         self.rejected_total = 0
         self.result = ItemResult(item.name, item.table.name, "running")
         self.timeline: Timeline | None = None
+        self.progress = Progress()
+        self.lanes: list[_Lane] = []
+        self._lock = threading.Lock()
         self._last_ack = time.monotonic()
-        self.writer = BatchWriter(
-            target,
-            item.table.name,
-            item_type=item.name,
-            workers=self.settings.workers,
-            max_retries=self.settings.max_retries,
-            retry_delay=self.settings.retry_delay,
-            on_ack=self._acknowledged,
-            on_reject=self._reject if self.settings.on_error == "skip" else None,
-            rate_limiter=limiter,
-        )
 
     def execute(self) -> ItemResult:
         name = self.item.name
@@ -430,8 +451,7 @@ class _ItemRun:
         self.reporter.start(name, total, entry["rows_read"])
         started = time.monotonic()
         try:
-            self._produce()
-            self.writer.close()
+            self._run_lanes(self._ranges(entry))
         except BaseException as exc:
             self._drain()
             reason = str(exc) or type(exc).__name__
@@ -443,7 +463,8 @@ class _ItemRun:
             if isinstance(exc, MigrationError | KeyboardInterrupt):
                 raise
             raise MigrationError(f"item type {name}: {reason}") from exc
-        self.state.add_counters(name, self.writer.stats.take())
+        for lane in self.lanes:
+            self.state.add_counters(name, lane.writer.stats.take())
         self.state.mark_done(name)
         self.reporter.finish(name)
         final = self.state.item(name)
@@ -455,32 +476,102 @@ class _ItemRun:
             self.timeline.item_type_done(name, self.item.table.name, self.result.seconds, self.result.items_written)
         return self.result
 
-    def _drain(self) -> None:
+    def _ranges(self, entry: dict[str, Any]) -> list[dict[str, Any]] | None:
+        """The ranges to write: those of the state, or a new split; None for one stream."""
+        name = self.item.name
+        ranges = self.state.ranges(name)
+        if ranges is not None or entry["cursor"] is not None:
+            return ranges  # an earlier run's split, or a single stream it started
+        parts = self.settings.workers
+        if parts < 2 or self.item.expected_rows < parts * SPLIT_MIN_ROWS:
+            return None
+        points = split_points(self.conn, self.item.spec.query, self.item.spec.cursor, self.item.expected_rows, parts)
+        if not points:
+            return None
+        bounds = list(zip([None, *points], [*points, None]))
+        self.state.set_ranges(name, bounds)
+        logger.debug("{}: {} cursor ranges written concurrently", name, len(bounds))
+        return self.state.ranges(name)
+
+    def _run_lanes(self, ranges: list[dict[str, Any]] | None) -> None:
+        if ranges is None:
+            lane = self._lane(None, self.state.cursor(self.item.name), None, self.conn, self.settings.workers)
+            self._produce(lane)
+            lane.writer.close()
+            return
+        todo = [(i, r) for i, r in enumerate(ranges) if not r["done"]]
+        if not todo:
+            return
+        workers = max(1, self.settings.workers // len(todo))
+        with ThreadPoolExecutor(len(todo), thread_name_prefix=f"read-{self.item.name}") as pool:
+            futures = [pool.submit(self._run_range, i, r, workers) for i, r in todo]
+        errors = [f.exception() for f in futures if f.exception() is not None]
+        if errors:
+            errors.sort(key=lambda e: isinstance(e, _Aborted))
+            raise errors[0]  # type: ignore[misc]
+
+    def _run_range(self, index: int, bounds: dict[str, Any], workers: int) -> None:
+        conn = open_source(self.source, self.settings.busy_timeout)
         try:
-            self.writer.close()
-        except BaseException:  # noqa: BLE001 - the first error is already being raised
-            pass
-        self.state.add_counters(self.item.name, self.writer.stats.take())
+            lane = self._lane(index, bounds["cursor"] or bounds["after"], bounds["upto"], conn, workers)
+            self._produce(lane)
+            lane.writer.close()
+            self.state.finish_range(self.item.name, index)
+        except BaseException:
+            self.stop.abort()  # the other ranges stop at their checkpoints
+            raise
+        finally:
+            conn.close()
+
+    def _lane(self, index: int | None, after: Any, upto: Any, conn: Any, workers: int) -> _Lane:
+        writer = BatchWriter(
+            self.target,
+            self.item.table.name,
+            item_type=self.item.name,
+            workers=workers,
+            max_retries=self.settings.max_retries,
+            retry_delay=self.settings.retry_delay,
+            on_ack=lambda batch: self._acknowledged(lane, batch),
+            on_reject=self._reject if self.settings.on_error == "skip" else None,
+            rate_limiter=self.limiter,
+            progress=self.progress,
+        )
+        lane = _Lane(index, after, upto, conn, writer)
+        with self._lock:
+            self.lanes.append(lane)
+        return lane
+
+    def _drain(self) -> None:
+        for lane in self.lanes:
+            try:
+                lane.writer.close()
+            except BaseException:  # noqa: BLE001 - the first error is already being raised
+                pass
+            self.state.add_counters(self.item.name, lane.writer.stats.take())
         self.state.save()
 
-    def _acknowledged(self, batch: Batch) -> None:
-        now = time.monotonic()
+    def _acknowledged(self, lane: _Lane, batch: Batch) -> None:
         counters = {
             "rows_read": batch.rows,
             "rows_skipped": batch.skipped,
             "items_written": len(batch.items) - batch.written_rejects,
             "rows_rejected": batch.rejected,
             "batches": 1,
-            **self.writer.stats.take(),
+            **lane.writer.stats.take(),
         }
         self.store.record(self.item.table.name, batch.written_fingerprints())
+        with self._lock:
+            now = time.monotonic()
+            elapsed, self._last_ack = now - self._last_ack, now
+            self.result.items_written += counters["items_written"]
+            self.result.rows_read += batch.rows
+            self.result.rows_skipped += batch.skipped
+            self.result.rows_rejected += batch.rejected
         if batch.cursor is not None:
-            self.state.advance(self.item.name, batch.cursor, counters, now - self._last_ack)
-        self._last_ack = now
-        self.result.items_written += counters["items_written"]
-        self.result.rows_read += batch.rows
-        self.result.rows_skipped += batch.skipped
-        self.result.rows_rejected += batch.rejected
+            if lane.index is None:
+                self.state.advance(self.item.name, batch.cursor, counters, elapsed)
+            else:
+                self.state.advance_range(self.item.name, lane.index, batch.cursor, counters, elapsed)
         self.reporter.advance(self.item.name, batch.rows, counters["items_written"])
         if self.timeline:
             self.timeline.acknowledged(
@@ -493,22 +584,24 @@ class _ItemRun:
             )
 
     def _reject(self, error: RowError) -> None:
-        self.rejected_total += 1
-        self.rejects.parent.mkdir(parents=True, exist_ok=True)
-        record = {"item_type": error.item_type, "cursor": error.cursor, "reason": error.reason, "at": time.time()}
-        with open(self.rejects, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record, default=str) + "\n")
+        with self._lock:
+            self.rejected_total += 1
+            self.rejects.parent.mkdir(parents=True, exist_ok=True)
+            record = {"item_type": error.item_type, "cursor": error.cursor, "reason": error.reason, "at": time.time()}
+            with open(self.rejects, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record, default=str) + "\n")
+            too_many = self.rejected_total > self.settings.max_errors
         logger.warning("rejected {}", error)
-        if self.rejected_total > self.settings.max_errors:
+        if too_many:
             raise MigrationError(
                 f"item type {self.item.name}: more than {self.settings.max_errors} rejected rows; stopping",
                 f"see {self.rejects}",
             )
 
-    def _produce(self) -> None:
+    def _produce(self, lane: _Lane) -> None:
         item = self.item
         cursor_columns = item.spec.cursor
-        rows = stream_rows(self.conn, item.spec.query, cursor_columns, self.state.cursor(item.name))
+        rows = stream_rows(lane.conn, item.spec.query, cursor_columns, lane.after, lane.upto)
         batch_size = self.config.batch_size
         batch = Batch(0, [], [], None)
         keys: dict[Any, dict[str, Any]] = {}
@@ -516,24 +609,24 @@ class _ItemRun:
             verdicts = [self._verdict(row) for row in chunk]
             kept = [row for row, verdict in zip(chunk, verdicts) if verdict is True]
             if item.embeds and kept:
-                attach_children(self.conn, item.embeds, kept)
+                attach_children(lane.conn, item.embeds, kept)
             for row, verdict in zip(chunk, verdicts):
                 if self.stop.signum is not None or self.stop.aborted:
-                    self._submit(batch)
-                    self.writer.close()
+                    lane.writer.submit(batch)
+                    lane.writer.close()
                     self.stop.check()
                 if verdict is True:
                     verdict = self._add(row, batch, keys)
                 if isinstance(verdict, RowError):
-                    self._row_error(verdict, batch)
+                    self._row_error(verdict, batch, lane)
                 elif verdict is False:
                     batch.skipped += 1
                 batch.rows += 1
                 batch.cursor = [row[c] for c in cursor_columns]
                 if len(batch.items) >= batch_size:
-                    self._submit(batch)
+                    lane.writer.submit(batch)
                     batch, keys = Batch(batch.seq + 1, [], [], None), {}
-        self._submit(batch)
+        lane.writer.submit(batch)
 
     def _verdict(self, row: Row) -> bool | RowError:
         """True to write the row, False when the filter skips it, or the error it raises."""
@@ -564,18 +657,15 @@ class _ItemRun:
         batch.wcu += write_units(size)
         return True
 
-    def _row_error(self, error: RowError, batch: Batch) -> None:
+    def _row_error(self, error: RowError, batch: Batch, lane: _Lane) -> None:
         """on_error=skip: record the row and go on; stop: write what came before, then fail."""
         if self.settings.on_error == "skip":
             batch.rejected += 1
             self._reject(error)
             return
-        self._submit(batch)
-        self.writer.close()
+        lane.writer.submit(batch)
+        lane.writer.close()
         raise error
-
-    def _submit(self, batch: Batch) -> None:
-        self.writer.submit(batch)
 
 
 def _chunks(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:

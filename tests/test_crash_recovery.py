@@ -321,7 +321,8 @@ def test_signal_checkpoints_and_exits_then_resume_completes(
     assert entry["status"] == "failed" and entry["error"] == "interrupted", entry
     checkpointed = entry["items_written"]
     assert 0 < checkpointed < expected["PlaylistTrack"], entry
-    assert entry["cursor"] is not None
+    # a large item type is written in cursor ranges, each with its own checkpoint
+    assert entry["cursor"] is not None or any(r["cursor"] for r in entry["ranges"]), entry
     # the batches in flight were finished and checkpointed: DynamoDB holds exactly the checkpoint
     assert entity_counts(ddb, prefix, PL)["PlaylistTrack"] == checkpointed
 

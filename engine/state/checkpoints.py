@@ -161,6 +161,11 @@ class MigrationState:
     def cursor(self, name: str) -> list[Any] | None:
         return self.item(name)["cursor"]  # type: ignore[no-any-return]
 
+    def ranges(self, name: str) -> list[dict[str, Any]] | None:
+        """The cursor ranges an item type is written in, each with its own checkpoint (None: one stream)."""
+        ranges = self.item(name).get("ranges")
+        return [dict(r) for r in ranges] if ranges else None
+
     # -- transitions -------------------------------------------------------------
     def set_identity(self, identity: dict[str, Any]) -> None:
         with self._mutex:
@@ -197,6 +202,30 @@ class MigrationState:
             for key, value in counters.items():
                 entry[key] = entry.get(key, 0) + value
             entry["elapsed_s"] = round(entry.get("elapsed_s", 0.0) + elapsed_s, 3)
+        self.save()
+
+    def set_ranges(self, name: str, bounds: list[tuple[list[Any] | None, list[Any] | None]]) -> None:
+        """Split an item type into cursor ranges ``(after, upto]``, written concurrently, none started."""
+        with self._mutex:
+            entry = self._data["item_types"][name]
+            entry["ranges"] = [{"after": a, "upto": u, "cursor": None, "done": False} for a, u in bounds]
+        self.save()
+
+    def advance_range(
+        self, name: str, index: int, cursor: list[Any], counters: dict[str, int], elapsed_s: float
+    ) -> None:
+        """Record an acknowledged position in one range: its rows up to ``cursor`` are in DynamoDB."""
+        with self._mutex:
+            entry = self._data["item_types"][name]
+            entry["ranges"][index]["cursor"] = cursor
+            for key, value in counters.items():
+                entry[key] = entry.get(key, 0) + value
+            entry["elapsed_s"] = round(entry.get("elapsed_s", 0.0) + elapsed_s, 3)
+        self.save()
+
+    def finish_range(self, name: str, index: int) -> None:
+        with self._mutex:
+            self._data["item_types"][name]["ranges"][index]["done"] = True
         self.save()
 
     def add_counters(self, name: str, counters: dict[str, int]) -> None:
@@ -237,6 +266,7 @@ class MigrationState:
             entry.update(
                 status="failed" if failed else "done",
                 cursor=None,
+                ranges=None,
                 error=f"{summary['errors']} row(s) could not be rendered" if failed else None,
                 finished_at=_now(),
                 table_generation=table_generation,
