@@ -299,10 +299,10 @@ class CapacityProxy(FaultProxy):
             units = dict(self._units)
             counts = dict(self._counts)
         totals = {where: n for (where, key), n in units.items() if key is None}
+        keys = sorted((-n, where, key) for (where, key), n in units.items() if key is not None)
         hottest: dict[str, tuple[str, int]] = {}
-        for (where, key), n in units.items():
-            if key is not None and n > hottest.get(where, ("", 0))[1]:
-                hottest[where] = (key, n)
+        for n, where, key in keys:  # the most units first; of equals, the first key by name
+            hottest.setdefault(where, (key, -n))
         per_index, bound, set_by = [], 0.0, "nothing written"
         for where in sorted(totals):
             key, key_units = hottest.get(where, ("", 0))
@@ -321,12 +321,11 @@ class CapacityProxy(FaultProxy):
                 bound, set_by = whole_s, f"{where}: {totals[where]} units at {self.table_wcu:g}/s"
             if key_s > bound:
                 bound, set_by = key_s, f"{where}: key {key} ({key_units} units at {self.key_wcu:g}/s)"
-        keys = sorted(((n, where, key) for (where, key), n in units.items() if key is not None), reverse=True)
         return {
             "limits": {"key_wcu": self.key_wcu, "table_wcu": self.table_wcu, "burst_s": self.burst},
             "lower_bound_s": round(bound, 3),
             "set_by": set_by,
-            "hottest_keys": [{"where": w, "key": k, "units": n} for n, w, k in keys[:TOP]],
+            "hottest_keys": [{"where": w, "key": k, "units": -n} for n, w, k in keys[:TOP]],
             "per_index": per_index,
             **counts,
         }
