@@ -4,7 +4,7 @@ PYTHON ?= python3
 CONFIG ?= config/migration.json
 PIP = $(PYTHON) -m pip install --disable-pip-version-check -q
 
-.PHONY: all setup java chromium dynamodb-local quickstart test lint format bench bench-quick bench-faults bench-report bench-validate bench-sync clean
+.PHONY: all setup java chromium dynamodb-local quickstart test lint format bench bench-quick bench-faults bench-report bench-validate bench-sync bench-hot clean
 
 all: lint test
 
@@ -66,6 +66,9 @@ bench-validate: setup
 
 bench-sync: setup
 	$(PYTHON) benchmarks/sync.py
+
+bench-hot: setup
+	$(PYTHON) benchmarks/hot_partitions.py
 
 clean:
 	rm -rf state/* logs/* config/migration.json .pytest_cache
