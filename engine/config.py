@@ -40,7 +40,8 @@ class MigrationSettings:
     delete_existing_tables: bool = False
     """Drop and recreate the tables before migrating (only with migrate --force)."""
     workers: int = 4
-    """Writer threads sending BatchWriteItem requests, per table being written."""
+    """Writer threads sending BatchWriteItem requests, per table being written (per cursor range, when a
+    large item type is written as several: their windows of unacknowledged batches share one budget)."""
     parallel_tables: int = 2
     """How many tables are written at the same time (item types of one table run in order)."""
     max_wcu: float | None = None

@@ -21,7 +21,7 @@ from loguru import logger
 
 from engine.errors import RowError, WriteFailed, WriteRefused
 from engine.faults import crash_point
-from engine.retry import ThrottleLog, backoff_delay, error_code, transient_kind
+from engine.retry import MAX_BACKOFF_S, ThrottleLog, backoff_delay, error_code, transient_kind
 from engine.target import REFUSED_CODES, Target, explain
 from engine.types import Wire
 
@@ -30,6 +30,8 @@ WINDOW_PER_WORKER = 8
 #: While the table accepts other writes, a throttled batch backs off at most base * 2**this:
 #: a hot key's budget refills every second, and a longer wait leaves it idle.
 THROTTLE_BACKOFF_STEPS = 3
+#: A writer tells that DynamoDB throttles it at most this often (a hot key throttles on and off for minutes).
+THROTTLE_WARNING_EVERY_S = 30.0
 
 
 class Progress:
@@ -43,11 +45,13 @@ class Progress:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.accepted = 0
+        self.last_at = time.monotonic()  # when the table last accepted an item (or the writing started)
 
     def add(self, items: int) -> None:
         if items:
             with self._lock:
                 self.accepted += items
+                self.last_at = time.monotonic()
 
 
 @dataclass
@@ -83,7 +87,7 @@ class WriteStats:
     retries: int = 0
     throttles: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _log: ThrottleLog = field(default_factory=ThrottleLog, repr=False)
+    _log: ThrottleLog = field(default_factory=lambda: ThrottleLog(quiet_s=THROTTLE_WARNING_EVERY_S), repr=False)
 
     def throttled(self, table: str, code: str) -> None:
         with self._lock:
@@ -144,6 +148,7 @@ class BatchWriter:
         on_reject: Callable[[RowError], None] | None = None,
         rate_limiter: RateLimiter | None = None,
         progress: Progress | None = None,
+        window: int | None = None,
     ) -> None:
         self.target = target
         self.progress = progress or Progress()
@@ -156,7 +161,8 @@ class BatchWriter:
         self.rate_limiter = rate_limiter
         self.stats = WriteStats()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"write-{table}")
-        self._window = workers * WINDOW_PER_WORKER  # batches sent or queued but not yet acknowledged
+        # batches sent or queued but not yet acknowledged
+        self._window = max(1, window or workers * WINDOW_PER_WORKER)
         self._lock = threading.Lock()
         self._acked = threading.Condition(self._lock)
         self._done: dict[int, Batch] = {}
@@ -168,7 +174,7 @@ class BatchWriter:
         return self._failure
 
     def submit(self, batch: Batch) -> None:
-        """Queue a batch; blocks while ``workers * WINDOW_PER_WORKER`` batches are unacknowledged.
+        """Queue a batch; blocks while ``window`` batches are unacknowledged (``workers * WINDOW_PER_WORKER``).
 
         The window counts from the checkpoint, not from the batches still
         running: one slow batch holds the others back once the window is
@@ -221,8 +227,10 @@ class BatchWriter:
             + [{"DeleteRequest": {"Key": key}} for key in batch.deletes]
         }
         attempt = 0  # requests in a row that moved nothing: sets the backoff
-        stalled = 0  # ... during which the table moved nothing either: what the retry budget counts
-        seen = self.progress.accepted
+        stalled = 0  # ... while the table moved nothing either: what the retry budget counts
+        # how long the table must have accepted nothing for a throttle to count: writes in flight are
+        # acknowledged late, and full jitter can retry at once, so "nothing since my last try" is no proof
+        window = min(MAX_BACKOFF_S, self.retry_delay * 2**self.max_retries)
         while pending:
             throttled = False
             try:
@@ -252,12 +260,11 @@ class BatchWriter:
                     continue
                 throttled = True  # DynamoDB took none of the items: their partitions are at their limit
             attempt += 1
-            moving, seen = self.progress.accepted != seen, self.progress.accepted
-            stalled = 0 if throttled and moving else stalled + 1
+            moving = throttled and self.progress.last_at >= time.monotonic() - window
+            stalled = 0 if moving else stalled + 1
             if stalled > self.max_retries:
                 raise self._failed(batch, f"still failing after {self.max_retries} retries")
-            steps = min(attempt, THROTTLE_BACKOFF_STEPS) if throttled and moving else attempt
-            time.sleep(backoff_delay(steps, self.retry_delay))
+            time.sleep(backoff_delay(min(attempt, THROTTLE_BACKOFF_STEPS) if moving else attempt, self.retry_delay))
 
     def _count_retry(self, exc: Exception) -> None:
         if transient_kind(exc) == "throttle":

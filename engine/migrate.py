@@ -24,7 +24,7 @@ from loguru import logger
 from engine.config import Config
 from engine.errors import Interrupted, MigrationError, RowError, StateError, TargetError, UsageError
 from engine.extract import Row, open_source, split_points, stream_rows
-from engine.load import Batch, BatchWriter, Progress, RateLimiter
+from engine.load import WINDOW_PER_WORKER, Batch, BatchWriter, Progress, RateLimiter
 from engine.plan import ItemTypePlan, Plan, TablePlan
 from engine.snapshot import Snapshot, remove_others, source_digests, source_identity
 from engine.spec.model import ItemTypeSpec
@@ -38,7 +38,7 @@ from engine.types import MAX_ITEM_BYTES, item_size, write_units
 
 CHUNK_ROWS = 500
 #: An item type is cut into ``workers`` cursor ranges when each would hold at least this many rows.
-SPLIT_MIN_ROWS = 500
+SPLIT_MIN_ROWS = 250
 
 
 class Reporter(Protocol):
@@ -495,25 +495,25 @@ class _ItemRun:
 
     def _run_lanes(self, ranges: list[dict[str, Any]] | None) -> None:
         if ranges is None:
-            lane = self._lane(None, self.state.cursor(self.item.name), None, self.conn, self.settings.workers)
+            lane = self._lane(None, self.state.cursor(self.item.name), None, self.conn)
             self._produce(lane)
             lane.writer.close()
             return
         todo = [(i, r) for i, r in enumerate(ranges) if not r["done"]]
         if not todo:
             return
-        workers = max(1, self.settings.workers // len(todo))
+        window = max(1, self.settings.workers * WINDOW_PER_WORKER // len(ranges))
         with ThreadPoolExecutor(len(todo), thread_name_prefix=f"read-{self.item.name}") as pool:
-            futures = [pool.submit(self._run_range, i, r, workers) for i, r in todo]
+            futures = [pool.submit(self._run_range, i, r, window) for i, r in todo]
         errors = [f.exception() for f in futures if f.exception() is not None]
         if errors:
             errors.sort(key=lambda e: isinstance(e, _Aborted))
             raise errors[0]  # type: ignore[misc]
 
-    def _run_range(self, index: int, bounds: dict[str, Any], workers: int) -> None:
+    def _run_range(self, index: int, bounds: dict[str, Any], window: int) -> None:
         conn = open_source(self.source, self.settings.busy_timeout)
         try:
-            lane = self._lane(index, bounds["cursor"] or bounds["after"], bounds["upto"], conn, workers)
+            lane = self._lane(index, bounds["cursor"] or bounds["after"], bounds["upto"], conn, window)
             self._produce(lane)
             lane.writer.close()
             self.state.finish_range(self.item.name, index)
@@ -523,12 +523,13 @@ class _ItemRun:
         finally:
             conn.close()
 
-    def _lane(self, index: int | None, after: Any, upto: Any, conn: Any, workers: int) -> _Lane:
+    def _lane(self, index: int | None, after: Any, upto: Any, conn: Any, window: int | None = None) -> _Lane:
         writer = BatchWriter(
             self.target,
             self.item.table.name,
             item_type=self.item.name,
-            workers=workers,
+            workers=self.settings.workers,
+            window=window,
             max_retries=self.settings.max_retries,
             retry_delay=self.settings.retry_delay,
             on_ack=lambda batch: self._acknowledged(lane, batch),

@@ -47,15 +47,25 @@ class RetryPolicy:
 
 
 class ThrottleLog:
-    """One WARNING when DynamoDB starts throttling, not one per throttled request."""
+    """One WARNING when DynamoDB starts throttling, not one per throttled request.
 
-    def __init__(self) -> None:
+    With ``quiet_s``, a new start of throttling is told at most that often: a
+    hot partition key throttles and succeeds in turn for as long as it is written.
+    """
+
+    def __init__(self, quiet_s: float = 0.0) -> None:
+        self.quiet_s = quiet_s
         self._lock = threading.Lock()
         self._throttling = False
+        self._warned_at = float("-inf")
 
     def throttled(self, what: str, code: str) -> None:
         with self._lock:
-            starting, self._throttling = not self._throttling, True
+            now = time.monotonic()
+            starting = not self._throttling and now - self._warned_at >= self.quiet_s
+            self._throttling = True
+            if starting:
+                self._warned_at = now
         if starting:
             logger.warning("DynamoDB is throttling {} ({}); backing off", what, code)
 

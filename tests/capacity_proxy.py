@@ -219,6 +219,7 @@ class CapacityProxy(FaultProxy):
         self._wholes = _Buckets(self.table_wcu, self.burst)
         self._schemas: dict[str, TableSchema] = {}
         self._units: dict[tuple[str, str | None], int] = {}
+        self.accepted: list[tuple[str, str | None]] = []  # (table or index, key) of each item, in order
         self._counts = {"requests": 0, "items_accepted": 0, "items_throttled": 0, "requests_throttled": 0}
         self._pruned_at = clock()
 
@@ -282,10 +283,16 @@ class CapacityProxy(FaultProxy):
             for where, key, units in charges:
                 self._units[(where, key)] = self._units.get((where, key), 0) + units
             self._counts["items_accepted"] += 1
+            self.accepted.append(charges[1][:2] if len(charges) > 1 else charges[0][:2])
             if now - self._pruned_at >= PRUNE_EVERY_S:
                 self._keys.prune(now)
                 self._pruned_at = now
             return True
+
+    def accepted_keys(self, table: str) -> list[str]:
+        """The partition key of every item ``table`` accepted, in the order it accepted them."""
+        with self._lock:
+            return [key for where, key in self.accepted if where == table and key is not None]
 
     def _tally(self, name: str, n: int = 1) -> None:
         with self._lock:

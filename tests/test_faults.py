@@ -257,7 +257,7 @@ def test_access_denied_midway_stops_at_the_checkpoint_and_resume_finishes(
 
 
 # ----------------------------------------------------------------------------- one warning per episode
-def test_throttling_warning_is_logged_once_per_episode_not_per_request(proxy: FaultProxy, make_config: Any) -> None:
+def test_throttling_warning_is_logged_once_per_half_minute_not_per_request(proxy: FaultProxy, make_config: Any) -> None:
     # one writer thread: requests go out one at a time, so the episodes are exact
     config = make_config(endpoint=proxy.url, retry_delay=0.01, workers=1)
     pass_through(proxy, count=3)  # the 3 Customer batches
@@ -274,10 +274,10 @@ def test_throttling_warning_is_logged_once_per_episode_not_per_request(proxy: Fa
 
     log = Path(json.loads(config.read_text())["logging"]["file"]).read_text()
     warnings = [line for line in log.splitlines() if "WARNING" in line and "throttling writes" in line]
-    assert len(warnings) == 2, warnings
-    assert "ProvisionedThroughputExceededException" in warnings[0]
-    assert "ThrottlingException" in warnings[1]
-    assert all("CustomerData" in line for line in warnings)
+    # two episodes within seconds: a hot key throttles on and off like this for minutes, so a writer
+    # tells it once per half minute (the counts in the state have every throttle)
+    assert len(warnings) == 1, warnings
+    assert "ProvisionedThroughputExceededException" in warnings[0] and "CustomerData" in warnings[0]
     state = state_of(config)["item_types"]
     assert state["Invoice"]["throttles"] == injected
     assert state["Customer"]["throttles"] == 0
