@@ -142,7 +142,18 @@ def test_a_hot_key_is_throttled_while_other_keys_of_the_table_pass(
         "ProvisionedThroughputExceededException",
         400,
     )
+    hot_key = {"PK": {"S": "HOT"}, "SK": {"S": "0"}}
+    update = {
+        "UpdateExpression": "SET #d = :d",
+        "ExpressionAttributeNames": {"#d": "Data"},
+        "ExpressionAttributeValues": {":d": {"S": "y"}},
+    }
+    assert (
+        throttle_code(c.update_item, TableName=table, Key=hot_key, **update)[0]
+        == "ProvisionedThroughputExceededException"
+    )
     c.put_item(TableName=table, Item=item("COLD", "single"))
+    c.update_item(TableName=table, Key={"PK": {"S": "COLD"}, "SK": {"S": "single"}}, **update)
 
 
 def test_the_table_rate_caps_the_sum_of_its_keys(proxy: CapacityProxy, clock: Clock, make_table: Any, ddb: Any):
