@@ -13,7 +13,9 @@ in-memory DynamoDB Local, and reports the lower bound of the load time those
 limits allow: the maximum over every table and GSI of max(units / table
 limit, hottest key's units / key limit). Runs, each into fresh tables:
 
-1. ``cli.py migrate --no-validate --workers N`` through a proxy;
+0. a warm-up: one unthrottled x1 load (a fresh server's first writes run at half speed);
+1. ``cli.py migrate --no-validate --workers N`` through a proxy (``engine-before``: the
+   checkout at ``--before``, e.g. main, the same way);
 2. ``handwritten.py --threads N`` through a new proxy with the same limits;
 3. ``cli.py migrate --no-validate --workers N`` straight to DynamoDB Local
    (no limits), for the "no slower than today" check.
@@ -88,14 +90,14 @@ def plan_figures(db: Path, url: str, tmp: Path, limits: dict[str, float]) -> tup
     return {t["name"].removeprefix("plan_"): t["items"] for t in tables}, round(bound, 3)
 
 
-def engine_run(db: Path, url: str, prefix: str, workers: int, tmp: Path) -> dict[str, Any]:
-    """``cli.py migrate --no-validate`` into fresh tables through ``url``: wall and write-phase seconds."""
+def engine_run(db: Path, url: str, prefix: str, workers: int, tmp: Path, root: Path = ROOT) -> dict[str, Any]:
+    """``root/cli.py migrate --no-validate`` into fresh tables through ``url``: wall and write-phase seconds."""
     folder = Path(tempfile.mkdtemp(prefix="engine-", dir=tmp))
     config = bench.engine_config(folder, db, prefix, url, workers, None)
-    cmd = [bench.PYTHON, "cli.py", "-c", config.path, "migrate", "--no-validate", "--workers", str(workers)]
+    cmd = [bench.PYTHON, str(root / "cli.py"), "-c", config.path, "migrate", "--no-validate", "--workers", str(workers)]
     child = bench.run_child(cmd, folder)
     if child.returncode != 0:
-        raise child.failure("cli.py migrate")
+        raise child.failure(f"{root}/cli.py migrate")
     match = bench.SUMMARY_LINE.match(child.last_line().strip())
     if not match:
         raise RuntimeError(f"no summary line in the output of cli.py migrate: {child.last_line()!r}")
@@ -181,13 +183,28 @@ def print_table(document: dict[str, Any]) -> None:
         print(f"\nlower bound set by {bound['set_by']}; plan's units give {document['plan_lower_bound_s']}s")
 
 
+def warm_up(url: str, args: argparse.Namespace, tmp: Path, prefix: str) -> None:
+    """One unthrottled x1 load into throwaway tables: a fresh server's first writes run at half speed (JIT)."""
+    db = bench.dataset(args.out.resolve() / "data", 1, args.seed, args.source)
+    try:
+        engine_run(db, url, prefix, args.workers, tmp)
+    finally:
+        bench.drop_tables(bench.admin_client(url), prefix)
+    bench.log("warmed the server up with one unthrottled x1 load")
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--scale", type=int, default=1, help="Chinook scale (default 1)")
     ap.add_argument("--key-wcu", type=float, default=100.0, help="write units/s per partition key (default 100)")
     ap.add_argument("--table-wcu", type=float, default=400.0, help="write units/s per table and GSI (default 400)")
     ap.add_argument("--workers", type=int, default=4, help="engine --workers = hand-written --threads (default 4)")
-    ap.add_argument("--runs", default="engine,handwritten,unthrottled", help="which runs, in this order")
+    ap.add_argument(
+        "--runs",
+        default="engine,handwritten,unthrottled",
+        help="which runs, in this order (with --before also engine-before and unthrottled-before)",
+    )
+    ap.add_argument("--before", type=Path, help="another checkout (e.g. main) whose engine runs as *-before")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--source", type=Path, default=bench.SOURCE_DB)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
@@ -213,11 +230,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         bench.log(f"DynamoDB Local at {server.url}")
         planned, plan_bound = plan_figures(db, server.url, tmp, limits)
+        warm_up(server.url, args, tmp, prefixes("wu"))
         for name in args.runs.split(","):
             prefix = prefixes(name[:2])
-            tool = handwritten_run if name == "handwritten" else engine_run
-            run = functools.partial(tool, db, prefix=prefix, workers=args.workers, tmp=tmp)
-            row = measure(name, run, server.url, prefix, None if name == "unthrottled" else limits)
+            if name == "handwritten":
+                run = functools.partial(handwritten_run, db, prefix=prefix, workers=args.workers, tmp=tmp)
+            else:
+                root = args.before.resolve() if name.endswith("-before") else ROOT
+                run = functools.partial(engine_run, db, prefix=prefix, workers=args.workers, tmp=tmp, root=root)
+            row = measure(name, run, server.url, prefix, None if name.startswith("unthrottled") else limits)
             check_complete(row, planned)
             rows.append(row)
     finally:
