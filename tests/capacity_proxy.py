@@ -33,6 +33,9 @@ in ``UnprocessedItems``; when none passes the answer is HTTP 400
 forwarded unchanged and not charged. Key schemas and GSIs are learnt with a
 ``DescribeTable`` upstream on first sight of a table and cached; a
 ``CreateTable``, ``UpdateTable`` or ``DeleteTable`` drops the cached entry.
+A batch cut down to its accepted items is forwarded with the client's
+original signature, and the ``DescribeTable`` carries it too: the upstream is
+meant to be DynamoDB Local (or moto), which do not check signatures.
 
 ``report()`` gives the lower bound of the load time the limits allow for the
 units accepted so far: the maximum over the table and each GSI of
