@@ -53,9 +53,14 @@ def migrated(tmp_path_factory: pytest.TempPathFactory, ddb_url: str, ddb: Any) -
 
 
 # --------------------------------------------------------------------------- helpers
+# Every pattern with more than one parameter value is proven from one read of its index (plus sampled
+# real requests), so the damage below must be caught by that path, as it is with one request per value.
+INDEX_READ = ("--index-read-above", "1")
+
+
 def validate(config: Path, report: Path, *args: str) -> tuple[Any, dict[str, Any]]:
     """Run ``validate --report report`` and return the CLI result and the JSON document."""
-    result = run_cli(config, "validate", "--report", str(report), *args)
+    result = run_cli(config, "validate", "--report", str(report), *INDEX_READ, *args)
     json_path = report if report.suffix == ".json" else report.with_suffix(".json")
     assert json_path.exists(), result.output
     return result, json.loads(json_path.read_text())
@@ -119,6 +124,9 @@ def test_clean_tables_pass_and_reports_identify_source_and_mapping(migrated: Mig
     for entry in document["checks"]:
         assert entry["passed"] is True and entry["failures"] == [], entry
     assert check(document, "items:employee_data")["compared"] == 8
+    # each pattern was proven from one read of its index, plus real requests for a sample of its values
+    assert "index read of" in check(document, "pattern:p15-employee-by-id")["summary"]
+    assert "index read of" in check(document, "pattern:p16-direct-reports")["summary"]
     # only the named table was checked
     assert not any("customer" in n or "music" in n or n.startswith("pattern:p0") for n in names(document))
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -28,8 +29,10 @@ from engine.errors import TargetError, UsageError
 from engine.extract import open_source
 from engine.plan import Plan, TablePlan
 from engine.render import Renderer
+from engine.spec.model import AccessPatternSpec
 from engine.target import Target, check_reachable, connect, existing_tables
-from engine.validate.patterns import pattern_check
+from engine.validate.pattern_proof import DEFAULT_PROOF, ProofSettings, file_key, provable, prove_group
+from engine.validate.patterns import param_count, pattern_check
 from engine.validate.progress import NO_PROGRESS, Progress
 from engine.validate.read_capacity import metered
 from engine.validate.reads import Reader
@@ -41,7 +44,16 @@ from engine.validate.shape import shape_check
 from engine.validate.sources import SourceConnections, register_functions
 from engine.validate.table_pass import TablePass, table_check_names
 
-__all__ = ["NO_PROGRESS", "CheckResult", "Failure", "ValidationResult", "check_names", "run", "write_reports"]
+__all__ = [
+    "NO_PROGRESS",
+    "CheckResult",
+    "Failure",
+    "ProofSettings",
+    "ValidationResult",
+    "check_names",
+    "run",
+    "write_reports",
+]
 
 
 def run(
@@ -53,12 +65,14 @@ def run(
     *,
     max_rcu: float | None = None,
     progress: Progress = NO_PROGRESS,
+    proof: ProofSettings = DEFAULT_PROOF,
 ) -> ValidationResult:
     """Run every check (or those named) and return the result; TargetError when it cannot run.
 
     Reads run on ``migration_settings.workers`` threads (parallel Scan
     segments, access patterns) and, with ``max_rcu``, within that many read
-    units per second.
+    units per second. ``proof`` says which access patterns are proven from
+    one read of their index (``pattern_proof``) rather than one request per value.
     """
     started, t0 = _now(), time.monotonic()
     results: list[CheckResult] = []
@@ -81,13 +95,11 @@ def run(
                 plan, table_plan, described[table_plan.name] or {}, wanted, reader, renderer, progress, target
             )
         logical = {t.spec.name for t in tables}
-        patterns = [p for p in plan.mapping.access_patterns if p.request.table in logical]
-        for pattern in patterns:
-            if wanted(f"pattern:{pattern.name}"):
-                started_check, units = time.monotonic(), reader.units
-                result = pattern_check(pattern, plan, conn, reader, sources, (sample, sample_pct), progress, pool)
-                results.append(_timed(result, started_check))
-                _charge([result], reader.units - units)
+        patterns = [
+            p for p in plan.mapping.access_patterns if p.request.table in logical and wanted(f"pattern:{p.name}")
+        ]
+        checks_run = _PatternChecks(plan, conn, reader, sources, progress, pool)
+        results += checks_run.run(patterns, (sample, sample_pct), proof)
         record = run_record(config.state_dir, plan, conn, config.batch_size, consumed.units)
         samples = sample_items(plan, conn)
     result = _describe(config, plan, target, reader, max_rcu, [t.name for t in tables])
@@ -107,6 +119,57 @@ def run(
         samples=samples,
         **result,
     )
+
+
+class _PatternChecks:
+    """The access pattern checks of a run: from index reads where ``provable``, else one request per value."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        conn: sqlite3.Connection,
+        reader: Reader,
+        sources: SourceConnections,
+        progress: Progress,
+        pool: ThreadPoolExecutor | None,
+    ) -> None:
+        self.plan, self.conn, self.reader, self.sources = plan, conn, reader, sources
+        self.progress, self.pool = progress, pool
+
+    def run(
+        self, patterns: list[AccessPatternSpec], sampling: tuple[int | None, float | None], proof: ProofSettings
+    ) -> list[CheckResult]:
+        """The results in the mapping's order, whichever way each pattern was proven."""
+        done: dict[str, CheckResult] = {}
+        for group in self._file_groups(patterns, sampling, proof).values():
+            args = (self.plan, self.reader, self.sources, self.conn, proof, self.progress, self.pool)
+            for result in prove_group(group, *args):
+                done[result.name] = result
+        for pattern in patterns:
+            if f"pattern:{pattern.name}" in done:
+                continue
+            started, units = time.monotonic(), self.reader.units
+            args2 = (self.plan, self.conn, self.reader, self.sources, sampling, self.progress, self.pool)
+            result = _timed(pattern_check(pattern, *args2), started)
+            _charge([result], self.reader.units - units)
+            done[result.name] = result
+        return [done[f"pattern:{p.name}"] for p in patterns]
+
+    def _file_groups(
+        self, patterns: list[AccessPatternSpec], sampling: tuple[int | None, float | None], proof: ProofSettings
+    ) -> dict[tuple[str, str | None], list[tuple[AccessPatternSpec, int]]]:
+        """The patterns proven from an index read, grouped by the table or index they read (a full run only)."""
+        groups: dict[tuple[str, str | None], list[tuple[AccessPatternSpec, int]]] = {}
+        if sampling != (None, None) or proof.index_read_above is None:
+            return groups
+        for pattern in patterns:
+            try:
+                total = param_count(self.conn, pattern.params)
+            except sqlite3.Error:
+                continue  # the check reports it
+            if provable(pattern, self.plan, total, proof):
+                groups.setdefault(file_key(pattern), []).append((pattern, total))
+        return groups
 
 
 def _selection(
