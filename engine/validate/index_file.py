@@ -137,7 +137,7 @@ class IndexFile:
 
     def query(self, partition: Wire, op: str | None, values: Sequence[Wire], forward: bool) -> list[dict[str, Wire]]:
         """The items a Query with this key condition returns, in its order (all pages)."""
-        if self.sort is not None and self.sort.type == "N" and op is not None:
+        if self.sort is not None and self.sort.type == "N":
             return self._numeric_query(partition, op, values, forward)
         sql = "SELECT item FROM items WHERE pk = ?"
         args: list[Any] = [_cell(partition)]
@@ -176,7 +176,9 @@ class IndexFile:
         return db
 
 
-def _numeric_match(op: str, value: Decimal, bounds: list[Decimal]) -> bool:
+def _numeric_match(op: str | None, value: Decimal, bounds: list[Decimal]) -> bool:
+    if op is None:
+        return True
     if op == "eq":
         return value == bounds[0]
     if op == "lt":

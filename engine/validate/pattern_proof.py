@@ -101,7 +101,10 @@ def prove_group(
     keys = [k.name for k in table.spec.key_attributes]
     results = []
     with IndexFile(table.name, index, key_source.partition_key, key_source.sort_key, keys, attributes) as file:
-        file.load(reader, progress)
+        try:
+            file.load(reader, progress)
+        except TargetError as exc:
+            return [_unread(plan, pattern, file.label, exc) for pattern, _ in patterns]
         read_seconds, read_units = time.monotonic() - started, reader.units - units
         for runner, (_, total) in zip(runners, patterns):
             check_started, check_units = time.monotonic(), reader.units
@@ -112,6 +115,14 @@ def prove_group(
     results[0].seconds += read_seconds  # the shared read is charged to the first pattern
     results[0].read_units += read_units
     return results
+
+
+def _unread(plan: Plan, pattern: AccessPatternSpec, label: str, exc: TargetError) -> CheckResult:
+    """A pattern whose table or index could not be read: one failure that says why."""
+    result = CheckResult(f"pattern:{pattern.name}", "access_pattern", plan.table_prefix + pattern.request.table)
+    result.fail(Failure("pattern", f"{pattern.location}: reading {label} failed: {exc}"))
+    result.summary = f"index read of {label} failed"
+    return result
 
 
 class FileProof:
