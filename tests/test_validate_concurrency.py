@@ -75,13 +75,19 @@ def test_four_workers_give_the_verdicts_of_one_on_a_damaged_target(
     try:
         one = report_of(config, tmp_path / "one.json", "--workers", "1", *checks)
         four = report_of(config, tmp_path / "four.json", "--workers", "4", *checks)
+        # p04 and p14 (3,503 values each) are proven from one read of their index above;
+        # one request per value must give the same verdicts, failures and keys
+        per_value = report_of(config, tmp_path / "per-value.json", "--index-read-above", "-1", *checks)
     finally:
         ddb.put_item(TableName=music, Item=track_1)
         ddb.put_item(TableName=music, Item=track_2)
         ddb.delete_item(TableName=music, Key={"PK": STRAY["PK"], "SK": STRAY["SK"]})
         ddb.put_item(TableName=playlists, Item=entry)
 
-    assert verdicts(four) == verdicts(one)
+    assert verdicts(four) == verdicts(one) == verdicts(per_value)
+    p14 = "pattern:p14-playlists-of-track"
+    assert "index read of" in next(c["summary"] for c in four["checks"] if c["name"] == p14)
+    assert "(3503 queries)" in next(c["summary"] for c in per_value["checks"] if c["name"] == p14)
     assert four["reads"]["workers"] == 4 and one["reads"]["workers"] == 1
     # every damage is caught and named, with its key
     items = next(c for c in four["checks"] if c["name"] == "items:music_catalog")
