@@ -8,6 +8,10 @@
 - A Query pattern costs one unit per request on the table (strongly
   consistent) and half on an index, more when its answer passes 4 KB; the
   answer sizes are not known before the run, so the figure is a floor.
+- A pattern proven from an index read (``pattern_proof``) costs one scan of
+  its table or index, counted at the table's size (the projected index is
+  smaller) and charged to the first pattern sharing it, plus its sample of
+  real requests at the prices above.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from engine.commands import opened_plan
 from engine.config import Config
 from engine.estimate import Estimate
 from engine.plan import Plan
+from engine.spec.model import AccessPatternSpec
+from engine.validate.pattern_proof import DEFAULT_PROOF, file_key, provable
 from engine.validate.patterns import param_count
 from engine.validate.sources import register_functions
 
@@ -69,6 +75,7 @@ def read_estimate(config: Config, per_table: list[Estimate], price: float = PRIC
 
 def estimate_reads(plan: Plan, conn: sqlite3.Connection, tables: dict[str, Estimate]) -> list[ReadLine]:
     lines = []
+    read_once: set[Any] = set()  # the tables and indexes a pattern's index read covers already
     for table in plan.tables:
         size = tables[table.name].bytes if table.name in tables else 0
         units = 0.5 * math.ceil(size / UNIT_BYTES)
@@ -82,11 +89,27 @@ def estimate_reads(plan: Plan, conn: sqlite3.Connection, tables: dict[str, Estim
         if pattern.sample:
             count = min(count, pattern.sample)
         figures = tables.get(table.name)
+        average = figures.average if figures else 0.0
+        per_request = 0.5 if pattern.request.index else 1.0
         if pattern.request.get:
-            average = figures.average if figures else 0.0
-            per_key = max(1, math.ceil(average / UNIT_BYTES))
-            lines.append(ReadLine(f"pattern:{pattern.name}", "get", math.ceil(count / 100), float(count * per_key)))
+            per_request = max(1, math.ceil(average / UNIT_BYTES))
+        if provable(pattern, plan, count, DEFAULT_PROOF):
+            lines.append(_index_read(pattern, count, per_request, figures.bytes if figures else 0, read_once))
+        elif pattern.request.get:
+            lines.append(ReadLine(f"pattern:{pattern.name}", "get", math.ceil(count / 100), float(count * per_request)))
         else:
-            per_query = 0.5 if pattern.request.index else 1.0
-            lines.append(ReadLine(f"pattern:{pattern.name}", "query", count, count * per_query, floor=True))
+            lines.append(ReadLine(f"pattern:{pattern.name}", "query", count, count * per_request, floor=True))
     return lines
+
+
+def _index_read(
+    pattern: AccessPatternSpec, count: int, per_request: float, table_bytes: int, read_once: set[Any]
+) -> ReadLine:
+    """One scan of the pattern's table or index (the first pattern sharing it pays) and its real requests."""
+    real = min(count, 3 * DEFAULT_PROOF.real_queries)
+    requests, units = real, real * per_request
+    if file_key(pattern) not in read_once:
+        read_once.add(file_key(pattern))
+        requests += max(1, math.ceil(table_bytes / 2**20))
+        units += 0.5 * math.ceil(table_bytes / UNIT_BYTES)
+    return ReadLine(f"pattern:{pattern.name}", "index read", requests, units, floor=not pattern.request.get)
