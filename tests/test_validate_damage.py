@@ -329,6 +329,7 @@ def test_changed_index_key_is_reported_and_breaks_the_email_lookup(
     assert (failure["expected"], failure["actual"]) == ("EMAIL#leonekohler@surfeu.de", "EMAIL#LeoneKohler@surfeu.de")
 
     p11 = check(document, "pattern:p11-customer-by-email")
+    assert "(from the item pass's Scan)" in p11["summary"]  # the items check's Scan filled GSI1's file
     # the lookup by the address as stored and by its upper-case form both miss customer 2
     assert p11["failure_count"] == 2
     for failure in p11["failures"]:

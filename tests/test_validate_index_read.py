@@ -40,6 +40,10 @@ tables:
         partition_key: {name: game_key, type: S}
         sort_key: {name: points, type: N}
         projection: ALL
+      - name: ByPlayer
+        partition_key: {name: player_key, type: S}
+        sort_key: {name: player_sort, type: S}
+        projection: {include: [ScoreId]}
 
 item_types:
   - name: Score
@@ -52,6 +56,8 @@ item_types:
       sk: SCORE
       game_key: "GAME#{{ game }}"
       points: "{{ points }}"
+      player_key: "PLAYER#{{ player }}"
+      player_sort: "{{ game }}#{{ score_id | pad(4) }}"
     attributes:
       Kind: {const: Score}
       ScoreId: {column: score_id, type: number}
@@ -89,6 +95,16 @@ access_patterns:
       SELECT score_id AS ScoreId, points FROM score WHERE game = :game AND points BETWEEN :lo AND :hi
       ORDER BY points DESC
     compare: {id: ScoreId, attributes: [points]}
+
+  - name: scores-of-player
+    description: A player's scores, by game (an index that projects the keys and ScoreId only)
+    params: SELECT DISTINCT player FROM score
+    request:
+      table: Scores
+      index: ByPlayer
+      query: {partition: "PLAYER#{{ player }}"}
+    sql: SELECT score_id AS ScoreId FROM score WHERE player = :player ORDER BY game, score_id
+    compare: {id: ScoreId, attributes: []}
 """
 
 INDEX_READ = ("--index-read-above", "0")
@@ -195,7 +211,60 @@ def test_an_index_missing_from_the_table_fails_the_patterns_not_the_run(
         found = report(bare, tmp_path / "bare-report.json", *INDEX_READ, "--check", "pattern:")
     finally:
         ddb.delete_table(TableName=f"{other}Scores")
-    assert set(found) == {"pattern:top-scores", "pattern:scores-above", "pattern:scores-in-range"}
-    for check in found.values():
+    assert set(found) == {
+        "pattern:top-scores",
+        "pattern:scores-above",
+        "pattern:scores-in-range",
+        "pattern:scores-of-player",
+    }
+    for name, check in found.items():
         assert not check["passed"]
-        assert "reading" in check["failures"][0]["message"] and "ByPoints" in check["failures"][0]["message"]
+        index = "ByPlayer" if name == "pattern:scores-of-player" else "ByPoints"
+        assert f"reading {other}Scores index {index} failed" in check["failures"][0]["message"], check
+
+
+def test_the_item_pass_scan_fills_the_index_files(scores: tuple[Path, str], ddb: Any, tmp_path: Path) -> None:
+    """With the item pass in the run, its Scan of the table answers the patterns: no read of the index."""
+    config, prefix = scores
+    wanted = ("--check", "items:", "--check", "pattern:top-scores", "--check", "pattern:scores-of-player")
+    fed = report(config, tmp_path / "fed.json", *INDEX_READ, *wanted)
+    own = report(config, tmp_path / "own.json", *INDEX_READ, "--check", "pattern:")
+    per_value = report(config, tmp_path / "per-value.json", *PER_VALUE, "--check", "pattern:")
+    for name in ("pattern:top-scores", "pattern:scores-of-player"):
+        assert "(from the item pass's Scan)" in fed[name]["summary"], fed[name]
+        assert "index read of" in own[name]["summary"] and "item pass" not in own[name]["summary"]
+        assert fed[name]["passed"] and own[name]["passed"] and per_value[name]["passed"]
+        assert fed[name]["compared"] == own[name]["compared"] == per_value[name]["compared"]
+    # damage one item: every way of proving names the same failure
+    key = {"pk": {"S": "SCORE#7"}, "sk": {"S": "SCORE"}}
+    ddb.update_item(
+        TableName=f"{prefix}Scores",
+        Key=key,
+        UpdateExpression="SET player_key = :k",
+        ExpressionAttributeValues={":k": {"S": "PLAYER#bob"}},
+    )
+    try:
+        damaged = [
+            report(config, tmp_path / f"{name}.json", *args, "--check", "pattern:scores-of-player", *extra)
+            for name, args, extra in (
+                ("fed-d", INDEX_READ, ("--check", "items:")),
+                ("own-d", INDEX_READ, ()),
+                ("per-value-d", PER_VALUE, ()),
+            )
+        ]
+    finally:
+        ddb.update_item(
+            TableName=f"{prefix}Scores",
+            Key=key,
+            UpdateExpression="SET player_key = :k",
+            ExpressionAttributeValues={":k": {"S": "PLAYER#ann"}},
+        )
+    failures = [d["pattern:scores-of-player"]["failures"] for d in damaged]
+    assert failures[0] == failures[1] == failures[2]
+    # ann lost score 7 (go), bob gained it
+    assert [f["message"] for f in failures[0]] == [
+        'params {"player": "ann"}: ScoreId values differ from SQL',
+        'params {"player": "bob"}: ScoreId values differ from SQL',
+    ]
+    assert (failures[0][0]["expected"], failures[0][0]["actual"]) == ([1, 7], [1])
+    assert (failures[0][1]["expected"], failures[0][1]["actual"]) == ([2, 8], [2, 7, 8])

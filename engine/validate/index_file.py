@@ -35,7 +35,6 @@ from engine.validate.progress import Progress
 from engine.validate.reads import Reader
 
 BUFFER = 1000  # rows per executemany
-SCAN_LIMIT = 1000  # items per Scan page: projected items are small
 
 #: Sort conditions on string and binary keys, compared as bytes by SQLite (memcmp, then length).
 _SQL_CONDITIONS = {
@@ -64,7 +63,9 @@ class IndexFile:
         sort: KeyAttribute | None,
         table_keys: Sequence[str],
         attributes: Sequence[str],
+        kept: frozenset[str] | None = None,
     ) -> None:
+        """``kept``: the attributes a secondary index projects (None: all, as for ALL or a local index)."""
         self.table = table
         self.index = index
         self.partition = partition
@@ -72,7 +73,12 @@ class IndexFile:
         self.table_keys = list(table_keys)
         keys = [partition.name, *([sort.name] if sort else []), *self.table_keys]
         self.names = list(dict.fromkeys([*keys, *attributes]))
+        self._names = frozenset(self.names)
+        self.kept = kept
         self.count = 0
+        self.ready = self.fed = False
+        self._writer: sqlite3.Connection | None = None
+        self._rows: list[tuple[Any, Any, str, bytes]] = []
         self._dir = tempfile.TemporaryDirectory(prefix="validate-index-")
         self.path = Path(self._dir.name) / "index.db"
         self._local = threading.local()
@@ -89,38 +95,79 @@ class IndexFile:
     def __exit__(self, *exc: Any) -> None:
         for connection in self._connections:
             connection.close()
+        if self._writer is not None:
+            self._writer.close()
         self._dir.cleanup()
 
     def load(self, reader: Reader, progress: Progress) -> None:
-        """Read the table or index once, projected to the attributes any of its patterns compares."""
-        db = sqlite3.connect(self.path)
-        db.execute("PRAGMA journal_mode=OFF")
-        db.execute("PRAGMA synchronous=OFF")
-        db.execute("CREATE TABLE items (pk, sk, tk TEXT, item BLOB)")
+        """Read the table or index once, projected to the attributes any of its patterns compares.
+
+        Nothing to do when the file was fed from a complete read of the table (``feed``).
+        """
+        if self.ready:
+            return
+        self._start()
         placeholders = {f"#a{i}": name for i, name in enumerate(self.names)}
         request: dict[str, Any] = {
             "ProjectionExpression": ", ".join(placeholders),
             "ExpressionAttributeNames": placeholders,
-            "Limit": SCAN_LIMIT,
         }
         if self.index:
             request["IndexName"] = self.index
         else:
             request["ConsistentRead"] = True
         task = progress.task(f"read {self.label}", None)
-        rows: list[tuple[Any, Any, str, bytes]] = []
         try:
             for page in reader.scan(self.table, reader.workers, **request):
-                rows += filter(None, map(self._row, page))
-                if len(rows) >= BUFFER:
-                    self._insert(db, rows)
+                self._add(page)
                 task.advance(len(page))
-            self._insert(db, rows)
-            db.execute("CREATE INDEX by_key ON items (pk, sk, tk)")
-            db.commit()
+            self.complete()
         finally:
             task.close()
-            db.close()
+
+    def feed(self, page: list[dict[str, Wire]]) -> None:
+        """Items of a Scan of the table (not the index): those the index holds, as it projects them.
+
+        A secondary index holds exactly the table's items that carry its key
+        attributes, with the attributes its projection names (DynamoDB keeps
+        it so); the shape check proves the index and its projection are the
+        declared ones, and the sampled real requests read the index itself.
+        """
+        if self._writer is None:
+            self._start()
+        if self.kept is None:
+            self._add([{k: v for k, v in item.items() if k in self._names} for item in page])
+        else:
+            self._add([{k: v for k, v in item.items() if k in self._names and k in self.kept} for item in page])
+
+    def complete(self, fed: bool = False) -> None:
+        """The read is whole: index the file and answer from it."""
+        if self._writer is None:
+            self._start()  # an empty table
+        assert self._writer is not None
+        self._insert(self._rows)
+        self._writer.execute("CREATE INDEX by_key ON items (pk, sk, tk)")
+        self._writer.commit()
+        self._writer.close()
+        self._writer = None
+        self.ready, self.fed = True, fed
+
+    def _start(self) -> None:
+        """An empty file (what a read that did not finish left is dropped)."""
+        if self._writer is not None:
+            self._writer.close()
+        self._writer = sqlite3.connect(self.path)
+        self._writer.execute("PRAGMA journal_mode=OFF")
+        self._writer.execute("PRAGMA synchronous=OFF")
+        self._writer.execute("DROP TABLE IF EXISTS items")
+        self._writer.execute("CREATE TABLE items (pk, sk, tk TEXT, item BLOB)")
+        self._rows.clear()
+        self.count = 0
+
+    def _add(self, page: list[dict[str, Wire]]) -> None:
+        self._rows += filter(None, map(self._row, page))
+        if len(self._rows) >= BUFFER:
+            self._insert(self._rows)
 
     def _row(self, item: dict[str, Wire]) -> tuple[Any, Any, str, bytes] | None:
         partition = item.get(self.partition.name)
@@ -130,8 +177,9 @@ class IndexFile:
         tie = wire_text({k: item[k] for k in self.table_keys if k in item})
         return _cell(partition), _sort_cell(sort) if sort else None, tie, marshal.dumps(item)
 
-    def _insert(self, db: sqlite3.Connection, rows: list[tuple[Any, Any, str, bytes]]) -> None:
-        db.executemany("INSERT INTO items VALUES (?, ?, ?, ?)", rows)
+    def _insert(self, rows: list[tuple[Any, Any, str, bytes]]) -> None:
+        assert self._writer is not None
+        self._writer.executemany("INSERT INTO items VALUES (?, ?, ?, ?)", rows)
         self.count += len(rows)
         rows.clear()
 

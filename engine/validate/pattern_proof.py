@@ -38,9 +38,10 @@ from typing import Any
 from engine.canonical import jsonable
 from engine.errors import TargetError
 from engine.plan import Plan
-from engine.spec.model import AccessPatternSpec
+from engine.spec.model import AccessPatternSpec, IndexSpec
+from engine.types import Wire
 from engine.validate.index_file import IndexFile
-from engine.validate.pattern_runner import PatternRunner
+from engine.validate.pattern_runner import PatternRunner, _projection
 from engine.validate.patterns import CHUNK, in_order, stream_params
 from engine.validate.progress import Progress
 from engine.validate.reads import Reader
@@ -80,7 +81,55 @@ def provable(pattern: AccessPatternSpec, plan: Plan, total: int, settings: Proof
     return key_source.sort_key is not None or not pattern.ordered or request.index is None
 
 
+def open_file(plan: Plan, key: tuple[str, str | None], patterns: list[AccessPatternSpec]) -> IndexFile:
+    """The (empty) file of the table or index ``key``, projected to what its patterns compare."""
+    table = plan.table(key[0])
+    spec = table.spec
+    source = spec.index(key[1]) if key[1] else spec
+    assert source is not None
+    attributes = [
+        n
+        for p in patterns
+        for n in _projection(p, [k for k, _ in p.request.get or ()])["ExpressionAttributeNames"].values()
+    ]
+    kept = None
+    if isinstance(source, IndexSpec) and source in spec.indexes and source.projection != "ALL":
+        keys = [k.name for k in (*spec.key_attributes, *source.key_attributes)]
+        kept = frozenset([*keys, *source.non_key_attributes])
+    table_keys = [k.name for k in spec.key_attributes]
+    return IndexFile(table.name, key[1], source.partition_key, source.sort_key, table_keys, attributes, kept)
+
+
+class FeedingReader:
+    """The run's Reader, except that a whole Scan of ``table`` also fills ``files`` (see IndexFile.feed).
+
+    The item pass reads every item of the table anyway; its pages fill the
+    files of the patterns on that table and its indexes, so they need no read
+    of their own. A Scan that stops early leaves the files to their own read.
+    """
+
+    def __init__(self, reader: Reader, table: str, files: list[IndexFile]) -> None:
+        self.reader = reader
+        self.table = table
+        self.files = files
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.reader, name)
+
+    def scan(self, table: str, segments: int = 1, **extra: Any) -> Iterator[list[dict[str, Wire]]]:
+        if extra or table != self.table:
+            yield from self.reader.scan(table, segments, **extra)
+            return
+        for page in self.reader.scan(table, segments):
+            for file in self.files:
+                file.feed(page)
+            yield page
+        for file in self.files:
+            file.complete(fed=True)
+
+
 def prove_group(
+    file: IndexFile,
     patterns: list[tuple[AccessPatternSpec, int]],
     plan: Plan,
     reader: Reader,
@@ -91,27 +140,20 @@ def prove_group(
     pool: ThreadPoolExecutor | None,
 ) -> list[CheckResult]:
     """The checks of the patterns (with their value counts) that read one table or index, from one read."""
-    table_name, index = file_key(patterns[0][0])
-    table = plan.table(table_name)
-    key_source = table.spec.index(index) if index else table.spec
-    assert key_source is not None
     runners = [PatternRunner(p, plan, reader, sources) for p, _ in patterns]
-    attributes = [name for r in runners for name in r.projection["ExpressionAttributeNames"].values()]
     started, units = time.monotonic(), reader.units
-    keys = [k.name for k in table.spec.key_attributes]
+    try:
+        file.load(reader, progress)
+    except TargetError as exc:
+        return [_unread(plan, pattern, file.label, exc) for pattern, _ in patterns]
+    read_seconds, read_units = time.monotonic() - started, reader.units - units
     results = []
-    with IndexFile(table.name, index, key_source.partition_key, key_source.sort_key, keys, attributes) as file:
-        try:
-            file.load(reader, progress)
-        except TargetError as exc:
-            return [_unread(plan, pattern, file.label, exc) for pattern, _ in patterns]
-        read_seconds, read_units = time.monotonic() - started, reader.units - units
-        for runner, (_, total) in zip(runners, patterns):
-            check_started, check_units = time.monotonic(), reader.units
-            result = FileProof(runner, file, settings, total).run(plan, conn, progress, pool)
-            result.seconds = time.monotonic() - check_started
-            result.read_units = reader.units - check_units
-            results.append(result)
+    for runner, (_, total) in zip(runners, patterns):
+        check_started, check_units = time.monotonic(), reader.units
+        result = FileProof(runner, file, settings, total).run(plan, conn, progress, pool)
+        result.seconds = time.monotonic() - check_started
+        result.read_units = reader.units - check_units
+        results.append(result)
     results[0].seconds += read_seconds  # the shared read is charged to the first pattern
     results[0].read_units += read_units
     return results
@@ -165,7 +207,8 @@ class FileProof:
             return result
         finally:
             task.close()
-        how = f"index read of {self.file.label} + {self.real_sent} real requests"
+        fed = " (from the item pass's Scan)" if self.file.fed else ""
+        how = f"index read of {self.file.label}{fed} + {self.real_sent} real requests"
         result.summary = (
             f"{result.compared} parameter values, answers equal to SQL ({how})"
             if result.passed
