@@ -126,6 +126,28 @@ def test_max_rcu_holds_the_read_rate(migrated: tuple[Path, str], ddb_url: str, t
     assert reads["requests"] >= 412 and seen >= reads["requests"]
 
 
+def test_max_rcu_holds_the_rate_of_an_index_read(migrated: tuple[Path, str], ddb_url: str, tmp_path: Path) -> None:
+    """p14 proven from one Scan of PlaylistData's GSI1 (parallel segments): the Scan keeps to the budget too."""
+    _, prefix = migrated
+    cap = 40.0
+    with FaultProxy(ddb_url, seed=4) as proxy:
+        through_proxy = write_config(tmp_path / "proxied", CHINOOK, proxy.url, prefix)
+        started = time.monotonic()
+        document = report_of(
+            through_proxy,
+            tmp_path / "capped.json",
+            *("--check", "pattern:p14", "--index-read-above", "0", "--real-queries", "0", "--max-rcu", str(cap)),
+        )
+        elapsed = time.monotonic() - started
+    assert document["result"] == "pass"
+    (p14,) = document["checks"]
+    assert "index read of" in p14["summary"] and "+ 0 real requests" in p14["summary"]
+    units = document["reads"]["read_units"]
+    assert units >= 3 * cap, document["reads"]
+    # the bucket starts full; each of the 4 Scan segments may overshoot by one page (250 small items)
+    assert units <= cap * elapsed + cap + 4 * 8, (units, elapsed)
+
+
 def test_json_format_and_table_carry_the_time_and_reads_of_each_check(migrated: tuple[Path, str]) -> None:
     config, _ = migrated
     result = run_cli(config, "validate", "-t", "employee_data", "--format", "json")
