@@ -3,7 +3,9 @@
 A pattern with more parameter values than ``ProofSettings.index_read_above``
 (and no ``sample``) is not sent to DynamoDB once per value: its table or
 index is read once into an ``IndexFile`` (patterns on the same table or
-index share that read, projected to the union of what they compare), and
+index share that read, projected to the union of what they compare; when
+the run's item pass scans the table, its pages fill the file, see
+``FeedingReader``, else the file gets a parallel Scan of its own), and
 each value's answer is taken from the file exactly as the Query (or GetItem)
 would give it, then compared with the SQL answer by the same comparison as a
 real request (``PatternRunner._compare``: the same failures, messages and
