@@ -179,14 +179,12 @@ def test_plan_shows_what_a_full_validate_reads(migrated: tuple[Path, str]) -> No
     assert steps["pattern:p01-artist-by-id"]["kind"] == "get"
     assert steps["pattern:p01-artist-by-id"]["read_units"] >= 275
     assert steps["pattern:p01-artist-by-id"]["requests"] == 3
-    # p04 and p14 (3,503 tracks) are proven from one scan of the table / index and 30 real requests:
-    # half a unit per 4 KB of the table, instead of a read per track
-    music = steps["items:music_catalog"]["read_units"]
+    # p04 and p14 (3,503 tracks) are answered from the item pass's Scan: only their 30 real requests read
     p04 = steps["pattern:p04-track-by-id"]
-    assert p04["kind"] == "index read" and music + 30 <= p04["read_units"] <= music + 30 * 2 < 3503
+    assert p04["kind"] == "index read" and p04["requests"] == 30 and 30 <= p04["read_units"] <= 60
     p14 = steps["pattern:p14-playlists-of-track"]
     assert p14["kind"] == "index read" and p14["at_least"] is True
-    assert steps["items:playlist_data"]["read_units"] + 30 / 2 == pytest.approx(p14["read_units"])
+    assert (p14["requests"], p14["read_units"]) == (30, 15)
     assert reads["total_read_units"] == pytest.approx(sum(s["read_units"] for s in reads["steps"]), abs=1)
     assert reads["on_demand_cost_usd"] > 0
 

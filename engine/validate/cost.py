@@ -8,10 +8,9 @@
 - A Query pattern costs one unit per request on the table (strongly
   consistent) and half on an index, more when its answer passes 4 KB; the
   answer sizes are not known before the run, so the figure is a floor.
-- A pattern proven from an index read (``pattern_proof``) costs one scan of
-  its table or index, counted at the table's size (the projected index is
-  smaller) and charged to the first pattern sharing it, plus its sample of
-  real requests at the prices above.
+- A pattern proven from an index read (``pattern_proof``) reads nothing of
+  its own in a full validate: the item pass's Scan of the table fills its
+  file. It costs its sample of real requests, at the prices above.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ from engine.config import Config
 from engine.estimate import Estimate
 from engine.plan import Plan
 from engine.spec.model import AccessPatternSpec
-from engine.validate.pattern_proof import DEFAULT_PROOF, file_key, provable
+from engine.validate.pattern_proof import DEFAULT_PROOF, provable
 from engine.validate.patterns import param_count
 from engine.validate.sources import register_functions
 
@@ -75,7 +74,6 @@ def read_estimate(config: Config, per_table: list[Estimate], price: float = PRIC
 
 def estimate_reads(plan: Plan, conn: sqlite3.Connection, tables: dict[str, Estimate]) -> list[ReadLine]:
     lines = []
-    read_once: set[Any] = set()  # the tables and indexes a pattern's index read covers already
     for table in plan.tables:
         size = tables[table.name].bytes if table.name in tables else 0
         units = 0.5 * math.ceil(size / UNIT_BYTES)
@@ -94,7 +92,7 @@ def estimate_reads(plan: Plan, conn: sqlite3.Connection, tables: dict[str, Estim
         if pattern.request.get:
             per_request = max(1, math.ceil(average / UNIT_BYTES))
         if provable(pattern, plan, count, DEFAULT_PROOF):
-            lines.append(_index_read(pattern, count, per_request, figures.bytes if figures else 0, read_once))
+            lines.append(_index_read(pattern, count, per_request))
         elif pattern.request.get:
             lines.append(ReadLine(f"pattern:{pattern.name}", "get", math.ceil(count / 100), float(count * per_request)))
         else:
@@ -102,14 +100,7 @@ def estimate_reads(plan: Plan, conn: sqlite3.Connection, tables: dict[str, Estim
     return lines
 
 
-def _index_read(
-    pattern: AccessPatternSpec, count: int, per_request: float, table_bytes: int, read_once: set[Any]
-) -> ReadLine:
-    """One scan of the pattern's table or index (the first pattern sharing it pays) and its real requests."""
+def _index_read(pattern: AccessPatternSpec, count: int, per_request: float) -> ReadLine:
+    """The sample of real requests of a pattern answered from the item pass's Scan."""
     real = min(count, 3 * DEFAULT_PROOF.real_queries)
-    requests, units = real, real * per_request
-    if file_key(pattern) not in read_once:
-        read_once.add(file_key(pattern))
-        requests += max(1, math.ceil(table_bytes / 2**20))
-        units += 0.5 * math.ceil(table_bytes / UNIT_BYTES)
-    return ReadLine(f"pattern:{pattern.name}", "index read", requests, units, floor=not pattern.request.get)
+    return ReadLine(f"pattern:{pattern.name}", "index read", real, real * per_request, floor=not pattern.request.get)
