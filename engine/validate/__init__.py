@@ -185,6 +185,7 @@ class _PatternChecks:
             args = (self.plan, self.reader, self.sources, self.conn, proof, self.progress, self.pool)
             for result in prove_group(self.files[key], group, *args):
                 done[result.name] = result
+            self.files[key].close()  # its connections' caches and its disk space go now
         for pattern in patterns:
             if f"pattern:{pattern.name}" in done:
                 continue

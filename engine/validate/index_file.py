@@ -34,6 +34,7 @@ from engine.validate.progress import Progress
 from engine.validate.reads import Reader
 
 BUFFER = 1000  # rows per executemany
+CACHE_KIB = 512  # page cache of each reading connection (one per worker thread and file)
 
 #: Sort conditions on string and binary keys, compared as bytes by SQLite (memcmp, then length).
 _SQL_CONDITIONS = {
@@ -92,10 +93,16 @@ class IndexFile:
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close every connection and delete the file (as soon as its patterns are done)."""
         for connection in self._connections:
             connection.close()
+        self._connections.clear()
         if self._writer is not None:
             self._writer.close()
+            self._writer = None
         self._dir.cleanup()
 
     def load(self, reader: Reader, progress: Progress) -> None:
@@ -217,6 +224,7 @@ class IndexFile:
         db = getattr(self._local, "db", None)
         if db is None:
             db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+            db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             self._local.db = db
             with self._lock:
                 self._connections.append(db)
