@@ -183,7 +183,7 @@ class FileProof:
         )
         self.real_at = set(range(min(n, total))) | set(chosen)
         self.largest_n = n
-        self.largest: list[tuple[int, int, str]] = []  # (answer size, -position, params as JSON)
+        self.largest: list[tuple[int, int, dict[str, Any]]] = []  # (answer size, -position, parameters)
         self._lock = threading.Lock()
         self.real_sent = 0
 
@@ -202,7 +202,7 @@ class FileProof:
                         result.fail(failure)
                 task.advance(len(outcome))
             for _, _, params in sorted(self.largest, key=lambda entry: -entry[1]):
-                for failure in self._real(json.loads(params), self._from_file(json.loads(params))[1]):
+                for failure in self._real(params, self._from_file(params)[1]):
                     result.fail(failure)
         except sqlite3.Error as exc:
             result.fail(Failure("pattern", f"{pattern.location}: params SQL does not run: {exc}"))
@@ -247,7 +247,7 @@ class FileProof:
 
     def _note_size(self, position: int, params: dict[str, Any], size: int) -> None:
         """Keep the values with the largest answers (the earliest on a tie) for real requests at the end."""
-        entry = (size, -position, json.dumps(params, default=jsonable))
+        entry = (size, -position, params)  # positions differ: the parameters are never compared
         with self._lock:
             if len(self.largest) < self.largest_n:
                 heapq.heappush(self.largest, entry)
