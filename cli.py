@@ -849,6 +849,21 @@ def status(ctx: click.Context, check_target: bool) -> None:
 @click.option("--workers", type=int, default=None, help="Reader threads (Scan segments, access patterns).")
 @click.option("--max-rcu", type=float, default=None, help="Cap read capacity units per second.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option(
+    "--index-read-above",
+    type=click.IntRange(min=-1),
+    default=2000,
+    show_default=True,
+    help="Prove an access pattern with more parameter values than this from one read of its index"
+    " (plus sampled real requests) instead of one request per value; -1: never.",
+)
+@click.option(
+    "--real-queries",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    help="Real requests per pattern proven from an index read: the first N values, N at random, the N largest.",
+)
 @click.pass_context
 @handle_errors
 def validate(
@@ -861,12 +876,17 @@ def validate(
     workers: int | None,
     max_rcu: float | None,
     fmt: str,
+    index_read_above: int,
+    real_queries: int,
 ) -> None:
     """Prove the migration: counts, item by item, access patterns, aggregates, shape."""
+    from engine.validate import ProofSettings
+
     if max_rcu is not None and max_rcu <= 0:
         raise click.BadParameter("must be more than 0", param_hint="--max-rcu")
     config = with_settings(_config(ctx), workers=workers)
-    _run_validation(config, table, checks, sample, sample_pct, report, max_rcu, fmt)
+    proof = ProofSettings(None if index_read_above < 0 else index_read_above, real_queries)
+    _run_validation(config, table, checks, sample, sample_pct, report, max_rcu, fmt, proof)
 
 
 def _run_validation(
@@ -878,6 +898,7 @@ def _run_validation(
     report: str | None,
     max_rcu: float | None = None,
     fmt: str = "table",
+    proof: Any = None,
 ) -> None:
     from engine import validate as validation
 
@@ -886,6 +907,8 @@ def _run_validation(
     bars = Progress(*columns, console=console, transient=True) if interactive else None
     progress = _CheckProgress(bars) if bars else validation.NO_PROGRESS
     options = {"table": table, "checks": checks, "sample": sample, "sample_pct": sample_pct}
+    if proof is not None:
+        options["proof"] = proof
     if bars:
         with bars:
             result = validation.run(config, **options, max_rcu=max_rcu, progress=progress)

@@ -27,6 +27,7 @@ ALBUM_1 = {"PK": "ARTIST#1", "SK": "ALBUM#000001"}  # For Those About To Rock: t
 CUSTOMER_1 = {"PK": "CUSTOMER#1", "SK": "PROFILE"}  # luisg@embraer.com.br
 CUSTOMER_2 = {"PK": "CUSTOMER#2", "SK": "PROFILE"}  # leonekohler@surfeu.de
 EMPLOYEE_8 = {"PK": "EMPLOYEE#8", "SK": "PROFILE"}
+PLAYLISTS_OF_TRACK = "SELECT PlaylistId FROM PlaylistTrack WHERE TrackId = ? ORDER BY PlaylistId"
 
 
 @dataclass
@@ -53,9 +54,14 @@ def migrated(tmp_path_factory: pytest.TempPathFactory, ddb_url: str, ddb: Any) -
 
 
 # --------------------------------------------------------------------------- helpers
+# Every pattern with more than one parameter value is proven from one read of its index (plus sampled
+# real requests), so the damage below must be caught by that path, as it is with one request per value.
+INDEX_READ = ("--index-read-above", "1")
+
+
 def validate(config: Path, report: Path, *args: str) -> tuple[Any, dict[str, Any]]:
     """Run ``validate --report report`` and return the CLI result and the JSON document."""
-    result = run_cli(config, "validate", "--report", str(report), *args)
+    result = run_cli(config, "validate", "--report", str(report), *INDEX_READ, *args)
     json_path = report if report.suffix == ".json" else report.with_suffix(".json")
     assert json_path.exists(), result.output
     return result, json.loads(json_path.read_text())
@@ -119,6 +125,9 @@ def test_clean_tables_pass_and_reports_identify_source_and_mapping(migrated: Mig
     for entry in document["checks"]:
         assert entry["passed"] is True and entry["failures"] == [], entry
     assert check(document, "items:employee_data")["compared"] == 8
+    # each pattern was proven from one read of its index, plus real requests for a sample of its values
+    assert "index read of" in check(document, "pattern:p15-employee-by-id")["summary"]
+    assert "index read of" in check(document, "pattern:p16-direct-reports")["summary"]
     # only the named table was checked
     assert not any("customer" in n or "music" in n or n.startswith("pattern:p0") for n in names(document))
 
@@ -320,12 +329,52 @@ def test_changed_index_key_is_reported_and_breaks_the_email_lookup(
     assert (failure["expected"], failure["actual"]) == ("EMAIL#leonekohler@surfeu.de", "EMAIL#LeoneKohler@surfeu.de")
 
     p11 = check(document, "pattern:p11-customer-by-email")
+    assert "(from the item pass's Scan)" in p11["summary"]  # the items check's Scan filled GSI1's file
     # the lookup by the address as stored and by its upper-case form both miss customer 2
     assert p11["failure_count"] == 2
     for failure in p11["failures"]:
         assert failure["path"] == "CustomerId"
         assert (failure["expected"], failure["actual"]) == ([2], [])
         assert "leonekohler@surfeu.de" in failure["message"].lower()
+
+
+def test_entry_moved_to_another_track_in_an_index_is_caught_by_the_index_read(
+    migrated: Migrated, ddb: Any, tmp_path: Path
+) -> None:
+    with sqlite3.connect(CHINOOK) as source:
+        moved = source.execute("SELECT min(PlaylistId) FROM PlaylistTrack WHERE TrackId = 1").fetchone()[0]
+        # the entry goes to the first track that playlist does not hold
+        other = source.execute(
+            "SELECT min(TrackId) FROM Track WHERE TrackId NOT IN (SELECT TrackId FROM PlaylistTrack WHERE PlaylistId = ?)",
+            (moved,),
+        ).fetchone()[0]
+        playlists = {t: [r[0] for r in source.execute(PLAYLISTS_OF_TRACK, (t,))] for t in (1, other)}
+    table = migrated.table("PlaylistData")
+    key = {"PK": f"PLAYLIST#{moved}", "SK": "TRACK#000001"}
+    original = get(ddb, table, key)
+    assert original["GSI1PK"] == {"S": "TRACK#1"}
+    ddb.update_item(
+        TableName=table,
+        Key=wire(key),
+        UpdateExpression="SET GSI1PK = :k",
+        ExpressionAttributeValues={":k": {"S": f"TRACK#{other}"}},
+    )
+    try:
+        result, document = validate(
+            migrated.config, tmp_path / "report.json", "-t", "playlist_data", "--check", "pattern:p14"
+        )
+    finally:
+        ddb.put_item(TableName=table, Item=original)
+    assert result.exit_code == 1, result.output
+    p14 = check(document, "pattern:p14-playlists-of-track")
+    assert "index read of" in p14["summary"]
+    # track 1 lost the playlist in the index, the other track gained it
+    assert p14["failure_count"] == 2
+    lost, gained = p14["failures"]
+    assert lost["message"] == 'params {"id": 1}: PlaylistId values differ from SQL'
+    assert (lost["expected"], lost["actual"]) == (playlists[1], [p for p in playlists[1] if p != moved])
+    assert gained["message"] == f'params {{"id": {other}}}: PlaylistId values differ from SQL'
+    assert (gained["expected"], gained["actual"]) == (playlists[other], sorted([*playlists[other], moved]))
 
 
 def test_number_stored_as_string_is_reported_at_its_path(migrated: Migrated, ddb: Any, tmp_path: Path) -> None:

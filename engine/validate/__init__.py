@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from engine.commands import opened_plan
 from engine.config import Config
@@ -28,8 +29,19 @@ from engine.errors import TargetError, UsageError
 from engine.extract import open_source
 from engine.plan import Plan, TablePlan
 from engine.render import Renderer
+from engine.spec.model import AccessPatternSpec
 from engine.target import Target, check_reachable, connect, existing_tables
-from engine.validate.patterns import pattern_check
+from engine.validate.index_file import IndexFile
+from engine.validate.pattern_proof import (
+    DEFAULT_PROOF,
+    FeedingReader,
+    ProofSettings,
+    file_key,
+    open_file,
+    provable,
+    prove_group,
+)
+from engine.validate.patterns import param_count, pattern_check
 from engine.validate.progress import NO_PROGRESS, Progress
 from engine.validate.read_capacity import metered
 from engine.validate.reads import Reader
@@ -41,7 +53,16 @@ from engine.validate.shape import shape_check
 from engine.validate.sources import SourceConnections, register_functions
 from engine.validate.table_pass import TablePass, table_check_names
 
-__all__ = ["NO_PROGRESS", "CheckResult", "Failure", "ValidationResult", "check_names", "run", "write_reports"]
+__all__ = [
+    "NO_PROGRESS",
+    "CheckResult",
+    "Failure",
+    "ProofSettings",
+    "ValidationResult",
+    "check_names",
+    "run",
+    "write_reports",
+]
 
 
 def run(
@@ -53,12 +74,14 @@ def run(
     *,
     max_rcu: float | None = None,
     progress: Progress = NO_PROGRESS,
+    proof: ProofSettings = DEFAULT_PROOF,
 ) -> ValidationResult:
     """Run every check (or those named) and return the result; TargetError when it cannot run.
 
     Reads run on ``migration_settings.workers`` threads (parallel Scan
     segments, access patterns) and, with ``max_rcu``, within that many read
-    units per second.
+    units per second. ``proof`` says which access patterns are proven from
+    one read of their index (``pattern_proof``) rather than one request per value.
     """
     started, t0 = _now(), time.monotonic()
     results: list[CheckResult] = []
@@ -76,18 +99,19 @@ def run(
         register_functions(conn)
         reader = Reader(target, max_rcu, settings.workers)
         renderer = Renderer(conn, sample, sample_pct)
-        for table_plan in tables:
-            results += _table_checks(
-                plan, table_plan, described[table_plan.name] or {}, wanted, reader, renderer, progress, target
-            )
         logical = {t.spec.name for t in tables}
-        patterns = [p for p in plan.mapping.access_patterns if p.request.table in logical]
-        for pattern in patterns:
-            if wanted(f"pattern:{pattern.name}"):
-                started_check, units = time.monotonic(), reader.units
-                result = pattern_check(pattern, plan, conn, reader, sources, (sample, sample_pct), progress, pool)
-                results.append(_timed(result, started_check))
-                _charge([result], reader.units - units)
+        patterns = [
+            p for p in plan.mapping.access_patterns if p.request.table in logical and wanted(f"pattern:{p.name}")
+        ]
+        pattern_checks = _PatternChecks(plan, conn, reader, sources, progress, pool)
+        with closing(pattern_checks):
+            pattern_checks.prepare(patterns, (sample, sample_pct), proof)
+            for table_plan in tables:
+                table_reader = pattern_checks.reader_for(table_plan.spec.name)
+                results += _table_checks(
+                    plan, table_plan, described[table_plan.name] or {}, wanted, table_reader, renderer, progress, target
+                )
+            results += pattern_checks.run(patterns, (sample, sample_pct), proof)
         record = run_record(config.state_dir, plan, conn, config.batch_size, consumed.units)
         samples = sample_items(plan, conn)
     result = _describe(config, plan, target, reader, max_rcu, [t.name for t in tables])
@@ -107,6 +131,73 @@ def run(
         samples=samples,
         **result,
     )
+
+
+class _PatternChecks:
+    """The access pattern checks of a run: from index reads where ``provable``, else one request per value.
+
+    ``prepare`` opens one IndexFile per table or index that provable patterns
+    read; the item pass of a table fills them (``reader_for``) when it runs.
+    """
+
+    def __init__(
+        self,
+        plan: Plan,
+        conn: sqlite3.Connection,
+        reader: Reader,
+        sources: SourceConnections,
+        progress: Progress,
+        pool: ThreadPoolExecutor | None,
+    ) -> None:
+        self.plan, self.conn, self.reader, self.sources = plan, conn, reader, sources
+        self.progress, self.pool = progress, pool
+        self.groups: dict[tuple[str, str | None], list[tuple[AccessPatternSpec, int]]] = {}
+        self.files: dict[tuple[str, str | None], IndexFile] = {}
+        self._stack = ExitStack()
+
+    def prepare(
+        self, patterns: list[AccessPatternSpec], sampling: tuple[int | None, float | None], proof: ProofSettings
+    ) -> None:
+        """Group the patterns proven from an index read (a full run only) and open their files."""
+        if sampling != (None, None) or proof.index_read_above is None:
+            return
+        for pattern in patterns:
+            try:
+                total = param_count(self.conn, pattern.params)
+            except sqlite3.Error:
+                continue  # the check reports it
+            if provable(pattern, self.plan, total, proof):
+                self.groups.setdefault(file_key(pattern), []).append((pattern, total))
+        for key, group in self.groups.items():
+            self.files[key] = self._stack.enter_context(open_file(self.plan, key, [p for p, _ in group]))
+
+    def reader_for(self, table: str) -> Reader:
+        """The reader of a table's item pass: its Scan fills the files of that table and its indexes."""
+        files = [file for (name, _), file in self.files.items() if name == table]
+        return cast(Reader, FeedingReader(self.reader, files[0].table, files)) if files else self.reader
+
+    def run(
+        self, patterns: list[AccessPatternSpec], sampling: tuple[int | None, float | None], proof: ProofSettings
+    ) -> list[CheckResult]:
+        """The results in the mapping's order, whichever way each pattern was proven."""
+        done: dict[str, CheckResult] = {}
+        for key, group in self.groups.items():
+            args = (self.plan, self.reader, self.sources, self.conn, proof, self.progress, self.pool)
+            for result in prove_group(self.files[key], group, *args):
+                done[result.name] = result
+            self.files[key].close()  # its connections' caches and its disk space go now
+        for pattern in patterns:
+            if f"pattern:{pattern.name}" in done:
+                continue
+            started, units = time.monotonic(), self.reader.units
+            args2 = (self.plan, self.conn, self.reader, self.sources, sampling, self.progress, self.pool)
+            result = _timed(pattern_check(pattern, *args2), started)
+            _charge([result], self.reader.units - units)
+            done[result.name] = result
+        return [done[f"pattern:{p.name}"] for p in patterns]
+
+    def close(self) -> None:
+        self._stack.close()
 
 
 def _selection(

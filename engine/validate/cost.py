@@ -8,6 +8,9 @@
 - A Query pattern costs one unit per request on the table (strongly
   consistent) and half on an index, more when its answer passes 4 KB; the
   answer sizes are not known before the run, so the figure is a floor.
+- A pattern proven from an index read (``pattern_proof``) reads nothing of
+  its own in a full validate: the item pass's Scan of the table fills its
+  file. It costs its sample of real requests, at the prices above.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from engine.commands import opened_plan
 from engine.config import Config
 from engine.estimate import Estimate
 from engine.plan import Plan
+from engine.spec.model import AccessPatternSpec
+from engine.validate.pattern_proof import DEFAULT_PROOF, provable
 from engine.validate.patterns import param_count
 from engine.validate.sources import register_functions
 
@@ -82,11 +87,20 @@ def estimate_reads(plan: Plan, conn: sqlite3.Connection, tables: dict[str, Estim
         if pattern.sample:
             count = min(count, pattern.sample)
         figures = tables.get(table.name)
+        average = figures.average if figures else 0.0
+        per_request = 0.5 if pattern.request.index else 1.0
         if pattern.request.get:
-            average = figures.average if figures else 0.0
-            per_key = max(1, math.ceil(average / UNIT_BYTES))
-            lines.append(ReadLine(f"pattern:{pattern.name}", "get", math.ceil(count / 100), float(count * per_key)))
+            per_request = max(1, math.ceil(average / UNIT_BYTES))
+        if provable(pattern, plan, count, DEFAULT_PROOF):
+            lines.append(_index_read(pattern, count, per_request))
+        elif pattern.request.get:
+            lines.append(ReadLine(f"pattern:{pattern.name}", "get", math.ceil(count / 100), float(count * per_request)))
         else:
-            per_query = 0.5 if pattern.request.index else 1.0
-            lines.append(ReadLine(f"pattern:{pattern.name}", "query", count, count * per_query, floor=True))
+            lines.append(ReadLine(f"pattern:{pattern.name}", "query", count, count * per_request, floor=True))
     return lines
+
+
+def _index_read(pattern: AccessPatternSpec, count: int, per_request: float) -> ReadLine:
+    """The sample of real requests of a pattern answered from the item pass's Scan."""
+    real = min(count, 3 * DEFAULT_PROOF.real_queries)
+    return ReadLine(f"pattern:{pattern.name}", "index read", real, real * per_request, floor=not pattern.request.get)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from engine.canonical import at_path, jsonable, plain_value
@@ -56,12 +56,46 @@ class PatternRunner:
         except TargetError as exc:
             return [Failure("pattern", f"params {params}: DynamoDB request failed: {exc}")]
         try:
-            cursor = self.sources.get().execute(self.pattern.sql, params)
-            names = [d[0] for d in cursor.description]
-            want = [dict(zip(names, values)) for values in cursor]
+            want = self.sql_answer(params)
         except sqlite3.Error as exc:
             return [Failure("pattern", f"{self.pattern.location}: SQL does not run: {exc}")]
         return list(self._compare(params, want, got))
+
+    def sql_answer(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """The rows the pattern's SQL gives for one parameter row (sqlite3.Error when it does not run)."""
+        cursor = self.sources.get().execute(self.pattern.sql, params)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, values)) for values in cursor]
+
+    def key_condition(self, params: dict[str, Any]) -> tuple[Wire, str | None, list[Wire]]:
+        """The request's key condition for one parameter row: partition value, sort operator, sort values.
+
+        A GetItem is the Query ``partition = pk AND sort = sk`` on the table.
+        """
+        if self.get is not None:
+            key = self._get_key(params)
+            if self.sort_name is None:
+                return key[self.partition_name], None, []
+            return key[self.partition_name], "eq", [key[self.sort_name]]
+        assert self.partition is not None
+        partition = self.convert[self.partition_name](self.partition.render(params))
+        sort = self.pattern.request.sort
+        if not (sort and self.sort_name):
+            return partition, None, []
+        return partition, sort.op, [self.convert[self.sort_name](t.render(params)) for t in self.sort]
+
+    def plain_answer(self, items: Iterable[dict[str, Wire]]) -> list[dict[str, Any]]:
+        """Wire items of an answer -> the plain values compared with SQL (``expand`` applied)."""
+        plain = [{k: to_python(v) for k, v in item.items()} for item in items]
+        expand = self.pattern.request.expand
+        if expand:  # a list of maps, or one map (an embed with one: true)
+            values = [item.get(expand, []) for item in plain]
+            return [element for value in values for element in (value if isinstance(value, list) else [value])]
+        return plain
+
+    def answer(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """DynamoDB's answer for one parameter row, one request (no batching); TargetError when it fails."""
+        return self._dynamodb(params)
 
     def _get_key(self, params: dict[str, Any]) -> dict[str, Wire]:
         assert self.get is not None
@@ -91,18 +125,12 @@ class PatternRunner:
                         "get_item", action, TableName=self.table_name, Key=key, ConsistentRead=True, **self.projection
                     )
                     items = [response["Item"]] if "Item" in response else []
-                plain = [{k: to_python(v) for k, v in item.items()} for item in items]
-            else:  # page by page: a page's wire items go as soon as they are converted
-                plain = [{k: to_python(v) for k, v in item.items()} for item in self._query(params)]
+                return self.plain_answer(items)
+            return self.plain_answer(self._query(params))  # page by page
         except TargetError:
             raise
         except Exception as exc:  # noqa: BLE001
             raise describe_error(exc, action, self.reader.target) from None
-        expand = self.pattern.request.expand
-        if expand:  # a list of maps, or one map (an embed with one: true)
-            values = [item.get(expand, []) for item in plain]
-            return [element for value in values for element in (value if isinstance(value, list) else [value])]
-        return plain
 
     def _query(self, params: dict[str, Any]) -> Iterator[dict[str, Wire]]:
         assert self.partition is not None

@@ -58,10 +58,11 @@ def pattern_check(
     except sqlite3.Error as exc:
         result.fail(Failure("pattern", f"{pattern.location}: params SQL does not run: {exc}"))
         return result
+    how = f"{result.compared} {'gets' if pattern.request.get is not None else 'queries'}"
     result.summary = (
-        f"{result.compared} parameter values, answers equal to SQL"
+        f"{result.compared} parameter values, answers equal to SQL ({how})"
         if result.passed
-        else (f"{result.failure_count} differences over {result.compared} parameter values")
+        else (f"{result.failure_count} differences over {result.compared} parameter values ({how})")
     )
     return result
 

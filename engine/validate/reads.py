@@ -53,14 +53,15 @@ class Reader:
             self.limiter.acquire(consumed)
         return response
 
-    def scan(self, table: str, segments: int = 1) -> Iterator[list[dict[str, Wire]]]:
+    def scan(self, table: str, segments: int = 1, **extra: Any) -> Iterator[list[dict[str, Wire]]]:
         """Every item of a table, one page at a time; ``segments`` > 1 reads that many segments at once.
 
         Pages wait in a queue of at most ``segments`` pages, so memory is bounded
-        by the pages in flight whatever the table's size.
+        by the pages in flight whatever the table's size. ``extra`` goes into
+        every Scan request (``IndexName``, ``ProjectionExpression``, ``Limit``, ...).
         """
         if segments <= 1:
-            yield from self._scan_segment(table, None)
+            yield from self._scan_segment(table, None, extra)
             return
         pages: queue.Queue[Any] = queue.Queue(maxsize=segments)
         stop = threading.Event()
@@ -76,7 +77,7 @@ class Reader:
 
         def worker(segment: int) -> None:
             try:
-                for page in self._scan_segment(table, (segment, segments)):
+                for page in self._scan_segment(table, (segment, segments), extra):
                     if stop.is_set():
                         return
                     offer(page)
@@ -93,8 +94,10 @@ class Reader:
             finally:
                 stop.set()
 
-    def _scan_segment(self, table: str, segment: tuple[int, int] | None) -> Iterator[list[dict[str, Wire]]]:
-        kwargs: dict[str, Any] = {"TableName": table, "Limit": SCAN_PAGE_ITEMS}
+    def _scan_segment(
+        self, table: str, segment: tuple[int, int] | None, extra: dict[str, Any] | None = None
+    ) -> Iterator[list[dict[str, Wire]]]:
+        kwargs: dict[str, Any] = {"TableName": table, "Limit": SCAN_PAGE_ITEMS, **(extra or {})}
         if segment is not None:
             kwargs["Segment"], kwargs["TotalSegments"] = segment
         while True:
