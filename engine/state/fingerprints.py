@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 from engine.faults import crash_point
 from engine.types import Wire
-from engine.canonical import canonical_item, key_of, wire_text
+from engine.canonical import key_of, wire_text
 
 FILE_NAME = "fingerprints.sqlite"
 
@@ -34,31 +34,24 @@ class Fingerprint(NamedTuple):
     text: str  # the item as JSON: what changed is told from it (stored compressed)
 
 
-def fingerprint(item: dict[str, Wire], keys: list[str], item_type: str, canonical: bool = False) -> Fingerprint:
-    """The fingerprint of one item.
+def fingerprint(item: dict[str, Wire], keys: list[str], item_type: str) -> Fingerprint:
+    """The fingerprint of one item the tool rendered: its wire text (JSON with sorted names, binary in base64).
 
-    Items the tool rendered are hashed as they are (JSON with sorted names,
-    binary in base64): the same rendering gives the same text, and that is all
-    the store is ever compared with. ``canonical`` hashes the canonical form
-    instead (numbers normalised, sets sorted), to compare rendered items with
-    items read back from a table, which DynamoDB may spell differently.
+    The same rendering gives the same text; items read back from a table,
+    which DynamoDB may spell differently, are told equal by the differ
+    (``engine.item_diff``) from their canonical form.
     """
-    text = canonical_item(item) if canonical else wire_text(item)
-    return Fingerprint(
-        key_text(key_of(item, keys)),
-        item_type,
-        hashlib.blake2b(text.encode(), digest_size=16).hexdigest(),
-        text,
-    )
+    text = wire_text(item)
+    return Fingerprint(key_text(key_of(item, keys)), item_type, text_hash(text), text)
 
 
 def key_text(key: dict[str, Any]) -> str:
+    """A primary key as sorted JSON, e.g. ``{"PK": "ALBUM#1", "SK": "A"}``: the store's key."""
     return json.dumps(key, sort_keys=True, ensure_ascii=False)
 
 
-def canonical_of(blob: bytes) -> dict[str, Any]:
-    """The item a fingerprint was taken of, as JSON values (binary in base64)."""
-    return json.loads(zlib.decompress(blob))  # type: ignore[no-any-return]
+def text_hash(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 class FingerprintStore:
