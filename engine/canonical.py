@@ -106,13 +106,17 @@ def wire_text(item: dict[str, Wire]) -> str:
     another order, a number written differently), so compare those with
     ``canonical_item(json.loads(text))``.
     """
-    return json.dumps(item, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_base64)
+    return _WIRE_ENCODER.encode(item)
 
 
 def _base64(value: Any) -> str:
     if isinstance(value, bytes | bytearray):
         return base64.b64encode(value).decode()
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+# one encoder for every item: ``json.dumps`` with options builds a new one per call
+_WIRE_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_base64)
 
 
 def canonical_item(item: dict[str, Wire]) -> str:

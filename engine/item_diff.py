@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from engine.canonical import canonical_item, diff, key_of, wire_text
+from engine.canonical import canonical, diff, key_of, wire_text
 from engine.state.fingerprints import key_text, text_hash
 from engine.types import Wire
 
@@ -38,7 +38,8 @@ class Row(NamedTuple):
     ``deleted`` (held, no longer rendered) or ``same``. ``item_type`` is the
     rendered item's, or the held entry's for ``deleted``; ``rendered`` is the
     rendered item's wire text and ``hash`` its hash; ``stored`` the held
-    item's text (``None`` for ``new``).
+    item's text (``None`` for ``new``); ``canonical`` both items' canonical
+    forms, when the comparison computed them.
     """
 
     kind: str
@@ -47,18 +48,19 @@ class Row(NamedTuple):
     rendered: str | None
     hash: str | None
     stored: str | None
+    canonical: tuple[dict[str, Any], dict[str, Any]] | None = None
 
     def paths(self) -> list[tuple[str, Any, Any]]:
         """(path, rendered value, held value) where an updated item differs (``Tracks[3].Name``)."""
         if self.rendered is None or self.stored is None:
             return []
-        rendered, stored = (json.loads(canonical_item(json.loads(t))) for t in (self.rendered, self.stored))
+        rendered, stored = self.canonical or (canonical_form(self.rendered), canonical_form(self.stored))
         return list(diff({"M": rendered}, {"M": stored}))
 
 
-def same_value(rendered: str, stored: str) -> bool:
-    """Two wire texts with different hashes may still be equal DynamoDB values."""
-    return canonical_item(json.loads(rendered)) == canonical_item(json.loads(stored))
+def canonical_form(text: str) -> dict[str, Any]:
+    """A wire text's item in canonical form: equal DynamoDB values give equal forms."""
+    return {name: canonical(value) for name, value in json.loads(text).items()}
 
 
 class ItemDiff:
@@ -151,11 +153,16 @@ class ItemDiff:
             held = zlib.decompress(held).decode() if isinstance(held, bytes) else held
             if rendered is None:
                 yield Row("deleted", key, held_type, None, None, held)
-            elif digest == held_hash or same_value(rendered, held):
+            elif digest == held_hash:
                 if same:
                     yield Row("same", key, item_type, rendered, digest, held)
             else:
-                yield Row("updated", key, item_type, rendered, digest, held)
+                # another text may still be the same value, spelled another way (numbers, set order)
+                forms = (canonical_form(rendered), canonical_form(held))
+                if forms[0] != forms[1]:
+                    yield Row("updated", key, item_type, rendered, digest, held, forms)
+                elif same:
+                    yield Row("same", key, item_type, rendered, digest, held)
         new = self.db.execute(
             "SELECT k, t, h, item FROM rendered r WHERE rowid = (SELECT MIN(rowid) FROM rendered WHERE k = r.k)"
             f" AND NOT EXISTS (SELECT 1 FROM {self.held} s WHERE s.tbl = ? AND s.key = r.k) ORDER BY k",

@@ -47,6 +47,7 @@ class SyncResult:
     deleted: int = 0
     seconds: float = 0.0
     conflicts: list[str] = field(default_factory=list)
+    change_digest: str = ""  # of the puts and deletes found: the one 'plan --diff' shows for the same difference
 
     @property
     def errors(self) -> int:
@@ -106,6 +107,7 @@ def sync(
                 runs.append(run)
         _run_tables(runs, conn, snapshot.path if snapshot else config.source_db, config, stop, result)
         result.diffs = differ.results()
+        result.change_digest = differ.digest
         _record(state, selected, differ, result)
         _record_sources(state, selected, differ, reads, digests)
         kept = ("item_type", "table", "new", "updated", "deleted", "unchanged", "errors")
@@ -338,6 +340,7 @@ def summary(result: SyncResult) -> dict[str, Any]:
         "put": result.put,
         "deleted": result.deleted,
         "seconds": round(result.seconds, 3),
+        "change_digest": result.change_digest,
         "index_changes": [c.line() for c in result.index_changes],
         "tables_created": result.tables_created,
         "item_types": [d.to_json() for d in result.diffs],

@@ -140,6 +140,35 @@ def test_sync_writes_exactly_what_each_source_change_touches(
     assert sync(config) == (0, 0), "a second sync with no change writes nothing"
 
 
+def test_tables_synced_at_once_apply_the_difference_found_one_table_after_another(
+    chinook_copy: Path, make_config: Any
+) -> None:
+    config = make_config(source=chinook_copy, parallel_tables=1)
+    first = run_cli(config, "migrate", "--no-validate")
+    assert first.exit_code == 0, first.output
+    with sqlite3.connect(chinook_copy) as db:  # changes in three tables: music, playlists, customers
+        db.execute("UPDATE Track SET Name = Name || ' (live)' WHERE TrackId % 50 = 0")
+        db.execute("DELETE FROM InvoiceLine WHERE InvoiceId IN (SELECT InvoiceId FROM Invoice WHERE CustomerId = 7)")
+        db.execute("DELETE FROM Invoice WHERE CustomerId = 7")
+        db.execute("DELETE FROM Customer WHERE CustomerId = 7")
+    db.close()
+    reviewed = run_cli(config, "plan", "--diff", "--format", "json")
+    assert reviewed.exit_code == 0, reviewed.output
+    document = json.loads(reviewed.output)
+    changed = {d["table"] for d in document["item_types"] if d["new"] + d["updated"] + d["deleted"]}
+    assert len(changed) >= 3, changed
+
+    parallel = run_cli(config, "sync", "--no-validate", "--parallel-tables", "4")
+    assert parallel.exit_code == 0, parallel.output
+    assert f"change digest {document['change_digest']}" in parallel.output, "the same difference, whatever the order"
+    found = re.findall(r"^sync: (\d+) items put, (\d+) deleted", parallel.output, re.MULTILINE)
+    put = sum(d["new"] + d["updated"] for d in document["item_types"])
+    deleted = sum(d["deleted"] for d in document["item_types"])
+    assert (int(found[-1][0]), int(found[-1][1])) == (put, deleted)
+    passes_validation(config)
+    assert sync(config, "--parallel-tables", "4") == (0, 0)
+
+
 # ------------------------------------------------------------------ mapping edits
 INDEXED = (
     MAPPING.replace(

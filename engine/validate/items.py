@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from engine.canonical import key_of, wire_text
-from engine.item_diff import ItemDiff, Row, same_value
+from engine.item_diff import ItemDiff, Row, canonical_form
 from engine.types import Wire, to_python
 from engine.validate.results import Failure
 
@@ -49,8 +49,9 @@ def compare(compared: ItemDiff, stored: dict[str, Wire]) -> Iterator[Failure]:
         return
     item_type, rendered = found
     text = wire_text(stored)
-    if rendered != text and not same_value(rendered, text):
-        yield from _differs(key, Row("updated", "", item_type, rendered, None, text))
+    if rendered != text:
+        forms = (canonical_form(rendered), canonical_form(text))
+        yield from _differs(key, Row("updated", "", item_type, rendered, None, text, forms))
 
 
 def missing(compared: ItemDiff, key: dict[str, Any]) -> Failure:
