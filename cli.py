@@ -442,7 +442,7 @@ def _print_diff(difference: dict[str, Any]) -> None:
     for line in difference["index_changes"]:
         console.print(f"index change: {line}", highlight=False)
     total = sum(d["new"] + d["updated"] + d["deleted"] for d in difference["item_types"])
-    console.print(f"{total} items to write or delete", highlight=False)
+    console.print(f"{total} items to write or delete (change digest {difference['change_digest']})", highlight=False)
 
 
 class RichReporter:
@@ -708,6 +708,7 @@ def _print_summary(result: MigrationResult) -> None:
 @click.option("-t", "--tables", multiple=True, help="Only these tables (config names, e.g. music_catalog).")
 @click.option("--workers", type=int, default=None, help="Writer threads per table.")
 @click.option("--max-wcu", type=float, default=None, help="Cap write capacity units per second.")
+@click.option("--parallel-tables", type=int, default=None, help="Tables synced at the same time.")
 @click.option("--on-error", type=click.Choice(["stop", "skip"]), default=None, help="What a row that fails does.")
 @click.option("--against-target", is_flag=True, help="Compare with the live tables (one Scan each), not the store.")
 @click.option("--no-validate", is_flag=True, help="Skip the validation at the end.")
@@ -720,6 +721,7 @@ def sync(
     tables: tuple[str, ...],
     workers: int | None,
     max_wcu: float | None,
+    parallel_tables: int | None,
     on_error: str | None,
     against_target: bool,
     no_validate: bool,
@@ -727,13 +729,16 @@ def sync(
     guard: bool,
 ) -> None:
     """Make the tables equal to what the mapping renders from the source now: write only the difference."""
-    config = with_settings(_config(ctx), workers=workers, max_wcu=max_wcu, on_error=on_error)
+    config = with_settings(
+        _config(ctx), workers=workers, max_wcu=max_wcu, on_error=on_error, parallel_tables=parallel_tables
+    )
     result = commands.sync(config, tables or None, against_target, plan_file, guard)
     _print_diff(
         {
             "compared_with": "the live tables" if against_target else "the fingerprints",
             "index_changes": [c.line() for c in result.index_changes],
             "item_types": [d.to_json() for d in result.diffs],
+            "change_digest": result.change_digest,
         }
     )
     console.print(f"sync: {result.put} items put, {result.deleted} deleted in {result.seconds:.2f}s", highlight=False)

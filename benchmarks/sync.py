@@ -9,6 +9,12 @@ Chinook scaled (x10 by default) is migrated, then:
    playlist entries and the invoices whose lines carry them), in at most the dry
    run's time plus those writes at the write rate ``migrate`` measured.
 
+Each run also reports its CPU seconds (the client's, DynamoDB Local's, and the
+cores other jobs took), and the renamed sync's bound in client CPU seconds:
+the dry run's CPU plus those writes at ``migrate``'s CPU per item. On a
+machine shared with other jobs the wall times swing with their load; the CPU
+ratio does not.
+
     python benchmarks/sync.py [--scale 10] [--out benchmarks/results/]
 """
 
@@ -102,15 +108,19 @@ def measure(tmp: Path, url: str, args: argparse.Namespace) -> dict[str, Any]:
     renamed = cli(path, "sync", "--no-validate", scratch=tmp / "sync1")
     put, deleted = sync_counts(renamed)
     bound = dry.wall_s + put / rate
+    cpu_bound = dry.cpu_s + put * migrate.cpu_s / written
     return {
         "scale": args.scale,
         "items": written,
-        "migrate": {"seconds": round(migrate.wall_s, 2), "items_per_s": round(rate)},
+        "migrate": {"seconds": round(migrate.wall_s, 2), "items_per_s": round(rate), **migrate.cpu_figures()},
         "dry_run_seconds": round(dry.wall_s, 2),
+        "dry_run_cpu": dry.cpu_figures(),
         "no_change": {
             "seconds": round(idle.wall_s, 2),
             "items_written": sum(sync_counts(idle)),
             "ratio_to_dry_run": round(idle.wall_s / dry.wall_s, 2),
+            "cpu": idle.cpu_figures(),
+            "cpu_ratio_to_dry_run": round(idle.cpu_s / dry.cpu_s, 2),
             "target": "<= 1.2, 0 items",
         },
         "one_percent_renamed": {
@@ -120,6 +130,9 @@ def measure(tmp: Path, url: str, args: argparse.Namespace) -> dict[str, Any]:
             "items_expected_by_sql": expected,
             "bound_seconds": round(bound, 2),
             "ratio_to_bound": round(renamed.wall_s / bound, 2),
+            "cpu": renamed.cpu_figures(),
+            "cpu_bound_s": round(cpu_bound, 2),
+            "cpu_ratio_to_bound": round(renamed.cpu_s / cpu_bound, 2),
             "target": "items = expected, ratio <= 1.0",
         },
     }

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from engine.types import Wire, number_text, to_python
 
 if TYPE_CHECKING:
@@ -104,15 +106,25 @@ def wire_text(item: dict[str, Wire]) -> str:
     Cheap (the C encoder, no recursion in Python): two items with the same
     text are equal. Different texts may still be equal values (a set in
     another order, a number written differently), so compare those with
-    ``canonical_item(json.loads(text))``.
+    ``canonical_item(json.loads(text))``. orjson writes the same text as the
+    standard encoder, about four times faster (every item ``migrate`` writes
+    and ``sync`` compares is fingerprinted from it); the standard encoder
+    takes what orjson refuses (a lone surrogate, very deep nesting).
     """
-    return json.dumps(item, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_base64)
+    try:
+        return orjson.dumps(item, option=orjson.OPT_SORT_KEYS, default=_base64).decode()
+    except TypeError:  # orjson.JSONEncodeError
+        return _WIRE_ENCODER.encode(item)
 
 
 def _base64(value: Any) -> str:
     if isinstance(value, bytes | bytearray):
         return base64.b64encode(value).decode()
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+# one encoder for every item: ``json.dumps`` with options builds a new one per call
+_WIRE_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_base64)
 
 
 def canonical_item(item: dict[str, Wire]) -> str:

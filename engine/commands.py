@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib.metadata
 import platform
 import sqlite3
-import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
@@ -472,19 +471,20 @@ def _skippable_now(config: Config, plan: Plan, conn: sqlite3.Connection, store: 
 
 def plan_diff(config: Config, against_target: bool = False, check_target: bool = True) -> dict[str, Any]:
     """What ``sync`` would change, per item type and table, from the fingerprints (or the live tables)."""
-    from engine.diff import Differ, store_from_table
+    from engine.diff import Differ
     from engine.index_changes import index_changes
     from engine.state.fingerprints import FingerprintStore
+    from engine.validate.reads import Reader
 
     changes: list[str] = []
     with opened_plan(config) as (plan, conn), FingerprintStore.of(config.state_dir) as store:
-        differ = Differ(plan, conn)
-        differ.canonical = against_target
+        differ = Differ(plan)
         skipped = {} if against_target else _skippable_now(config, plan, conn, store)
         for name, reason in skipped.items():
             differ.counts(plan.item_type(name).table.name, name).skipped = reason
         with ExitStack() as stack:
             target = stack.enter_context(connect(config)) if (against_target or check_target) else None
+            workers = config.migration_settings.workers
             for table in plan.tables:
                 described = describe_table(target, table.name) if target else None
                 if described is not None:
@@ -492,20 +492,17 @@ def plan_diff(config: Config, against_target: bool = False, check_target: bool =
                         changes += [c.line() for c in index_changes(table, described)]
                     except MigrationError as exc:
                         changes.append(str(exc))
-                compare = store
+                held: Any = store
                 if against_target and target is not None and described is not None:
-                    folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="diff-"))
-                    compare = stack.enter_context(
-                        store_from_table(target, plan, table, Path(folder), config.migration_settings.workers)
-                    )
+                    held = Reader(target, workers=workers).scan(table.name, segments=workers)
                 items = [i for i in plan.item_types if i.table.name == table.name and i.name not in skipped]
-                for _ in differ.table(table, items, compare) if items else ():
+                for _ in differ.table(table, items, conn, held) if items else ():
                     pass
         return {
             "compared_with": "the live tables" if against_target else f"the fingerprints in {store.path}",
             "change_digest": differ.digest,
             "index_changes": changes,
-            "item_types": [d.to_json() for d in differ.diffs.values()],
+            "item_types": [d.to_json() for d in differ.results()],
         }
 
 

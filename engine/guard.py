@@ -12,6 +12,7 @@ condition; it is reported as a conflict with its key and never overwritten.
 
 from __future__ import annotations
 
+import json
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from engine.diff import Delete, Put
 from engine.errors import UsageError
 from engine.plan import TablePlan
 from engine.retry import error_code, with_retries
-from engine.state.fingerprints import FingerprintStore, canonical_of
+from engine.state.fingerprints import FingerprintStore
 from engine.target import Target, describe_error
 
 
@@ -52,13 +53,10 @@ def guard_attribute(table: TablePlan) -> str:
 class GuardedWriter:
     """Conditional PutItem/DeleteItem on a pool of threads; the store follows each success."""
 
-    def __init__(
-        self, target: Target, table: TablePlan, store: FingerprintStore, compare: FingerprintStore, workers: int
-    ) -> None:
+    def __init__(self, target: Target, table: TablePlan, store: FingerprintStore, workers: int) -> None:
         self.target = target
         self.table = table
         self.store = store
-        self.compare = compare
         self.attribute = guard_attribute(table)
         self.conflicts: list[Conflict] = []
         self.put = self.deleted = 0
@@ -86,7 +84,7 @@ class GuardedWriter:
 
     def _write(self, change: Put | Delete) -> None:
         key = change.fingerprint.key if isinstance(change, Put) else change.key_text
-        kwargs = {"TableName": self.table.name, **self._condition(key)}
+        kwargs = {"TableName": self.table.name, **self._condition(change.held)}
         if isinstance(change, Put):
             method, kwargs["Item"], action = "put_item", change.item, "put"
         else:
@@ -114,18 +112,17 @@ class GuardedWriter:
             self.put += isinstance(change, Put)
             self.deleted += isinstance(change, Delete)
 
-    def _condition(self, key: str) -> dict[str, Any]:
+    def _condition(self, held: str | None) -> dict[str, Any]:
         """The item must still be the one the tool wrote (or, for a new key, not exist).
 
         The fingerprint attribute catches an item replaced by a PutItem of the
         application (it does not carry it); each attribute the tool wrote,
         compared by value, catches an UpdateItem that changed or removed one.
         """
-        stored = self.compare.lookup(self.table.name, key)
-        if stored is None:
+        if held is None:
             names = {"#pk": self.table.spec.partition_key.name}
             return {"ConditionExpression": "attribute_not_exists(#pk)", "ExpressionAttributeNames": names}
-        old = canonical_of(stored[2])
+        old = json.loads(held)
         keys = set(self.table.spec.primary_key_names)
         names, values, terms = {}, {}, []
         for i, (name, value) in enumerate(sorted(old.items())):

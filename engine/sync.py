@@ -13,22 +13,21 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from loguru import logger
 
 from engine.config import Config
-from engine.diff import Delete, Differ, Put, Same, TypeDiff, store_from_table
+from engine.diff import Change, Delete, Differ, Put, Same, Scan, TypeDiff
 from engine.errors import MigrationError
+from engine.extract import open_source
 from engine.guard import Conflict, GuardedWriter, guard_attribute
 from engine.index_changes import IndexChange, apply_index_changes, index_changes
 from engine.load import Batch, BatchWriter, RateLimiter
-from engine.migrate import StopFlag, bind_target, run_identity, select_item_types, state_lock
+from engine.migrate import StopFlag, _run_groups, bind_target, run_identity, select_item_types, state_lock
 from engine.plan import ItemTypePlan, Plan, TablePlan
 from engine.snapshot import Snapshot, source_digests, unchanged
 from engine.state import MigrationState
@@ -36,6 +35,7 @@ from engine.state.fingerprints import Fingerprint, FingerprintStore
 from engine.target import Target, describe_table
 from engine.timeline import Timeline, recording
 from engine.types import item_size, write_units
+from engine.validate.reads import Reader
 
 
 @dataclass
@@ -47,6 +47,7 @@ class SyncResult:
     deleted: int = 0
     seconds: float = 0.0
     conflicts: list[str] = field(default_factory=list)
+    change_digest: str = ""  # of the puts and deletes found: the one 'plan --diff' shows for the same difference
 
     @property
     def errors(self) -> int:
@@ -92,17 +93,21 @@ def sync(
             changes = index_changes(table, describe_table(target, table.name) or {})
             apply_index_changes(target, table, changes)
             result.index_changes += changes
-        differ = Differ(plan, conn)
+        differ = Differ(plan)
         for name, reason in skipped.items():
             differ.counts(plan.item_type(name).table.name, name).skipped = reason
         limiter = RateLimiter(config.migration_settings.max_wcu) if config.migration_settings.max_wcu else None
+        runs = []
         for table in table_plans:
             items = [i for i in selected if i.table.name == table.name and i.name not in skipped]
             if items:
                 against = against_target or _store_missing(state, store, table, items)
                 run = _TableSync(table, items, config, target, store, differ, limiter, stop, guard)
-                _sync_table(run, against, timeline, result)
-        result.diffs = list(differ.diffs.values())
+                run.against, run.timeline = against, timeline
+                runs.append(run)
+        _run_tables(runs, conn, snapshot.path if snapshot else config.source_db, config, stop, result)
+        result.diffs = differ.results()
+        result.change_digest = differ.digest
         _record(state, selected, differ, result)
         _record_sources(state, selected, differ, reads, digests)
         kept = ("item_type", "table", "new", "updated", "deleted", "unchanged", "errors")
@@ -111,19 +116,32 @@ def sync(
     return result
 
 
-def _sync_table(run: _TableSync, against: bool, timeline: Timeline, result: SyncResult) -> None:
-    """One table's changes applied; conflicts count as errors of its item types (not settled)."""
-    run.differ.emit_same = run.differ.canonical = against  # the store is rebuilt from what the table holds
-    run.timeline = timeline
-    started = time.monotonic()
-    run.execute(against)
-    names = ", ".join(i.name for i in run.items)
-    timeline.item_type_done(names, run.table.name, time.monotonic() - started, run.put + run.deleted)
-    result.put += run.put
-    result.deleted += run.deleted
-    result.conflicts += [c.line() for c in run.conflicts]
-    for item in run.items if run.conflicts else ():
-        run.differ.counts(run.table.name, item.name).error(f"{len(run.conflicts)} conflict(s) in {run.table.name}")
+def _run_tables(
+    runs: list[_TableSync], conn: sqlite3.Connection, source: Any, config: Config, stop: StopFlag, result: SyncResult
+) -> None:
+    """The tables, ``parallel_tables`` at a time, each on its own source connection when more than one."""
+    settings = config.migration_settings
+    parallel = max(1, min(settings.parallel_tables, len(runs)))
+
+    def run_one(run: _TableSync) -> list[_TableSync]:
+        table_conn = conn if parallel == 1 else open_source(source, settings.busy_timeout)
+        try:
+            run.execute(table_conn)
+            return [run]
+        except BaseException:
+            stop.abort()
+            raise
+        finally:
+            if table_conn is not conn:
+                table_conn.close()
+
+    for run in (r for done in _run_groups(runs, parallel, run_one) for r in done):
+        result.put += run.put
+        result.deleted += run.deleted
+        result.conflicts += [c.line() for c in run.conflicts]
+        for item in run.items if run.conflicts else ():
+            message = f"{len(run.conflicts)} conflict(s) in {run.table.name}"
+            run.differ.counts(run.table.name, item.name).error(message)
 
 
 def _record_sources(
@@ -201,8 +219,10 @@ class _TableSync:
         self.guard = guard
         self.conflicts: list[Conflict] = []
         self.put = self.deleted = 0
+        self.against = False
         self.timeline: Timeline | None = None
         settings = config.migration_settings
+        self.workers = settings.workers
         self.writer = BatchWriter(
             target,
             table.name,
@@ -214,26 +234,26 @@ class _TableSync:
             rate_limiter=limiter,
         )
 
-    def execute(self, against_target: bool) -> None:
-        with tempfile.TemporaryDirectory(prefix="sync-") as folder:
-            compare = self.store
-            if against_target:
-                compare = store_from_table(
-                    self.target, self.differ.plan, self.table, Path(folder), self.config.migration_settings.workers
-                )
-                self.store.forget_table(self.table.name)
-            try:
-                self._send_guarded(compare) if self.guard else self._send(compare)
-            finally:
-                if compare is not self.store:
-                    compare.close()
+    def execute(self, conn: sqlite3.Connection) -> None:
+        """The table's changes, written; conflicts count as errors of its item types (not settled)."""
+        started = time.monotonic()
+        held: FingerprintStore | Scan = self.store
+        if self.against:
+            # the store is rebuilt from what the table holds: unchanged items come out as Same
+            held = Reader(self.target, workers=self.workers).scan(self.table.name, segments=self.workers)
+            self.store.forget_table(self.table.name)
+        changes = self.differ.table(self.table, self.items, conn, held, emit_same=self.against)
+        self._send_guarded(changes) if self.guard else self._send(changes)
+        names = ", ".join(i.name for i in self.items)
+        if self.timeline:
+            self.timeline.item_type_done(names, self.table.name, time.monotonic() - started, self.put + self.deleted)
 
-    def _send_guarded(self, compare: FingerprintStore) -> None:
+    def _send_guarded(self, changes: Iterator[Change]) -> None:
         """One conditional write per change; an item changed outside the tool becomes a conflict."""
-        guarded = GuardedWriter(self.target, self.table, self.store, compare, self.config.migration_settings.workers)
+        guarded = GuardedWriter(self.target, self.table, self.store, self.workers)
         same: list[Fingerprint] = []
         try:
-            for change in self.differ.table(self.table, self.items, compare):
+            for change in changes:
                 if self.stop.signum is not None or self.stop.aborted:
                     break
                 if isinstance(change, Same):
@@ -246,11 +266,11 @@ class _TableSync:
             self.put, self.deleted = guarded.put, guarded.deleted
         self.stop.check()
 
-    def _send(self, compare: FingerprintStore) -> None:
+    def _send(self, changes: Iterator[Change]) -> None:
         batch, same = Batch(0, [], [], None), []
         size = self.config.batch_size
         try:
-            for change in self.differ.table(self.table, self.items, compare):
+            for change in changes:
                 if self.stop.signum is not None or self.stop.aborted:
                     break
                 if isinstance(change, Same):
@@ -320,6 +340,7 @@ def summary(result: SyncResult) -> dict[str, Any]:
         "put": result.put,
         "deleted": result.deleted,
         "seconds": round(result.seconds, 3),
+        "change_digest": result.change_digest,
         "index_changes": [c.line() for c in result.index_changes],
         "tables_created": result.tables_created,
         "item_types": [d.to_json() for d in result.diffs],

@@ -140,6 +140,35 @@ def test_sync_writes_exactly_what_each_source_change_touches(
     assert sync(config) == (0, 0), "a second sync with no change writes nothing"
 
 
+def test_tables_synced_at_once_apply_the_difference_found_one_table_after_another(
+    chinook_copy: Path, make_config: Any
+) -> None:
+    config = make_config(source=chinook_copy, parallel_tables=1)
+    first = run_cli(config, "migrate", "--no-validate")
+    assert first.exit_code == 0, first.output
+    with sqlite3.connect(chinook_copy) as db:  # changes in three tables: music, playlists, customers
+        db.execute("UPDATE Track SET Name = Name || ' (live)' WHERE TrackId % 50 = 0")
+        db.execute("DELETE FROM InvoiceLine WHERE InvoiceId IN (SELECT InvoiceId FROM Invoice WHERE CustomerId = 7)")
+        db.execute("DELETE FROM Invoice WHERE CustomerId = 7")
+        db.execute("DELETE FROM Customer WHERE CustomerId = 7")
+    db.close()
+    reviewed = run_cli(config, "plan", "--diff", "--format", "json")
+    assert reviewed.exit_code == 0, reviewed.output
+    document = json.loads(reviewed.output)
+    changed = {d["table"] for d in document["item_types"] if d["new"] + d["updated"] + d["deleted"]}
+    assert len(changed) >= 3, changed
+
+    parallel = run_cli(config, "sync", "--no-validate", "--parallel-tables", "4")
+    assert parallel.exit_code == 0, parallel.output
+    assert f"change digest {document['change_digest']}" in parallel.output, "the same difference, whatever the order"
+    found = re.findall(r"^sync: (\d+) items put, (\d+) deleted", parallel.output, re.MULTILINE)
+    put = sum(d["new"] + d["updated"] for d in document["item_types"])
+    deleted = sum(d["deleted"] for d in document["item_types"])
+    assert (int(found[-1][0]), int(found[-1][1])) == (put, deleted)
+    passes_validation(config)
+    assert sync(config, "--parallel-tables", "4") == (0, 0)
+
+
 # ------------------------------------------------------------------ mapping edits
 INDEXED = (
     MAPPING.replace(
@@ -201,6 +230,42 @@ def test_a_key_template_edit_moves_the_items_and_an_added_index_is_built(
     mapping.write_text(MAPPING)
     assert sync(config) == (PLAYS, 0), "the index keys are dropped from every play"
     assert "GlobalSecondaryIndexes" not in ddb.describe_table(TableName=f"{prefix}PlayHistory")["Table"]
+
+
+def test_validate_and_a_diff_against_the_table_find_the_same_damage(
+    music: tuple[Path, Path], make_config: Any, ddb: Any, prefix: str, tmp_path: Path
+) -> None:
+    source, mappings = music
+    config = make_config(source=source, mappings=mappings)
+    assert run_cli(config, "migrate", "--no-validate").exit_code == 0
+    table = f"{prefix}MusicCatalog"
+    ddb.delete_item(TableName=table, Key={"PK": {"S": "SONG#1"}, "SK": {"S": "SONG"}})
+    ddb.update_item(
+        TableName=table,
+        Key={"PK": {"S": "SONG#2"}, "SK": {"S": "SONG"}},
+        UpdateExpression="SET Title = :t",
+        ExpressionAttributeValues={":t": {"S": "changed outside"}},
+    )
+    ddb.put_item(TableName=table, Item={"PK": {"S": "SONG#999"}, "SK": {"S": "SONG"}})
+
+    report = tmp_path / "items.json"
+    checked = run_cli(config, "validate", "--check", "items:", "--report", str(report))
+    assert checked.exit_code == 1, checked.output
+    failures = [f for c in json.loads(report.read_text())["checks"] for f in c["failures"]]
+    found = {(f["kind"], json.dumps(f["key"], sort_keys=True), f.get("path")) for f in failures}
+    song = '{{"PK": "SONG#{}", "SK": "SONG"}}'.format
+    assert found == {("missing", song(1), None), ("differs", song(2), "Title"), ("extra", song(999), None)}
+
+    diff = run_cli(config, "plan", "--diff", "--against-target", "--format", "json")
+    assert diff.exit_code == 0, diff.output
+    types = [d for d in json.loads(diff.stdout)["item_types"] if d["table"] == table]
+    samples = {
+        kind: sorted(json.dumps(k, sort_keys=True) for d in types for k in d["samples"][kind])
+        for kind in ("new", "updated", "deleted")
+    }
+    assert samples == {"new": [song(1)], "updated": [song(2)], "deleted": [song(999)]}
+    songs = next(d for d in types if d["item_type"] == "Song")
+    assert songs["changed_paths"] == {"Title": 1}
 
 
 def test_a_table_migrated_before_fingerprints_existed_is_compared_with_the_live_table(

@@ -1,4 +1,4 @@
-"""What the tool has written: per item, its table, key, item type and a hash of its canonical form.
+"""What the tool has written: per item, its table, key, item type and a hash of its wire text.
 
 One SQLite file in the state folder (``fingerprints.sqlite``), indexed by
 (table, key), on disk, so memory stays flat. An entry is recorded only after
@@ -6,7 +6,7 @@ DynamoDB acknowledged the write, before the checkpoint that covers it is
 saved, and removed only after an acknowledged delete: a kill can leave the
 store behind DynamoDB (the next ``sync`` writes those items again, harmless)
 but never ahead of it. ``sync`` and ``plan --diff`` compare what the mapping
-renders now with this store.
+renders now with this store (``engine.item_diff`` attaches the file).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 from engine.faults import crash_point
 from engine.types import Wire
-from engine.canonical import canonical_item, key_of, wire_text
+from engine.canonical import key_of, wire_text
 
 FILE_NAME = "fingerprints.sqlite"
 
@@ -34,31 +34,27 @@ class Fingerprint(NamedTuple):
     text: str  # the item as JSON: what changed is told from it (stored compressed)
 
 
-def fingerprint(item: dict[str, Wire], keys: list[str], item_type: str, canonical: bool = False) -> Fingerprint:
-    """The fingerprint of one item.
+def fingerprint(item: dict[str, Wire], keys: list[str], item_type: str) -> Fingerprint:
+    """The fingerprint of one item the tool rendered: its wire text (JSON with sorted names, binary in base64).
 
-    Items the tool rendered are hashed as they are (JSON with sorted names,
-    binary in base64): the same rendering gives the same text, and that is all
-    the store is ever compared with. ``canonical`` hashes the canonical form
-    instead (numbers normalised, sets sorted), to compare rendered items with
-    items read back from a table, which DynamoDB may spell differently.
+    The same rendering gives the same text; items read back from a table,
+    which DynamoDB may spell differently, are told equal by the differ
+    (``engine.item_diff``) from their canonical form.
     """
-    text = canonical_item(item) if canonical else wire_text(item)
-    return Fingerprint(
-        key_text(key_of(item, keys)),
-        item_type,
-        hashlib.blake2b(text.encode(), digest_size=16).hexdigest(),
-        text,
-    )
+    text = wire_text(item)
+    return Fingerprint(key_text(key_of(item, keys)), item_type, text_hash(text), text)
 
 
 def key_text(key: dict[str, Any]) -> str:
-    return json.dumps(key, sort_keys=True, ensure_ascii=False)
+    """A primary key as sorted JSON, e.g. ``{"PK": "ALBUM#1", "SK": "A"}``: the store's key."""
+    return _KEY_ENCODER.encode(key)
 
 
-def canonical_of(blob: bytes) -> dict[str, Any]:
-    """The item a fingerprint was taken of, as JSON values (binary in base64)."""
-    return json.loads(zlib.decompress(blob))  # type: ignore[no-any-return]
+def text_hash(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+_KEY_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False)  # one for every key, not one per call
 
 
 class FingerprintStore:
@@ -120,39 +116,8 @@ class FingerprintStore:
             return self._db.execute("DELETE FROM items WHERE tbl = ?", (table,)).rowcount
 
     # -- reads -------------------------------------------------------------------
-    def lookup(self, table: str, key: str) -> tuple[str, str, bytes] | None:
-        """(item type, hash, canonical blob) of the item last written under this key."""
-        with self._lock:
-            row = self._db.execute("SELECT item_type, hash, item FROM items WHERE tbl = ? AND key = ?", (table, key))
-            return row.fetchone()  # type: ignore[no-any-return]
-
-    def lookup_many(self, table: str, keys: list[str]) -> dict[str, tuple[str, str, bytes]]:
-        """``lookup`` for up to 500 keys in one query: key -> (item type, hash, canonical blob)."""
-        if not keys:
-            return {}
-        marks = ", ".join("?" for _ in keys)
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT key, item_type, hash, item FROM items WHERE tbl = ? AND key IN ({marks})", (table, *keys)
-            ).fetchall()
-        return {key: (item_type, digest, blob) for key, item_type, digest, blob in rows}
-
     def count(self, table: str | None = None) -> int:
         with self._lock:
             if table is None:
                 return int(self._db.execute("SELECT count(*) FROM items").fetchone()[0])
             return int(self._db.execute("SELECT count(*) FROM items WHERE tbl = ?", (table,)).fetchone()[0])
-
-    def entries(self, table: str) -> Iterator[tuple[str, str]]:
-        """(key, item type) of every entry of a table, in key order, read in pages."""
-        last = ""
-        while True:
-            with self._lock:
-                page = self._db.execute(
-                    "SELECT key, item_type FROM items WHERE tbl = ? AND key > ? ORDER BY key LIMIT 1000",
-                    (table, last),
-                ).fetchall()
-            if not page:
-                return
-            yield from page
-            last = page[-1][0]

@@ -14,11 +14,12 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from engine.canonical import jsonable, key_of, wire_key, wire_text
+from engine.item_diff import ItemDiff
 from engine.plan import ItemTypePlan, Plan, TablePlan
 from engine.render import Renderer
 from engine.types import Wire
+from engine.validate import items as item_failures
 from engine.validate.aggregates import Aggregate
-from engine.validate.items import ItemDiffer
 from engine.validate.progress import Progress
 from engine.validate.reads import Reader
 from engine.validate.results import CheckResult, Failure, SortedFailures
@@ -78,10 +79,10 @@ class TablePass:
 
     def run(self, reader: Reader, conn: sqlite3.Connection, progress: Progress) -> list[CheckResult]:
         """Render, read, compare; the results in report order (the caller times them)."""
-        with ItemDiffer(self.keys) as differ:
+        with ItemDiff(self.keys, self.table.name) as differ:
             task = progress.task(f"{self.compare.name} (render)", sum(i.expected_rows for i in self.items))
             self._render_into(differ, task)
-            for failure in differ.duplicates():
+            for failure in item_failures.duplicates(differ):
                 self.compare.fail(failure)
             full = self.do_items and not self.renderer.sampling
             task = progress.task(f"{self.compare.name} (read)", sum(self.expected.values()) or None)
@@ -96,14 +97,14 @@ class TablePass:
             for result, failures in self.rule_failures.values():
                 result.absorb(failures)
             if full:
-                for failure in differ.differences():
+                for failure in item_failures.differences(differ):
                     self.compare.fail(failure)
             elif self.do_items:
                 self._compare_sample(reader, differ, differ.rendered_keys())
             self.compare.compared = differ.count
         return self._results(conn)
 
-    def _render_into(self, differ: ItemDiffer, task: Any) -> None:
+    def _render_into(self, differ: ItemDiff, task: Any) -> None:
         on_error = (lambda error: self.compare.fail(Failure("unrenderable", str(error)))) if self.do_items else _ignore
         for item in self.items:
             for rendered in self.renderer.render(item, on_error):
@@ -130,7 +131,7 @@ class TablePass:
             if aggregate.spec.item_type == item_type.name:
                 aggregate.add(stored)
 
-    def _compare_sample(self, reader: Reader, differ: ItemDiffer, wanted: list[Any]) -> None:
+    def _compare_sample(self, reader: Reader, differ: ItemDiff, wanted: list[Any]) -> None:
         name = self.table.name
         for start in range(0, len(wanted), 100):
             chunk = wanted[start : start + 100]
@@ -140,7 +141,9 @@ class TablePass:
                 found[json.dumps(key_of(stored, self.keys), default=jsonable, sort_keys=True)] = stored
             for key in chunk:
                 stored = found.get(json.dumps(key, default=jsonable, sort_keys=True))
-                failures = [differ.missing_key(key)] if stored is None else differ.compare(stored)
+                failures = (
+                    [item_failures.missing(differ, key)] if stored is None else item_failures.compare(differ, stored)
+                )
                 for failure in failures:
                     self.compare.fail(failure)
 
