@@ -264,7 +264,7 @@ def migrate(
                 run.timeline = timeline
                 return run.execute()
 
-            outcomes = _run_groups(groups, parallel, run_group)
+            outcomes = run_groups(groups, parallel, run_group)
         if snapshot is not None:
             _finish_snapshot(state, conn, selected, snapshot, config)
         order = {item.name: i for i, item in enumerate(selected)}
@@ -361,7 +361,7 @@ def _table_groups(items: list[ItemTypePlan]) -> list[list[ItemTypePlan]]:
     return list(groups.values())
 
 
-def _run_groups(groups: list[list[ItemTypePlan]], parallel: int, run: Any) -> list[list[ItemResult]]:
+def run_groups(groups: list[list[ItemTypePlan]], parallel: int, run: Any) -> list[list[ItemResult]]:
     """Run the table groups, ``parallel`` at a time; the first error is raised after all stop."""
     if parallel == 1:
         return [run(group) for group in groups]

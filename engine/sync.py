@@ -27,7 +27,7 @@ from engine.extract import open_source
 from engine.guard import Conflict, GuardedWriter, guard_attribute
 from engine.index_changes import IndexChange, apply_index_changes, index_changes
 from engine.load import Batch, BatchWriter, RateLimiter
-from engine.migrate import StopFlag, _run_groups, bind_target, run_identity, select_item_types, state_lock
+from engine.migrate import StopFlag, bind_target, run_groups, run_identity, select_item_types, state_lock
 from engine.plan import ItemTypePlan, Plan, TablePlan
 from engine.snapshot import Snapshot, source_digests, unchanged
 from engine.state import MigrationState
@@ -135,7 +135,7 @@ def _run_tables(
             if table_conn is not conn:
                 table_conn.close()
 
-    for run in (r for done in _run_groups(runs, parallel, run_one) for r in done):
+    for run in (r for done in run_groups(runs, parallel, run_one) for r in done):
         result.put += run.put
         result.deleted += run.deleted
         result.conflicts += [c.line() for c in run.conflicts]
