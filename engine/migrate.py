@@ -8,68 +8,29 @@ from __future__ import annotations
 
 import hashlib
 import json
-import signal
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from itertools import islice
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from loguru import logger
 
 from engine.config import Config
-from engine.errors import Interrupted, MigrationError, RowError, StateError, TargetError, UsageError
-from engine.extract import Row, open_source, split_points, stream_rows
-from engine.load import WINDOW_PER_WORKER, Batch, BatchWriter, Progress, RateLimiter
+from engine.errors import StateError, TargetError, UsageError
+from engine.extract import open_source
+from engine.item_run import Aborted, ItemResult, ItemRun, Reporter, SilentReporter, StopFlag, wait_all
+from engine.load import RateLimiter
 from engine.plan import ItemTypePlan, Plan, TablePlan
 from engine.snapshot import Snapshot, remove_others, source_digests, source_identity
 from engine.spec.model import ItemTypeSpec
 from engine.state import Lock, MigrationState, remove_stale_temps
 from engine.state.binding import check_owner, check_target, reconcile_tables, target_record
-from engine.state.fingerprints import FingerprintStore, fingerprint
+from engine.state.fingerprints import FingerprintStore
 from engine.target import Target, ensure_tables, existing_tables
-from engine.timeline import Timeline, recording
-from engine.transform import attach_children, build_item, cursor_of, keep_row, primary_key
-from engine.types import MAX_ITEM_BYTES, item_size, write_units
-
-CHUNK_ROWS = 500
-#: An item type is cut into ``workers`` cursor ranges when each would hold at least this many rows.
-SPLIT_MIN_ROWS = 250
-
-
-class Reporter(Protocol):
-    def start(self, name: str, total: int, done: int) -> None: ...
-    def advance(self, name: str, rows: int, items: int) -> None: ...
-    def finish(self, name: str) -> None: ...
-
-
-class SilentReporter:
-    def start(self, name: str, total: int, done: int) -> None:
-        logger.info("{}: {} rows to read ({} done before)", name, total, done)
-
-    def advance(self, name: str, rows: int, items: int) -> None:
-        pass
-
-    def finish(self, name: str) -> None:
-        pass
-
-
-@dataclass
-class ItemResult:
-    name: str
-    table: str
-    status: str
-    items_written: int = 0
-    rows_read: int = 0
-    rows_skipped: int = 0
-    rows_rejected: int = 0
-    retries: int = 0
-    throttles: int = 0
-    seconds: float = 0.0
+from engine.timeline import recording
 
 
 @dataclass
@@ -155,45 +116,6 @@ def state_lock(config: Config) -> Iterator[MigrationState]:
         lock.release()
 
 
-class _Aborted(MigrationError):
-    """This item type stopped at a checkpoint because another one failed."""
-
-
-class StopFlag:
-    """SIGINT/SIGTERM set a flag; the producer stops feeding and the run checkpoints."""
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        self.aborted = False
-        self._previous: dict[int, Any] = {}
-
-    def abort(self) -> None:
-        """Another table failed: stop feeding, checkpoint, and stop."""
-        self.aborted = True
-
-    def check(self) -> None:
-        if self.signum is not None:
-            raise Interrupted(self.signum)
-        if self.aborted:
-            raise _Aborted("stopped because another item type failed")
-
-    def __enter__(self) -> StopFlag:
-        if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                self._previous[signum] = signal.signal(signum, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.signum is not None:
-            raise KeyboardInterrupt
-        self.signum = signum
-        logger.warning("signal {} received: finishing the batches in flight, then saving the checkpoint", signum)
-
-    def __exit__(self, *exc: Any) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-
-
 def select_item_types(plan: Plan, tables: Sequence[str] | None) -> list[ItemTypePlan]:
     if not tables:
         return list(plan.item_types)
@@ -260,7 +182,7 @@ def migrate(
                 elif state.status(item.name) == "done":
                     logger.info("{}: done in an earlier run; skipped (use --force to rewrite)", item.name)
                     return _result_from_state(item, state, "skipped")
-                run = _ItemRun(item, config, target, group_conn, state, reporter, limiter, rejects, stop, store, source)
+                run = ItemRun(item, config, target, group_conn, state, reporter, limiter, rejects, stop, store, source)
                 run.timeline = timeline
                 return run.execute()
 
@@ -369,309 +291,17 @@ def run_groups(groups: list[list[ItemTypePlan]], parallel: int, run: Any) -> lis
     errors: list[BaseException] = []
     with ThreadPoolExecutor(parallel, thread_name_prefix="table") as pool:
         futures = [pool.submit(run, group) for group in groups]
+        wait_all(futures)
         for future in futures:
             try:
                 outcomes.append(future.result())
             except BaseException as exc:  # noqa: BLE001 - re-raised below, the most telling first
                 errors.append(exc)
     if errors:
-        errors.sort(key=lambda e: isinstance(e, _Aborted))
+        errors.sort(key=lambda e: isinstance(e, Aborted))
         raise errors[0]
     return outcomes
 
 
 def _result_from_state(item: ItemTypePlan, state: MigrationState, status: str) -> ItemResult:
     return ItemResult(item.name, item.table.name, status)
-
-
-@dataclass
-class _Lane:
-    """One stream of an item type's rows with its own writer: a cursor range, or (index None) all of them."""
-
-    index: int | None
-    after: list[Any] | None
-    upto: list[Any] | None
-    conn: Any
-    writer: BatchWriter
-
-
-class _ItemRun:
-    """One item type's pass: producers (one per cursor range) feed writers in thread pools.
-
-    A large item type is cut into ``workers`` cursor ranges of about equal
-    size, each read and written concurrently with its own checkpoint (a
-    low-water mark per range, kept in the state). Rows in cursor order often
-    share a partition key for thousands of rows (one playlist, one customer);
-    on AWS that key accepts 1,000 write units a second, so a single stream
-    would wait on it while the rest of the table's budget sits idle. The
-    writers' windows add up to what one stream's would be, so a crash rewrites
-    no more than before.
-    """
-
-    def __init__(
-        self,
-        item: ItemTypePlan,
-        config: Config,
-        target: Target,
-        conn: Any,
-        state: MigrationState,
-        reporter: Reporter,
-        limiter: RateLimiter | None,
-        rejects: Path,
-        stop: StopFlag,
-        store: FingerprintStore,
-        source: str | Path | None = None,
-    ) -> None:
-        self.item = item
-        self.store = store
-        self.key_names = list(item.table.spec.primary_key_names)
-        self.config = config
-        self.settings = config.migration_settings
-        self.target = target
-        self.conn = conn
-        self.source = source or config.source_db
-        self.state = state
-        self.reporter = reporter
-        self.limiter = limiter
-        self.rejects = rejects
-        self.stop = stop
-        self.rejected_total = 0
-        self.result = ItemResult(item.name, item.table.name, "running")
-        self.timeline: Timeline | None = None
-        self.progress = Progress()
-        self.lanes: list[_Lane] = []
-        self._lock = threading.Lock()
-        self._last_ack = time.monotonic()
-
-    def execute(self) -> ItemResult:
-        name = self.item.name
-        entry = self.state.item(name)
-        total = self.item.expected_rows
-        self.state.mark_running(name, total, self.state.tables.get(self.item.table.name, {}).get("generation"))
-        self.reporter.start(name, total, entry["rows_read"])
-        started = time.monotonic()
-        try:
-            self._run_lanes(self._ranges(entry))
-        except BaseException as exc:
-            self._drain()
-            reason = str(exc) or type(exc).__name__
-            if isinstance(exc, Interrupted):
-                self.state.mark_failed(name, "interrupted")
-            else:
-                self.state.mark_failed(name, reason)
-            self.reporter.finish(name)
-            if isinstance(exc, MigrationError | KeyboardInterrupt):
-                raise
-            raise MigrationError(f"item type {name}: {reason}") from exc
-        for lane in self.lanes:
-            self.state.add_counters(name, lane.writer.stats.take())
-        self.state.mark_done(name)
-        self.reporter.finish(name)
-        final = self.state.item(name)
-        self.result.status = "done"
-        self.result.seconds = time.monotonic() - started
-        self.result.retries = final["retries"]
-        self.result.throttles = final["throttles"]
-        if self.timeline:
-            self.timeline.item_type_done(name, self.item.table.name, self.result.seconds, self.result.items_written)
-        return self.result
-
-    def _ranges(self, entry: dict[str, Any]) -> list[dict[str, Any]] | None:
-        """The ranges to write: those of the state, or a new split; None for one stream."""
-        name = self.item.name
-        ranges = self.state.ranges(name)
-        if ranges is not None or entry["cursor"] is not None:
-            return ranges  # an earlier run's split, or a single stream it started
-        parts = self.settings.workers
-        if parts < 2 or self.item.expected_rows < parts * SPLIT_MIN_ROWS:
-            return None
-        points = split_points(self.conn, self.item.spec.query, self.item.spec.cursor, self.item.expected_rows, parts)
-        if not points:
-            return None
-        bounds = list(zip([None, *points], [*points, None]))
-        self.state.set_ranges(name, bounds)
-        logger.debug("{}: {} cursor ranges written concurrently", name, len(bounds))
-        return self.state.ranges(name)
-
-    def _run_lanes(self, ranges: list[dict[str, Any]] | None) -> None:
-        if ranges is None:
-            lane = self._lane(None, self.state.cursor(self.item.name), None, self.conn)
-            self._produce(lane)
-            lane.writer.close()
-            return
-        todo = [(i, r) for i, r in enumerate(ranges) if not r["done"]]
-        if not todo:
-            return
-        window = max(1, self.settings.workers * WINDOW_PER_WORKER // len(ranges))
-        with ThreadPoolExecutor(len(todo), thread_name_prefix=f"read-{self.item.name}") as pool:
-            futures = [pool.submit(self._run_range, i, r, window) for i, r in todo]
-        errors = [f.exception() for f in futures if f.exception() is not None]
-        if errors:
-            errors.sort(key=lambda e: isinstance(e, _Aborted))
-            raise errors[0]  # type: ignore[misc]
-
-    def _run_range(self, index: int, bounds: dict[str, Any], window: int) -> None:
-        conn = open_source(self.source, self.settings.busy_timeout)
-        try:
-            lane = self._lane(index, bounds["cursor"] or bounds["after"], bounds["upto"], conn, window)
-            self._produce(lane)
-            lane.writer.close()
-            self.state.finish_range(self.item.name, index)
-        except BaseException:
-            self.stop.abort()  # the other ranges stop at their checkpoints
-            raise
-        finally:
-            conn.close()
-
-    def _lane(self, index: int | None, after: Any, upto: Any, conn: Any, window: int | None = None) -> _Lane:
-        writer = BatchWriter(
-            self.target,
-            self.item.table.name,
-            item_type=self.item.name,
-            workers=self.settings.workers,
-            window=window,
-            max_retries=self.settings.max_retries,
-            retry_delay=self.settings.retry_delay,
-            on_ack=lambda batch: self._acknowledged(lane, batch),
-            on_reject=self._reject if self.settings.on_error == "skip" else None,
-            rate_limiter=self.limiter,
-            progress=self.progress,
-        )
-        lane = _Lane(index, after, upto, conn, writer)
-        with self._lock:
-            self.lanes.append(lane)
-        return lane
-
-    def _drain(self) -> None:
-        for lane in self.lanes:
-            try:
-                lane.writer.close()
-            except BaseException:  # noqa: BLE001 - the first error is already being raised
-                pass
-            self.state.add_counters(self.item.name, lane.writer.stats.take())
-        self.state.save()
-
-    def _acknowledged(self, lane: _Lane, batch: Batch) -> None:
-        counters = {
-            "rows_read": batch.rows,
-            "rows_skipped": batch.skipped,
-            "items_written": len(batch.items) - batch.written_rejects,
-            "rows_rejected": batch.rejected,
-            "batches": 1,
-            **lane.writer.stats.take(),
-        }
-        self.store.record(self.item.table.name, batch.written_fingerprints())
-        with self._lock:
-            now = time.monotonic()
-            elapsed, self._last_ack = now - self._last_ack, now
-            self.result.items_written += counters["items_written"]
-            self.result.rows_read += batch.rows
-            self.result.rows_skipped += batch.skipped
-            self.result.rows_rejected += batch.rejected
-        if batch.cursor is not None:
-            if lane.index is None:
-                self.state.advance(self.item.name, batch.cursor, counters, elapsed)
-            else:
-                self.state.advance_range(self.item.name, lane.index, batch.cursor, counters, elapsed)
-        self.reporter.advance(self.item.name, batch.rows, counters["items_written"])
-        if self.timeline:
-            self.timeline.acknowledged(
-                self.item.table.name,
-                counters["items_written"],
-                wcu=batch.wcu,
-                consumed=batch.consumed,
-                retries=counters["retries"],
-                throttles=counters["throttles"],
-            )
-
-    def _reject(self, error: RowError) -> None:
-        with self._lock:
-            self.rejected_total += 1
-            self.rejects.parent.mkdir(parents=True, exist_ok=True)
-            record = {"item_type": error.item_type, "cursor": error.cursor, "reason": error.reason, "at": time.time()}
-            with open(self.rejects, "a", encoding="utf-8") as handle:
-                handle.write(json.dumps(record, default=str) + "\n")
-            too_many = self.rejected_total > self.settings.max_errors
-        logger.warning("rejected {}", error)
-        if too_many:
-            raise MigrationError(
-                f"item type {self.item.name}: more than {self.settings.max_errors} rejected rows; stopping",
-                f"see {self.rejects}",
-            )
-
-    def _produce(self, lane: _Lane) -> None:
-        item = self.item
-        cursor_columns = item.spec.cursor
-        rows = stream_rows(lane.conn, item.spec.query, cursor_columns, lane.after, lane.upto)
-        batch_size = self.config.batch_size
-        batch = Batch(0, [], [], None)
-        keys: dict[Any, dict[str, Any]] = {}
-        for chunk in _chunks(rows, CHUNK_ROWS):
-            verdicts = [self._verdict(row) for row in chunk]
-            kept = [row for row, verdict in zip(chunk, verdicts) if verdict is True]
-            if item.embeds and kept:
-                attach_children(lane.conn, item.embeds, kept)
-            for row, verdict in zip(chunk, verdicts):
-                if self.stop.signum is not None or self.stop.aborted:
-                    lane.writer.submit(batch)
-                    lane.writer.close()
-                    self.stop.check()
-                if verdict is True:
-                    verdict = self._add(row, batch, keys)
-                if isinstance(verdict, RowError):
-                    self._row_error(verdict, batch, lane)
-                elif verdict is False:
-                    batch.skipped += 1
-                batch.rows += 1
-                batch.cursor = [row[c] for c in cursor_columns]
-                if len(batch.items) >= batch_size:
-                    lane.writer.submit(batch)
-                    batch, keys = Batch(batch.seq + 1, [], [], None), {}
-        lane.writer.submit(batch)
-
-    def _verdict(self, row: Row) -> bool | RowError:
-        """True to write the row, False when the filter skips it, or the error it raises."""
-        try:
-            return keep_row(self.item, row)
-        except RowError as error:
-            return error
-
-    def _add(self, row: Row, batch: Batch, keys: dict[Any, dict[str, Any]]) -> bool | RowError:
-        """Add the row's item to the batch, or return why it cannot be written."""
-        cursor = cursor_of(self.item, row)
-        try:
-            built = build_item(self.item, row)
-        except RowError as error:
-            return error
-        size = item_size(built)
-        if size > MAX_ITEM_BYTES:
-            return RowError(self.item.name, cursor, f"item is {size} bytes, over DynamoDB's 400 KB item limit")
-        key = primary_key(self.item, built)
-        if key in keys:
-            return RowError(
-                self.item.name, cursor, f"renders the same primary key {key} as row {keys[key]} in the same batch"
-            )
-        keys[key] = cursor
-        batch.fingerprints.append(fingerprint(built, self.key_names, self.item.name))
-        batch.items.append(built)
-        batch.cursors.append(cursor)
-        batch.wcu += write_units(size)
-        return True
-
-    def _row_error(self, error: RowError, batch: Batch, lane: _Lane) -> None:
-        """on_error=skip: record the row and go on; stop: write what came before, then fail."""
-        if self.settings.on_error == "skip":
-            batch.rejected += 1
-            self._reject(error)
-            return
-        lane.writer.submit(batch)
-        lane.writer.close()
-        raise error
-
-
-def _chunks(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
-    while True:
-        chunk = list(islice(rows, size))
-        if not chunk:
-            return
-        yield chunk

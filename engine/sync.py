@@ -26,8 +26,9 @@ from engine.errors import MigrationError
 from engine.extract import open_source
 from engine.guard import Conflict, GuardedWriter, guard_attribute
 from engine.index_changes import IndexChange, apply_index_changes, index_changes
+from engine.item_run import StopFlag
 from engine.load import Batch, BatchWriter, RateLimiter
-from engine.migrate import StopFlag, bind_target, run_groups, run_identity, select_item_types, state_lock
+from engine.migrate import bind_target, run_groups, run_identity, select_item_types, state_lock
 from engine.plan import ItemTypePlan, Plan, TablePlan
 from engine.snapshot import Snapshot, source_digests, unchanged
 from engine.state import MigrationState
