@@ -99,10 +99,7 @@ def run(
         register_functions(conn)
         reader = Reader(target, max_rcu, settings.workers)
         renderer = Renderer(conn, sample, sample_pct)
-        logical = {t.spec.name for t in tables}
-        patterns = [
-            p for p in plan.mapping.access_patterns if p.request.table in logical and wanted(f"pattern:{p.name}")
-        ]
+        patterns = _patterns_of(plan, tables, wanted)
         pattern_checks = _PatternChecks(plan, conn, reader, sources, progress, pool)
         with closing(pattern_checks):
             pattern_checks.prepare(patterns, (sample, sample_pct), proof)
@@ -115,17 +112,12 @@ def run(
         record = run_record(config.state_dir, plan, conn, config.batch_size, consumed.units)
         samples = sample_items(plan, conn)
     result = _describe(config, plan, target, reader, max_rcu, [t.name for t in tables])
-    mode = (
-        "full"
-        if sample is None and sample_pct is None
-        else f"sample {sample or ''}{f'{sample_pct}%' if sample_pct else ''}"
-    )
     return ValidationResult(
         checks=results,
         started_at=started,
         finished_at=_now(),
         seconds=time.monotonic() - t0,
-        mode=mode,
+        mode=_mode(sample, sample_pct),
         tool_version=_tool_version(),
         run=record,
         samples=samples,
@@ -198,6 +190,18 @@ class _PatternChecks:
 
     def close(self) -> None:
         self._stack.close()
+
+
+def _patterns_of(plan: Plan, tables: list[TablePlan], wanted: Callable[[str], bool]) -> list[AccessPatternSpec]:
+    """The access patterns on the selected tables that the run checks."""
+    logical = {t.spec.name for t in tables}
+    return [p for p in plan.mapping.access_patterns if p.request.table in logical and wanted(f"pattern:{p.name}")]
+
+
+def _mode(sample: int | None, sample_pct: float | None) -> str:
+    if sample is None and sample_pct is None:
+        return "full"
+    return f"sample {sample or ''}{f'{sample_pct}%' if sample_pct else ''}"
 
 
 def _selection(
