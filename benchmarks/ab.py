@@ -22,27 +22,13 @@ import statistics
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import run as bench  # noqa: E402
-
-
-def migrate(root: Path, db: Path, url: str, prefix: str, workers: int, tmp: Path) -> dict[str, Any]:
-    """``root/cli.py migrate --no-validate`` into fresh tables: wall and write-phase seconds."""
-    folder = Path(tempfile.mkdtemp(prefix="ab-", dir=tmp))
-    config = bench.engine_config(folder, db, prefix, url, workers, None)
-    cmd = [bench.PYTHON, str(root / "cli.py"), "-c", config.path, "migrate", "--no-validate", "--workers", str(workers)]
-    child = bench.run_child(cmd, folder)
-    if child.returncode != 0:
-        raise child.failure(f"{root}/cli.py migrate")
-    match = bench.SUMMARY_LINE.match(child.last_line().strip())
-    if not match:
-        raise RuntimeError(f"no summary line from {root}/cli.py migrate: {child.last_line()!r}")
-    return {"items": int(match.group(1)), "wall_s": child.wall_s, "write_s": float(match.group(2))}
+from benchmarks.hot_partitions import engine_run  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,13 +52,13 @@ def main(argv: list[str] | None = None) -> int:
     times: dict[str, list[float]] = {"before": [], "after": []}
     roots = {"before": args.before.resolve(), "after": ROOT}
     try:
-        migrate(ROOT, bench.dataset(ROOT / "benchmarks" / "results" / "data", 1, args.seed, bench.SOURCE_DB),
-                server.url, prefixes("wu"), args.workers, tmp)  # fmt: skip  # warm the server up
+        engine_run(bench.dataset(ROOT / "benchmarks" / "results" / "data", 1, args.seed, bench.SOURCE_DB),
+                   server.url, prefixes("wu"), args.workers, tmp)  # fmt: skip  # warm the server up
         order = [("before", "after") if i % 2 == 0 else ("after", "before") for i in range(args.rounds)]
         for name in (n for pair in order for n in pair):
             prefix = prefixes(name[:2])
             try:
-                result = migrate(roots[name], db, server.url, prefix, args.workers, tmp)
+                result = engine_run(db, server.url, prefix, args.workers, tmp, root=roots[name])
             finally:
                 bench.drop_tables(bench.admin_client(server.url), prefix)
             times[name].append(result["write_s"])
