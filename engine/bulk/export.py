@@ -85,6 +85,12 @@ def sink_for(config: Config, location: str) -> LocalSink | S3Sink:
     return LocalSink(Path(location))
 
 
+def _source_args(config: Config, plan: Plan) -> SourceArgs:
+    """What a worker process needs to open the source and render parts on its own."""
+    settings = config.migration_settings
+    return SourceArgs(config.mappings, config.source_db, settings.busy_timeout, plan.table_prefix, settings.on_error)
+
+
 def export_items(
     config: Config,
     plan: Plan,
@@ -125,13 +131,7 @@ def export_items(
         "export to {}: {} parts, {} finished before, {} to write", sink.url, len(parts), result.parts_skipped, len(todo)
     )
     staging = _staging_for(config, sink)
-    args = SourceArgs(
-        config.mappings,
-        config.source_db,
-        config.migration_settings.busy_timeout,
-        plan.table_prefix,
-        config.migration_settings.on_error,
-    )
+    args = _source_args(config, plan)
     for part, rendered in render_parts(todo, processes or os.cpu_count() or 1, args, (plan, conn), staging):
         sink.put(staging(part), part.key)
         progress.part_done(sink.url, part.key, {"item_type": part.item_type, **rendered.record()})
