@@ -2,8 +2,10 @@
 
 The proxy sits between boto3 and DynamoDB Local and, according to rules, answers
 some requests with the errors DynamoDB would send (throttling, 5xx, access denied), drops the
-connection before or after forwarding, delays requests, or turns a
-``BatchWriteItem`` into a partial success with ``UnprocessedItems``.
+connection before or after forwarding, delays requests, turns a
+``BatchWriteItem`` into a partial success with ``UnprocessedItems``, or
+answers a ``Query``/``Scan`` without one of its items (``stale_read``: what an
+eventually consistent global secondary index gives while it lags the table).
 
 Only the standard library is used.  Typical use::
 
@@ -101,6 +103,7 @@ FAULTS: dict[str, frozenset[str]] = {
     "reset_after": frozenset(),
     "delay": frozenset({"seconds"}),
     "partial_batch": frozenset({"keep"}),
+    "stale_read": frozenset({"index"}),
 }
 
 # Headers that describe one hop only and must not be relayed as they are.
@@ -143,6 +146,8 @@ class Rule:
         if self.count is not None and self.fired >= self.count:
             return False
         if self.fault == "partial_batch" and operation != "BatchWriteItem":
+            return False
+        if self.fault == "stale_read" and operation not in ("Query", "Scan"):
             return False
         return self.operations is None or operation in self.operations
 
@@ -250,7 +255,8 @@ class FaultProxy:
         ``count`` caps how often it fires.  ``params`` by fault: ``message``
         for the error faults, ``status`` (500 or 503) for ``server_error``,
         ``seconds`` for ``delay``, ``keep`` (fraction, default 0.5) for
-        ``partial_batch``.
+        ``partial_batch``, ``index`` (of the item left out of the page,
+        default 0) for ``stale_read``.
         """
         if fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; known: {sorted(FAULTS)}")
@@ -419,6 +425,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._forward_and_relay(body)
         elif fault == "partial_batch":
             self._partial_batch(body, float(params.get("keep", 0.5)))
+        elif fault == "stale_read":
+            self._stale_read(body, int(params.get("index", 0)))
         else:  # pragma: no cover - add_rule validates fault kinds
             self._forward_and_relay(body)
 
@@ -600,6 +608,27 @@ class _Handler(BaseHTTPRequestHandler):
         for table, reqs in _group(withheld).items():
             unprocessed.setdefault(table, []).extend(reqs)
         result["UnprocessedItems"] = unprocessed
+        self._send_rewritten(status, reason, headers, result)
+
+    def _stale_read(self, body: bytes, index: int) -> None:
+        """Forward a Query or Scan and answer without the page's item at ``index`` (when it has one)."""
+        try:
+            status, reason, headers, data = self._forward(body)
+        except _UpstreamError as exc:
+            msg = f"faultproxy: upstream failed: {exc}".encode()
+            self._send(502, "Bad Gateway", [("Content-Type", "text/plain")], msg)
+            return
+        result = json.loads(data) if status == 200 else {}
+        items = result.get("Items") or []
+        if not -len(items) <= index < len(items):
+            self._send(status, reason, headers, data)
+            return
+        del items[index]
+        result["Count"] = len(items)
+        self._send_rewritten(status, reason, headers, result)
+
+    def _send_rewritten(self, status: int, reason: str, headers: list[tuple[str, str]], result: Any) -> None:
+        """Send a response whose JSON body the proxy changed, with its checksum recomputed."""
         new_body = json.dumps(result).encode()
         headers = [(k, v) for k, v in headers if k.lower() != "x-amz-crc32"]
         if not any(k.lower() == "x-amzn-requestid" for k, _ in headers):

@@ -514,3 +514,20 @@ def test_url_requires_start(ddb_local_url: str) -> None:
     finally:
         p.stop()
     p.stop()  # idempotent
+
+
+# -- stale read ------------------------------------------------------------------
+
+
+def test_stale_read_leaves_one_item_out_of_a_query_answer(proxy: FaultProxy, client: Any, direct: Any) -> None:
+    proxy.add_rule("stale_read", count=1)
+    pk = _key()
+    direct.put_item(TableName=TABLE, Item=_item(pk, v="x"))
+    query = {"TableName": TABLE, "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": pk}}}
+    # a GetItem is not a read the rule applies to: it does not fire
+    assert client.get_item(TableName=TABLE, Key={"pk": {"S": pk}})["Item"]["v"] == {"S": "x"}
+    stale = client.query(**query)  # the checksum was recomputed: botocore accepts the answer
+    assert (stale["Items"], stale["Count"]) == ([], 0)
+    fresh = client.query(**query)
+    assert [item["pk"]["S"] for item in fresh["Items"]] == [pk]
+    assert proxy.stats["stale_read"] == 1
