@@ -189,11 +189,23 @@ def diff_items(expected: dict[str, Wire], actual: dict[str, Wire]) -> list[tuple
     return list(diff(left, right))
 
 
+_EXACT_INT = 10**38  # an int below this in size is a number DynamoDB stores as it is
+
+
 def plain_value(value: Any) -> Any:
-    """SQL or DynamoDB value -> comparable value (numbers as Decimal)."""
+    """SQL or DynamoDB value -> comparable value (numbers as Decimal, which compare by value).
+
+    Validation calls this for every compared value of both sides, so the
+    common cases skip ``number_text``'s checks: an int of at most 38 digits and
+    a finite Decimal (DynamoDB's own numbers) are numbers DynamoDB stores.
+    """
     if isinstance(value, bool):
         return value
-    if isinstance(value, int | float | Decimal):
+    if isinstance(value, int):
+        return Decimal(value) if -_EXACT_INT < value < _EXACT_INT else Decimal(number_text(value)).normalize()
+    if isinstance(value, Decimal) and value.is_finite():
+        return value.normalize()
+    if isinstance(value, float | Decimal):
         return Decimal(number_text(value)).normalize() if value != 0 else Decimal(0)
     return value
 

@@ -28,6 +28,7 @@ from engine.state.fingerprints import key_text, text_hash
 from engine.types import Wire
 
 BUFFER = 1000  # items per executemany
+CACHE_KIB = 512  # page cache: the file is written and joined in order, so a larger one buys little
 UNKNOWN_TYPE = "?"
 
 
@@ -80,6 +81,7 @@ class ItemDiff:
         self._dir = tempfile.TemporaryDirectory(prefix="diff-")
         self.db = sqlite3.connect(Path(self._dir.name) / "items.db", check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=OFF")
+        self.db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         self.db.execute("PRAGMA synchronous=OFF")
         # rowid = render order: of two items with one key, the first rendered is the one compared
         self.db.execute("CREATE TABLE rendered (k TEXT, t TEXT, h TEXT, item TEXT)")

@@ -44,7 +44,7 @@ from engine.validate.pattern_proof import (
 from engine.validate.patterns import param_count, pattern_check
 from engine.validate.progress import NO_PROGRESS, Progress
 from engine.validate.read_capacity import metered
-from engine.validate.reads import Reader
+from engine.validate.reads import Reader, page_items
 from engine.validate.report import write_reports
 from engine.validate.results import CheckResult, Failure, ValidationResult
 from engine.validate.run_record import run_record
@@ -98,6 +98,7 @@ def run(
         tables, described, wanted = _selection(plan, target, table, checks)
         register_functions(conn)
         reader = Reader(target, max_rcu, settings.workers)
+        reader.page_items = {name: page_items(description) for name, description in described.items()}
         renderer = Renderer(conn, sample, sample_pct)
         patterns = _patterns_of(plan, tables, wanted)
         pattern_checks = _PatternChecks(plan, conn, reader, sources, progress, pool)

@@ -23,7 +23,7 @@ import marshal
 import sqlite3
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ from engine.validate.progress import Progress
 from engine.validate.reads import Reader
 
 BUFFER = 1000  # rows per executemany
-CACHE_KIB = 512  # page cache of each reading connection (one per worker thread and file)
+CACHE_KIB = 512  # page cache of the writing connection and of each reading one (one per worker thread)
 
 #: Sort conditions on string and binary keys, compared as bytes by SQLite (memcmp, then length).
 _SQL_CONDITIONS = {
@@ -164,6 +164,7 @@ class IndexFile:
             self._writer.close()
         self._writer = sqlite3.connect(self.path)
         self._writer.execute("PRAGMA journal_mode=OFF")
+        self._writer.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         self._writer.execute("PRAGMA synchronous=OFF")
         self._writer.execute("DROP TABLE IF EXISTS items")
         self._writer.execute("CREATE TABLE items (pk, sk, tk TEXT, item BLOB)")
@@ -189,8 +190,10 @@ class IndexFile:
         self.count += len(rows)
         rows.clear()
 
-    def query(self, partition: Wire, op: str | None, values: Sequence[Wire], forward: bool) -> list[dict[str, Wire]]:
-        """The items a Query with this key condition returns, in its order (all pages)."""
+    def query(
+        self, partition: Wire, op: str | None, values: Sequence[Wire], forward: bool
+    ) -> Iterator[dict[str, Wire]]:
+        """The items a Query with this key condition returns, in its order (all pages), as they are read."""
         if self.sort is not None and self.sort.type == "N":
             return self._numeric_query(partition, op, values, forward)
         sql = "SELECT item FROM items WHERE pk = ?"
@@ -206,10 +209,15 @@ class IndexFile:
                 args += cells[:arity]
         direction = "" if forward else " DESC"
         sql += f" ORDER BY sk{direction}, tk{direction}"
-        return [marshal.loads(blob) for (blob,) in self._db().execute(sql, args)]
+        return (marshal.loads(blob) for (blob,) in self._db().execute(sql, args))
 
-    def _numeric_query(self, partition: Wire, op: str, values: Sequence[Wire], forward: bool) -> list[dict[str, Wire]]:
-        """A numeric sort key: filtered and ordered by value in Python (SQLite's REAL would round)."""
+    def _numeric_query(
+        self, partition: Wire, op: str, values: Sequence[Wire], forward: bool
+    ) -> Iterator[dict[str, Wire]]:
+        """A numeric sort key: filtered and ordered by value in Python (SQLite's REAL would round).
+
+        The partition's matching keys are held to sort them (its items are decoded one at a time).
+        """
         bounds = [Decimal(_number(v)) for v in values]
         found = []
         for sk, tk, blob in self._db().execute("SELECT sk, tk, item FROM items WHERE pk = ?", [_cell(partition)]):
@@ -217,7 +225,7 @@ class IndexFile:
             if _numeric_match(op, value, bounds):
                 found.append((value, tk, blob))
         found.sort(key=lambda row: (row[0], row[1]), reverse=not forward)
-        return [marshal.loads(blob) for _, _, blob in found]
+        return (marshal.loads(blob) for _, _, blob in found)
 
     def _db(self) -> sqlite3.Connection:
         """This thread's read-only connection to the file."""

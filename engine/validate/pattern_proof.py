@@ -8,7 +8,7 @@ the run's item pass scans the table, its pages fill the file, see
 ``FeedingReader``, else the file gets a parallel Scan of its own), and
 each value's answer is taken from the file exactly as the Query (or GetItem)
 would give it, then compared with the SQL answer by the same comparison as a
-real request (``PatternRunner._compare``: the same failures, messages and
+real request (``PatternRunner.compare``: the same failures, messages and
 keys). See ``index_file`` for why that answer equals the Query's.
 
 The file proves the data; it cannot prove the request (index name, key
@@ -31,7 +31,7 @@ import sqlite3
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
@@ -42,6 +42,7 @@ from engine.errors import TargetError
 from engine.plan import Plan
 from engine.spec.model import AccessPatternSpec, IndexSpec
 from engine.types import Wire
+from engine.validate.answers import Aligned, sorted_stream
 from engine.validate.index_file import IndexFile
 from engine.validate.pattern_runner import PatternRunner, _projection
 from engine.validate.patterns import CHUNK, in_order, stream_params
@@ -202,7 +203,7 @@ class FileProof:
                         result.fail(failure)
                 task.advance(len(outcome))
             for _, _, params in sorted(self.largest, key=lambda entry: -entry[1]):
-                for failure in self._real(params, self._from_file(params)[1]):
+                for failure in self._real(params):
                     result.fail(failure)
         except sqlite3.Error as exc:
             result.fail(Failure("pattern", f"{pattern.location}: params SQL does not run: {exc}"))
@@ -227,22 +228,21 @@ class FileProof:
         if failure is not None:
             return [failure]
         try:
-            want = self.runner.sql_answer(params)
+            failures, size = self.runner.compare(params, self.runner.sql_rows(params), got)
         except sqlite3.Error as exc:
             return [Failure("pattern", f"{self.runner.pattern.location}: SQL does not run: {exc}")]
-        failures = list(self.runner._compare(params, want, got))
         if position in self.real_at:
-            failures += self._real(params, got)
+            failures += self._real(params)
         else:
-            self._note_size(position, params, len(got))
+            self._note_size(position, params, size)
         return failures
 
-    def _from_file(self, params: dict[str, Any]) -> tuple[Failure | None, list[dict[str, Any]]]:
+    def _from_file(self, params: dict[str, Any]) -> tuple[Failure | None, Iterator[dict[str, Any]]]:
         try:
             partition, op, values = self.runner.key_condition(params)
             items = self.file.query(partition, op, values, self.runner.pattern.request.forward)
         except Exception as exc:  # noqa: BLE001 - a key that does not render is this value's failure
-            return Failure("pattern", f"params {params}: key condition does not render: {exc}"), []
+            return Failure("pattern", f"params {params}: key condition does not render: {exc}"), iter(())
         return None, self.runner.plain_answer({k: v for k, v in item.items() if k in self.keep} for item in items)
 
     def _note_size(self, position: int, params: dict[str, Any], size: int) -> None:
@@ -254,32 +254,47 @@ class FileProof:
             elif self.largest and entry > self.largest[0]:
                 heapq.heapreplace(self.largest, entry)
 
-    def _real(self, params: dict[str, Any], from_file: list[dict[str, Any]]) -> list[Failure]:
-        """Send the real request: DynamoDB must accept it and give the file's answer."""
+    def _real(self, params: dict[str, Any]) -> list[Failure]:
+        """Send the real request: DynamoDB must accept it and give the file's answer, item for item."""
         with self._lock:
             self.real_sent += 1
         try:
             real = self.runner.answer(params)
         except TargetError as exc:
             return [Failure("pattern", f"params {params}: DynamoDB request failed: {exc}")]
-        if _canonical(real, self.runner.pattern.ordered) == _canonical(from_file, self.runner.pattern.ordered):
-            return []
         id_name = self.runner.pattern.id_attribute
+        ordered = self.runner.pattern.ordered
+        try:
+            aligned = Aligned(
+                _canonical(self._from_file(params)[1], ordered),
+                _canonical(real, ordered),
+                key=lambda entry: entry[0],
+                shown=lambda entry: jsonable(entry[1].get(id_name)),
+            )
+            for _ in aligned:
+                pass
+        except TargetError as exc:  # a later page refused
+            return [Failure("pattern", f"params {params}: DynamoDB request failed: {exc}")]
+        difference = aligned.difference
+        if difference is None:
+            return []
         label = json.dumps(params, default=jsonable, sort_keys=True)
+        where = f" from position {difference.start + 1}" if difference.start else ""
         return [
             Failure(
                 "pattern",
-                f"params {label}: the real request's answer differs from the index read",
+                f"params {label}: the real request's answer differs from the index read{where}",
                 path=id_name,
-                expected=[jsonable(r.get(id_name)) for r in from_file][:20],
-                actual=[jsonable(r.get(id_name)) for r in real][:20],
+                expected=difference.first,
+                actual=difference.second,
             )
         ]
 
 
-def _canonical(answer: list[dict[str, Any]], ordered: bool) -> list[str]:
-    texts = [json.dumps(item, default=jsonable, sort_keys=True) for item in answer]
-    return texts if ordered else sorted(texts)
+def _canonical(answer: Iterable[dict[str, Any]], ordered: bool) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each item with its canonical text, in the answer's order, or in text order for an unordered pattern."""
+    texts = ((json.dumps(item, default=jsonable, sort_keys=True), item) for item in answer)
+    return texts if ordered else sorted_stream(texts, lambda entry: entry[0])
 
 
 def _chunks(rows: Iterator[tuple[int, dict[str, Any]]]) -> Iterator[list[tuple[int, dict[str, Any]]]]:

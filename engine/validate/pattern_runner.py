@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
+from itertools import chain
 from typing import Any
 
 from engine.canonical import at_path, jsonable, plain_value
@@ -14,7 +15,8 @@ from engine.spec.model import AccessPatternSpec
 from engine.target import describe_error
 from engine.templates import compile_template
 from engine.types import KEY_CONVERTERS, Wire, to_python
-from engine.validate.reads import Reader
+from engine.validate.answers import Aligned, sorted_stream
+from engine.validate.reads import PAGE_ITEMS, Reader
 from engine.validate.results import Failure
 from engine.validate.sources import SourceConnections
 
@@ -53,19 +55,18 @@ class PatternRunner:
     def check(self, params: dict[str, Any], prefetched: dict[str, Any] | None = None) -> list[Failure]:
         try:
             got = self._dynamodb(params, prefetched)
+            want = self.sql_rows(params)
+            return self.compare(params, want, got)[0]
         except TargetError as exc:
             return [Failure("pattern", f"params {params}: DynamoDB request failed: {exc}")]
-        try:
-            want = self.sql_answer(params)
         except sqlite3.Error as exc:
             return [Failure("pattern", f"{self.pattern.location}: SQL does not run: {exc}")]
-        return list(self._compare(params, want, got))
 
-    def sql_answer(self, params: dict[str, Any]) -> list[dict[str, Any]]:
-        """The rows the pattern's SQL gives for one parameter row (sqlite3.Error when it does not run)."""
+    def sql_rows(self, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """The rows the pattern's SQL gives for one parameter row, as they are read (sqlite3.Error when it does not run)."""
         cursor = self.sources.get().execute(self.pattern.sql, params)
         names = [d[0] for d in cursor.description]
-        return [dict(zip(names, values)) for values in cursor]
+        return (dict(zip(names, values)) for values in cursor)
 
     def key_condition(self, params: dict[str, Any]) -> tuple[Wire, str | None, list[Wire]]:
         """The request's key condition for one parameter row: partition value, sort operator, sort values.
@@ -84,16 +85,17 @@ class PatternRunner:
             return partition, None, []
         return partition, sort.op, [self.convert[self.sort_name](t.render(params)) for t in self.sort]
 
-    def plain_answer(self, items: Iterable[dict[str, Wire]]) -> list[dict[str, Any]]:
-        """Wire items of an answer -> the plain values compared with SQL (``expand`` applied)."""
-        plain = [{k: to_python(v) for k, v in item.items()} for item in items]
+    def plain_answer(self, items: Iterable[dict[str, Wire]]) -> Iterator[dict[str, Any]]:
+        """Wire items of an answer -> the plain values compared with SQL (``expand`` applied), one by one."""
+        plain = ({k: to_python(v) for k, v in item.items()} for item in items)
         expand = self.pattern.request.expand
-        if expand:  # a list of maps, or one map (an embed with one: true)
-            values = [item.get(expand, []) for item in plain]
-            return [element for value in values for element in (value if isinstance(value, list) else [value])]
-        return plain
+        if not expand:
+            return plain
+        # a list of maps, or one map (an embed with one: true)
+        values = (item.get(expand, []) for item in plain)
+        return (element for value in values for element in (value if isinstance(value, list) else [value]))
 
-    def answer(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+    def answer(self, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """DynamoDB's answer for one parameter row, one request (no batching); TargetError when it fails."""
         return self._dynamodb(params)
 
@@ -112,27 +114,33 @@ class PatternRunner:
             found[json.dumps({n: item[n] for n in names}, sort_keys=True, default=jsonable)] = item
         return found
 
-    def _dynamodb(self, params: dict[str, Any], prefetched: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    def _dynamodb(self, params: dict[str, Any], prefetched: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+        """DynamoDB's answer, plain, page by page; the first page is read now, so a refused request raises here."""
+        pages = self._pages(params, prefetched)
+        first = next(pages, [])
+        return self.plain_answer(chain(first, chain.from_iterable(pages)))
+
+    def _pages(self, params: dict[str, Any], prefetched: dict[str, Any] | None) -> Iterator[list[dict[str, Wire]]]:
         action = f"access pattern {self.pattern.name}"
         try:
-            if self.get is not None:
-                key = self._get_key(params)
-                if prefetched is not None:
-                    stored = prefetched.get(json.dumps(key, sort_keys=True, default=jsonable))
-                    items = [stored] if stored else []
-                else:
-                    response = self.reader.call(
-                        "get_item", action, TableName=self.table_name, Key=key, ConsistentRead=True, **self.projection
-                    )
-                    items = [response["Item"]] if "Item" in response else []
-                return self.plain_answer(items)
-            return self.plain_answer(self._query(params))  # page by page
+            if self.get is None:
+                yield from self._query(params)
+                return
+            key = self._get_key(params)
+            if prefetched is not None:
+                stored = prefetched.get(json.dumps(key, sort_keys=True, default=jsonable))
+                yield [stored] if stored else []
+                return
+            response = self.reader.call(
+                "get_item", action, TableName=self.table_name, Key=key, ConsistentRead=True, **self.projection
+            )
+            yield [response["Item"]] if "Item" in response else []
         except TargetError:
             raise
         except Exception as exc:  # noqa: BLE001
             raise describe_error(exc, action, self.reader.target) from None
 
-    def _query(self, params: dict[str, Any]) -> Iterator[dict[str, Wire]]:
+    def _query(self, params: dict[str, Any]) -> Iterator[list[dict[str, Wire]]]:
         assert self.partition is not None
         values: dict[str, Any] = {":pk": self.convert[self.partition_name](self.partition.render(params))}
         condition = "#pk = :pk"
@@ -159,6 +167,7 @@ class PatternRunner:
             "ExpressionAttributeValues": values,
             "ScanIndexForward": self.pattern.request.forward,
             "ProjectionExpression": self.projection["ProjectionExpression"],
+            "Limit": PAGE_ITEMS,  # a 1 MB page is tens of MB as Python objects, held by each worker
         }
         if self.pattern.request.index:
             kwargs["IndexName"] = self.pattern.request.index
@@ -166,45 +175,60 @@ class PatternRunner:
             kwargs["ConsistentRead"] = True
         while True:
             page = self.reader.call("query", f"access pattern {self.pattern.name}", **kwargs)
-            yield from page.get("Items", [])
+            yield page.get("Items", [])
             if not page.get("LastEvaluatedKey"):
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def _compare(
-        self, params: dict[str, Any], want: list[dict[str, Any]], got: list[dict[str, Any]]
-    ) -> Iterator[Failure]:
+    def compare(
+        self, params: dict[str, Any], want: Iterable[dict[str, Any]], got: Iterable[dict[str, Any]]
+    ) -> tuple[list[Failure], int]:
+        """The failures of one answer against SQL's, and how many of its items matched SQL's ids in order.
+
+        Both answers stream (see ``answers``): ids are compared pair by pair
+        in the pattern's order (id order for an unordered pattern), and the
+        attributes of each pair with equal ids. When the ids part, only that
+        one failure is reported, with the ids of each side from where they part.
+        """
         id_name = self.pattern.id_attribute
+
+        def ident(row: dict[str, Any]) -> Any:
+            return plain_value(row.get(id_name))
+
+        def shown(row: dict[str, Any]) -> Any:
+            return jsonable(ident(row))
+
+        if not self.pattern.ordered:  # both in the order of the id's text as reports show it (3000, not 3E+3)
+            want, got = sorted_stream(want, lambda r: str(shown(r))), sorted_stream(got, lambda r: str(shown(r)))
+        aligned = Aligned(want, got, ident, shown)
         label = json.dumps(params, default=jsonable, sort_keys=True)
-        want_ids = [plain_value(r.get(id_name)) for r in want]
-        got_ids = [plain_value(r.get(id_name)) for r in got]
-        if not self.pattern.ordered:
-            order = sorted(range(len(want)), key=lambda i: str(want_ids[i]))
-            want, want_ids = [want[i] for i in order], [want_ids[i] for i in order]
-            order = sorted(range(len(got)), key=lambda i: str(got_ids[i]))
-            got, got_ids = [got[i] for i in order], [got_ids[i] for i in order]
-        if want_ids != got_ids:
-            yield Failure(
-                "pattern",
-                f"params {label}: {id_name} values differ from SQL",
-                path=id_name,
-                expected=[jsonable(i) for i in want_ids][:20],
-                actual=[jsonable(i) for i in got_ids][:20],
-            )
-            return
-        for row, item in zip(want, got):
-            for attribute in self.pattern.attributes:
-                expected, actual = plain_value(row.get(attribute)), plain_value(at_path(item, attribute))
-                if expected != actual:
-                    yield Failure(
-                        "pattern",
-                        f"params {label}: {id_name} {jsonable(got_ids[0]) if got_ids else ''}".strip()
-                        + ": attribute differs from SQL",
-                        key={id_name: jsonable(plain_value(row.get(id_name)))},
-                        path=attribute,
-                        expected=jsonable(expected) if expected is not None else None,
-                        actual=jsonable(actual) if actual is not None else None,
-                    )
+        failures = [f for row, item in aligned for f in self._attribute_failures(label, row, item)]
+        difference = aligned.difference
+        if difference is None:
+            return failures, aligned.count
+        where = f" from position {difference.start + 1}" if difference.start else ""
+        failure = Failure(
+            "pattern",
+            f"params {label}: {id_name} values differ from SQL{where}",
+            path=id_name,
+            expected=difference.first,
+            actual=difference.second,
+        )
+        return [failure], aligned.count
+
+    def _attribute_failures(self, label: str, row: dict[str, Any], item: dict[str, Any]) -> Iterator[Failure]:
+        for attribute in self.pattern.attributes:
+            expected, actual = plain_value(row.get(attribute)), plain_value(at_path(item, attribute))
+            if expected != actual:
+                ident = jsonable(plain_value(row.get(self.pattern.id_attribute)))
+                yield Failure(
+                    "pattern",
+                    f"params {label}: {self.pattern.id_attribute} {ident}: attribute differs from SQL",
+                    key={self.pattern.id_attribute: ident},
+                    path=attribute,
+                    expected=jsonable(expected) if expected is not None else None,
+                    actual=jsonable(actual) if actual is not None else None,
+                )
 
 
 def _projection(pattern: AccessPatternSpec, key_names: list[str]) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """Access pattern checks: the parameter values streamed from the source, checked on a pool of workers.
 
-The parameter rows are read from a cursor in chunks of ``CHUNK`` and handed
-to ``workers`` threads; at most ``2 * workers`` chunks are in flight, so
-memory does not grow with the number of parameter values. Each worker runs
+The parameter rows are read from a cursor in chunks of at most ``CHUNK`` (fewer
+when a pattern has few values, see ``chunk_size``) and handed to ``workers``
+threads; at most ``2 * workers`` chunks are in flight, so memory does not grow
+with the number of parameter values. Each worker runs
 the pattern's SQL on its own connection to the source, and GetItem patterns
 fetch a chunk in one BatchGetItem. Results are taken in submission order, so
 the failures come out in the same order as a sequential run.
@@ -47,7 +48,8 @@ def pattern_check(
         params = stream_params(conn, pattern.params, total, limit)
         task = progress.task(result.name, min(total, limit) if limit else total)
         try:
-            for outcome in in_order(runner.check_many, _chunks(params, CHUNK), pool, reader.workers):
+            size = chunk_size(min(total, limit) if limit else total, reader.workers)
+            for outcome in in_order(runner.check_many, _chunks(params, size), pool, reader.workers):
                 for failures in outcome:
                     result.compared += 1
                     for failure in failures:
@@ -105,6 +107,12 @@ def _pick(rows: Iterable[Any], wanted: Iterator[int]) -> Iterator[Any]:
         if index == next_index:
             yield row
             next_index = next(wanted, None)
+
+
+def chunk_size(values: int, workers: int) -> int:
+    """Parameter values per job: ``CHUNK``, or fewer so that a pattern with few values still
+    gives every worker several jobs (25 values on 4 workers: 2 per job, not one job of 25)."""
+    return max(1, min(CHUNK, -(-values // (4 * workers))))
 
 
 def _chunks(rows: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:

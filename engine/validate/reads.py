@@ -23,9 +23,25 @@ from engine.target import Target
 from engine.types import Wire
 
 _DONE = object()
-#: Items per Scan page: small pages keep the pages in flight small (a 1 MB page is
-#: tens of MB as Python objects) and, on DynamoDB Local, read no slower.
-SCAN_PAGE_ITEMS = 250
+#: Items per page of an access pattern's Query, and of a Scan when the table's item size is
+#: not known: small pages keep the pages in flight small (a 1 MB page is tens of MB as
+#: Python objects, held by each worker), so memory does not grow with the size of a
+#: partition or table. On AWS a page costs its size in read units, rounded up to 4 KB.
+PAGE_ITEMS = 250
+#: A Scan page's size in DynamoDB's item bytes (``page_items``): about 1 MB as Python
+#: objects. DynamoDB Local positions each Scan page in time that grows with the table, so
+#: pages are not made smaller than they need to be.
+SCAN_PAGE_BYTES = 64 * 1024
+_PAGE_ITEMS_RANGE = (50, 1000)
+
+
+def page_items(description: dict[str, Any] | None) -> int:
+    """Items per Scan page of a table, from its DescribeTable (average item size), or ``PAGE_ITEMS``."""
+    count, size = (description or {}).get("ItemCount") or 0, (description or {}).get("TableSizeBytes") or 0
+    if not count or not size:
+        return PAGE_ITEMS
+    low, high = _PAGE_ITEMS_RANGE
+    return max(low, min(high, SCAN_PAGE_BYTES * count // size))
 
 
 class Reader:
@@ -38,6 +54,7 @@ class Reader:
         self.workers = max(1, workers)
         self.units = 0.0
         self.requests = 0
+        self.page_items: dict[str, int] = {}  # per table: see ``page_items``
         self._lock = threading.Lock()
 
     def call(self, method: str, action: str, **kwargs: Any) -> Any:
@@ -97,7 +114,8 @@ class Reader:
     def _scan_segment(
         self, table: str, segment: tuple[int, int] | None, extra: dict[str, Any] | None = None
     ) -> Iterator[list[dict[str, Wire]]]:
-        kwargs: dict[str, Any] = {"TableName": table, "Limit": SCAN_PAGE_ITEMS, **(extra or {})}
+        limit = self.page_items.get(table, PAGE_ITEMS)
+        kwargs: dict[str, Any] = {"TableName": table, "Limit": limit, **(extra or {})}
         if segment is not None:
             kwargs["Segment"], kwargs["TotalSegments"] = segment
         while True:

@@ -6,6 +6,10 @@ import sqlite3
 import threading
 from collections.abc import Callable
 
+#: Page cache of each worker's connection (SQLite's default is 2 MB): a pattern's SQL reads
+#: from the operating system's file cache, and one cache per worker would grow with the source.
+CACHE_KIB = 512
+
 
 def register_functions(conn: sqlite3.Connection) -> sqlite3.Connection:
     """SQL functions the mapping's check SQL may call (``py_lower``: Python's ``str.lower``)."""
@@ -26,6 +30,7 @@ class SourceConnections:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = register_functions(self._opener())
+            conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             self._local.conn = conn
             with self._lock:
                 self._opened.append(conn)
