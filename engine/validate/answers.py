@@ -70,6 +70,11 @@ class Difference:
     first: list[Any]
     second: list[Any]
 
+    @property
+    def where(self) -> str:
+        """`` from position N`` for a message, or nothing when the windows are the answers' first ids."""
+        return f" from position {self.start + 1}" if self.start else ""
+
 
 class Aligned(Generic[T]):
     """Two answers side by side: iterating yields the pairs whose keys are equal, up to the first difference.

@@ -279,11 +279,10 @@ class FileProof:
         if difference is None:
             return []
         label = json.dumps(params, default=jsonable, sort_keys=True)
-        where = f" from position {difference.start + 1}" if difference.start else ""
         return [
             Failure(
                 "pattern",
-                f"params {label}: the real request's answer differs from the index read{where}",
+                f"params {label}: the real request's answer differs from the index read{difference.where}",
                 path=id_name,
                 expected=difference.first,
                 actual=difference.second,

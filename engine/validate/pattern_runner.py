@@ -206,10 +206,9 @@ class PatternRunner:
         difference = aligned.difference
         if difference is None:
             return failures, aligned.count
-        where = f" from position {difference.start + 1}" if difference.start else ""
         failure = Failure(
             "pattern",
-            f"params {label}: {id_name} values differ from SQL{where}",
+            f"params {label}: {id_name} values differ from SQL{difference.where}",
             path=id_name,
             expected=difference.first,
             actual=difference.second,
