@@ -21,7 +21,7 @@ import botocore.config
 import botocore.exceptions
 from loguru import logger
 
-from engine import local_dynamodb, table_settings
+from engine import local_dynamodb, read_answers, table_settings
 from engine.config import Config
 from engine.errors import TargetError
 from engine.faults import crash_point
@@ -112,7 +112,7 @@ def connect(config: Config, need_server: bool = True) -> Iterator[Target]:
         ) from None
 
     def make_client() -> Any:
-        return session.client("dynamodb", config=client_config, **kwargs)
+        return read_answers.install(session.client("dynamodb", config=client_config, **kwargs))
 
     try:
         settings = config.migration_settings
