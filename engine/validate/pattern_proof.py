@@ -44,7 +44,7 @@ from engine.spec.model import AccessPatternSpec, IndexSpec
 from engine.types import Wire
 from engine.validate.answers import Aligned, sorted_stream
 from engine.validate.index_file import IndexFile
-from engine.validate.pattern_runner import PatternRunner, _projection
+from engine.validate.pattern_runner import PatternRunner, _projection, parted
 from engine.validate.patterns import CHUNK, in_order, stream_params
 from engine.validate.progress import Progress
 from engine.validate.reads import Reader
@@ -279,15 +279,7 @@ class FileProof:
         if difference is None:
             return []
         label = json.dumps(params, default=jsonable, sort_keys=True)
-        return [
-            Failure(
-                "pattern",
-                f"params {label}: the real request's answer differs from the index read{difference.where}",
-                path=id_name,
-                expected=difference.first,
-                actual=difference.second,
-            )
-        ]
+        return [parted(label, "the real request's answer differs from the index read", id_name, difference)]
 
 
 def _canonical(answer: Iterable[dict[str, Any]], ordered: bool) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -15,7 +15,7 @@ from engine.spec.model import AccessPatternSpec
 from engine.target import describe_error
 from engine.templates import compile_template
 from engine.types import KEY_CONVERTERS, Wire, to_python
-from engine.validate.answers import Aligned, sorted_stream
+from engine.validate.answers import Aligned, Difference, sorted_stream
 from engine.validate.reads import PAGE_ITEMS, Reader
 from engine.validate.results import Failure
 from engine.validate.sources import SourceConnections
@@ -206,14 +206,7 @@ class PatternRunner:
         difference = aligned.difference
         if difference is None:
             return failures, aligned.count
-        failure = Failure(
-            "pattern",
-            f"params {label}: {id_name} values differ from SQL{difference.where}",
-            path=id_name,
-            expected=difference.first,
-            actual=difference.second,
-        )
-        return [failure], aligned.count
+        return [parted(label, f"{id_name} values differ from SQL", id_name, difference)], aligned.count
 
     def _attribute_failures(self, label: str, row: dict[str, Any], item: dict[str, Any]) -> Iterator[Failure]:
         for attribute in self.pattern.attributes:
@@ -228,6 +221,17 @@ class PatternRunner:
                     expected=jsonable(expected) if expected is not None else None,
                     actual=jsonable(actual) if actual is not None else None,
                 )
+
+
+def parted(label: str, what: str, id_name: str, difference: Difference) -> Failure:
+    """The failure of two answers whose ids part: ``what``, where, and the ids each side shows from there."""
+    return Failure(
+        "pattern",
+        f"params {label}: {what}{difference.where}",
+        path=id_name,
+        expected=difference.first,
+        actual=difference.second,
+    )
 
 
 def _projection(pattern: AccessPatternSpec, key_names: list[str]) -> dict[str, Any]:

@@ -46,9 +46,10 @@ def pattern_check(
         total = param_count(conn, pattern.params)
         limit = _limit(pattern, total, *sampling)
         params = stream_params(conn, pattern.params, total, limit)
-        task = progress.task(result.name, min(total, limit) if limit else total)
+        checked = min(total, limit) if limit else total
+        task = progress.task(result.name, checked)
         try:
-            size = chunk_size(min(total, limit) if limit else total, reader.workers)
+            size = chunk_size(checked, reader.workers)
             for outcome in in_order(runner.check_many, _chunks(params, size), pool, reader.workers):
                 for failures in outcome:
                     result.compared += 1

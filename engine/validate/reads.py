@@ -38,7 +38,8 @@ _PAGE_ITEMS_RANGE = (50, 1000)
 
 def page_items(description: dict[str, Any] | None) -> int:
     """Items per Scan page of a table, from its DescribeTable (average item size), or ``PAGE_ITEMS``."""
-    count, size = (description or {}).get("ItemCount") or 0, (description or {}).get("TableSizeBytes") or 0
+    table = description or {}
+    count, size = table.get("ItemCount") or 0, table.get("TableSizeBytes") or 0
     if not count or not size:
         return PAGE_ITEMS
     low, high = _PAGE_ITEMS_RANGE
