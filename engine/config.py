@@ -52,6 +52,9 @@ class MigrationSettings:
     """With on_error=skip, how many rejected rows stop the run anyway."""
     busy_timeout: float = 10.0
     """Seconds to wait for another process's write lock on the source database."""
+    commit_interval_ms: int = 250
+    """How often acknowledged batches are made durable (fingerprints, then the checkpoint file); a window
+    of unacknowledged batches that fills commits at once, so a crash rewrites no more than the window."""
     state_file: str | None = None
     """Checkpoints, counters, the lock, rejects and the embedded DynamoDB Local's data live beside
     this file. None (the default): ``state/<configuration name>/migration_state.json``, so that two

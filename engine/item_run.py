@@ -26,6 +26,7 @@ from engine.extract import Row, open_source, split_points, stream_rows
 from engine.load import WINDOW_PER_WORKER, Batch, BatchWriter, Progress, RateLimiter
 from engine.plan import ItemTypePlan
 from engine.state import MigrationState
+from engine.state.commit import Committer
 from engine.state.fingerprints import FingerprintStore, fingerprint
 from engine.target import Target
 from engine.timeline import Timeline
@@ -158,8 +159,10 @@ class ItemRun:
         stop: StopFlag,
         store: FingerprintStore,
         source: str | Path | None = None,
+        committer: Committer | None = None,
     ) -> None:
         self.item = item
+        self.committer = committer or Committer(state, store)
         self.store = store
         self.key_names = list(item.table.spec.primary_key_names)
         self.config = config
@@ -274,6 +277,7 @@ class ItemRun:
             on_reject=self._reject if self.settings.on_error == "skip" else None,
             rate_limiter=self.limiter,
             progress=self.progress,
+            commits=self.committer,
         )
         lane = _Lane(index, after, upto, conn, writer)
         with self._lock:
@@ -298,7 +302,6 @@ class ItemRun:
             "batches": 1,
             **lane.writer.stats.take(),
         }
-        self.store.record(self.item.table.name, batch.written_fingerprints())
         with self._lock:
             now = time.monotonic()
             elapsed, self._last_ack = now - self._last_ack, now
@@ -306,11 +309,16 @@ class ItemRun:
             self.result.rows_read += batch.rows
             self.result.rows_skipped += batch.skipped
             self.result.rows_rejected += batch.rejected
-        if batch.cursor is not None:
+
+        def advance() -> None:  # in memory; the committer saves it after the fingerprints
+            if batch.cursor is None:  # an empty batch moves nothing
+                return
             if lane.index is None:
                 self.state.advance(self.item.name, batch.cursor, counters, elapsed)
             else:
                 self.state.advance_range(self.item.name, lane.index, batch.cursor, counters, elapsed)
+
+        self.committer.acknowledged(self.item.table.name, batch.written_fingerprints(), advance)
         self.reporter.advance(self.item.name, batch.rows, counters["items_written"])
         if self.timeline:
             self.timeline.acknowledged(

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import botocore.exceptions
 from loguru import logger
@@ -32,6 +32,18 @@ WINDOW_PER_WORKER = 8
 THROTTLE_BACKOFF_STEPS = 3
 #: A writer tells that DynamoDB throttles it at most this often (a hot key throttles on and off for minutes).
 THROTTLE_WARNING_EVERY_S = 30.0
+
+
+class Commits(Protocol):
+    """Who makes acknowledged batches durable (``engine.state.commit.Committer``); the writer only asks it to."""
+
+    def register(self, writer: Any) -> None: ...
+
+    def unregister(self, writer: Any) -> None: ...
+
+    def maybe_commit(self) -> None: ...
+
+    def commit(self) -> None: ...
 
 
 class Progress:
@@ -149,6 +161,7 @@ class BatchWriter:
         rate_limiter: RateLimiter | None = None,
         progress: Progress | None = None,
         window: int | None = None,
+        commits: Commits | None = None,
     ) -> None:
         self.target = target
         self.progress = progress or Progress()
@@ -166,8 +179,12 @@ class BatchWriter:
         self._lock = threading.Lock()
         self._acked = threading.Condition(self._lock)
         self._done: dict[int, Batch] = {}
-        self._next = 0
+        self._next = 0  # the low-water mark: every batch before it is acknowledged
+        self._committed = 0  # ... and durable (the checkpoint covers it); the window counts from here
         self._failure: BaseException | None = None
+        self.commits = commits
+        if commits is not None:
+            commits.register(self)
 
     @property
     def failed(self) -> BaseException | None:
@@ -183,16 +200,33 @@ class BatchWriter:
         8 per worker recovers most of the throughput an unbounded one has
         under faults (see benchmarks/faults.py).
         """
-        with self._acked:
-            while batch.seq - self._next >= self._window and self._failure is None:
-                self._acked.wait()
+        while True:
+            with self._acked:
+                if self._failure is not None or batch.seq - self._committed < self._window:
+                    break
+                if batch.seq - self._next >= self._window:
+                    self._acked.wait()
+                    continue
+            self.commits.commit()  # type: ignore[union-attr] # acknowledged but not durable: commit now
         if self._failure:
             raise self._failure
         self._pool.submit(self._run, batch)
 
+    def acknowledged_mark(self) -> int:
+        return self._next
+
+    def committed(self, mark: int) -> None:
+        """The committer made every batch before ``mark`` durable."""
+        with self._acked:
+            self._committed = max(self._committed, mark)
+            self._acked.notify_all()
+
     def close(self) -> None:
-        """Wait for every batch in flight; raise the first failure."""
+        """Wait for every batch in flight, make the acknowledged ones durable; raise the first failure."""
         self._pool.shutdown(wait=True)
+        if self.commits is not None:
+            self.commits.commit()
+            self.commits.unregister(self)
         if self._failure:
             raise self._failure
 
@@ -219,7 +253,11 @@ class BatchWriter:
                 self.on_ack(self._done.pop(self._next))
                 self._next += 1
                 crash_point("after_checkpoint")
+            if self.commits is None:
+                self._committed = self._next
             self._acked.notify_all()
+        if self.commits is not None:
+            self.commits.maybe_commit()
 
     def _write(self, batch: Batch) -> None:
         pending: dict[str, list[dict[str, Any]]] = {

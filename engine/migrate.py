@@ -6,13 +6,11 @@ forced), one with a checkpoint continues after it, the rest start fresh.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +23,11 @@ from engine.item_run import Aborted, ItemResult, ItemRun, Reporter, SilentReport
 from engine.load import RateLimiter
 from engine.plan import ItemTypePlan, Plan, TablePlan
 from engine.snapshot import Snapshot, remove_others, source_digests, source_identity
+from engine.spec.digest import matches, spec_digest
 from engine.spec.model import ItemTypeSpec
 from engine.state import Lock, MigrationState, remove_stale_temps
 from engine.state.binding import check_owner, check_target, reconcile_tables, target_record
+from engine.state.commit import Committer
 from engine.state.fingerprints import FingerprintStore
 from engine.target import Target, ensure_tables, existing_tables
 from engine.timeline import recording
@@ -44,20 +44,6 @@ class MigrationResult:
         return sum(i.items_written for i in self.items)
 
 
-def spec_digest(item: ItemTypeSpec) -> str:
-    """A hash of what an item type writes, ignoring where in the file it stands."""
-
-    def strip(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {str(k): strip(v) for k, v in value.items() if k not in ("location", "query_location")}
-        if isinstance(value, list | tuple):
-            return [strip(v) for v in value]
-        return value
-
-    text = json.dumps(strip(asdict(item)), sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
 def run_identity(plan: Plan, config: Config, target: Target, snapshot: Snapshot | None = None) -> dict[str, Any]:
     """What this run's checkpoints belong to: mapping, source (as snapshotted), target."""
     identity = {
@@ -72,8 +58,10 @@ def run_identity(plan: Plan, config: Config, target: Target, snapshot: Snapshot 
     return identity
 
 
-def check_identity(state: MigrationState, identity: dict[str, Any], force: bool) -> list[str]:
-    """Item types whose progress no longer matches the mapping; refuse unless forced."""
+def check_identity(
+    state: MigrationState, identity: dict[str, Any], force: bool, specs: dict[str, ItemTypeSpec]
+) -> list[str]:
+    """Item types whose progress no longer matches the mapping (``specs`` by name); refuse unless forced."""
     previous = state.identity
     if not previous:
         return []
@@ -82,7 +70,7 @@ def check_identity(state: MigrationState, identity: dict[str, Any], force: bool)
     current = identity["item_type_digests"]
     # in the plan's order (then item types the mapping no longer has), whatever order the threads saved them in
     ordered = [*current, *sorted(started - current.keys())]
-    changed = [n for n in ordered if n in started and old.get(n) != current.get(n)]
+    changed = [n for n in ordered if n in started and not (n in specs and matches(old.get(n), specs[n]))]
     if changed and not force:
         raise StateError(
             f"the mapping changed since the checkpoint for item type(s): {', '.join(changed)}",
@@ -163,6 +151,7 @@ def migrate(
         if parallel > 1:  # the largest first: a small table waits less than a large one would
             groups.sort(key=lambda group: -sum(i.expected_rows for i in group))
         source = snapshot.path if snapshot else config.source_db
+        committer = Committer(state, store, settings.commit_interval_ms / 1000)
         with StopFlag() as stop:
 
             def run_group(group: list[ItemTypePlan]) -> list[ItemResult]:
@@ -182,7 +171,9 @@ def migrate(
                 elif state.status(item.name) == "done":
                     logger.info("{}: done in an earlier run; skipped (use --force to rewrite)", item.name)
                     return _result_from_state(item, state, "skipped")
-                run = ItemRun(item, config, target, group_conn, state, reporter, limiter, rejects, stop, store, source)
+                run = ItemRun(
+                    item, config, target, group_conn, state, reporter, limiter, rejects, stop, store, source, committer
+                )
                 run.timeline = timeline
                 return run.execute()
 
@@ -212,7 +203,7 @@ def prepare_target(
     written before the checks pass.
     """
     identity = run_identity(plan, config, target, snapshot)
-    changed = check_identity(state, identity, force)
+    changed = check_identity(state, identity, force, {i.name: i.spec for i in plan.item_types})
     table_plans = list({i.table.name: i.table for i in selected}.values())
     recreate = force and config.migration_settings.delete_existing_tables
     result.tables_created = bind_target(config, target, state, plan, table_plans, identity, store, recreate)

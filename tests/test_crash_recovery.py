@@ -94,7 +94,13 @@ CASES: list[tuple[str, int, tuple[str, ...], int, bool]] = [
     ("state_backup_moved", 4, CE, 10, True),
     ("state_backup_moved", 45, CE, 10, True),
     ("state_backup_moved", 70, PL, 10, False),
+    # the default commit interval (one save covers the batches acknowledged in the last 250 ms)
+    ("state_temp_written", 2, CE, 10, True),
+    ("state_backup_moved", 3, PL, 10, True),
 ]
+#: A kill at the n-th checkpoint save, n past the saves a run at the default interval makes, runs with every
+#: acknowledged batch saved (the interval at 0), so that the kill lands where the case says.
+SAVE_POINTS = ("state_temp_written", "state_backup_moved")
 SELECTED = [c for c in CASES if FULL or c[4]]
 
 
@@ -104,9 +110,12 @@ def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 # ----------------------------------------------------------------------------- helpers
-def set_batch_size(config: Path, size: int) -> None:
+def set_batch_size(config: Path, size: int, commit_interval_ms: int | None = None) -> None:
+    """The batch size; and the commit interval, for kills that count checkpoint saves (0: every batch saves)."""
     data = json.loads(config.read_text())
     data["batch_size"] = size
+    if commit_interval_ms is not None:
+        data.setdefault("migration_settings", {})["commit_interval_ms"] = commit_interval_ms
     config.write_text(json.dumps(data, indent=2))
 
 
@@ -248,7 +257,7 @@ def test_sigkill_at_a_crash_point_then_resume_loses_nothing_and_rewrites_little(
     point: str, n: int, tables: tuple[str, ...], batch_size: int, make_config: Any, ddb: Any, prefix: str
 ) -> None:
     config = make_config(workers=WORKERS)
-    set_batch_size(config, batch_size)
+    set_batch_size(config, batch_size, 0 if point in SAVE_POINTS and n > 3 else None)
     checkpoint, source, present = kill_and_inspect(config, "migrate", tables, f"{point}:{n}", batch_size, ddb, prefix)
     resume_and_check(config, tables, checkpoint, batch_size, from_backup=source.endswith(".bak"))
     # a kill between rotating the backup and renaming the new file must recover from the .bak;
@@ -267,7 +276,7 @@ def test_a_resume_killed_in_turn_keeps_its_progress_and_the_next_resume_complete
     make_config: Any, ddb: Any, prefix: str
 ) -> None:
     config = make_config(workers=WORKERS)
-    set_batch_size(config, 10)
+    set_batch_size(config, 10, 0)
     first, _, _ = kill_and_inspect(config, "migrate", CE, "after_write:20", 10, ddb, prefix)
     second, source, _ = kill_and_inspect(config, "resume", CE, "state_backup_moved:6", 10, ddb, prefix)
     assert source.endswith(".bak")

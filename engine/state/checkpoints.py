@@ -195,14 +195,16 @@ class MigrationState:
         self.save()
 
     def advance(self, name: str, cursor: list[Any], counters: dict[str, int], elapsed_s: float) -> None:
-        """Record an acknowledged position: every row up to ``cursor`` is in DynamoDB."""
+        """Record an acknowledged position: every row up to ``cursor`` is in DynamoDB.
+
+        In memory only: ``engine.state.commit.Committer`` saves it, after the fingerprints it covers.
+        """
         with self._mutex:
             entry = self._data["item_types"][name]
             entry["cursor"] = cursor
             for key, value in counters.items():
                 entry[key] = entry.get(key, 0) + value
             entry["elapsed_s"] = round(entry.get("elapsed_s", 0.0) + elapsed_s, 3)
-        self.save()
 
     def set_ranges(self, name: str, bounds: list[tuple[list[Any] | None, list[Any] | None]]) -> None:
         """Split an item type into cursor ranges ``(after, upto]``, written concurrently, none started."""
@@ -214,14 +216,13 @@ class MigrationState:
     def advance_range(
         self, name: str, index: int, cursor: list[Any], counters: dict[str, int], elapsed_s: float
     ) -> None:
-        """Record an acknowledged position in one range: its rows up to ``cursor`` are in DynamoDB."""
+        """Record an acknowledged position in one range: its rows up to ``cursor`` are in DynamoDB (in memory)."""
         with self._mutex:
             entry = self._data["item_types"][name]
             entry["ranges"][index]["cursor"] = cursor
             for key, value in counters.items():
                 entry[key] = entry.get(key, 0) + value
             entry["elapsed_s"] = round(entry.get("elapsed_s", 0.0) + elapsed_s, 3)
-        self.save()
 
     def finish_range(self, name: str, index: int) -> None:
         with self._mutex:
