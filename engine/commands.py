@@ -28,7 +28,7 @@ from engine.migrate import migrate as run_migration
 from engine.plan import Plan, compile_plan, config_table_name
 from engine.render import Renderer, raise_error
 from engine.snapshot import Snapshot, source_identity
-from engine.spec import load_mapping_set
+from engine.spec import digest, load_mapping_set
 from engine.state import Lock, MigrationState, remove_stale_temps
 from engine.state.binding import check_owner, describe_where, generation, target_record
 from engine.state.fingerprints import FILE_NAME as FINGERPRINTS
@@ -454,15 +454,13 @@ def log_result(result: MigrationResult) -> None:
 
 def _skippable_now(config: Config, plan: Plan, conn: sqlite3.Connection, store: Any) -> dict[str, str]:
     """What a sync now would skip: done, same mapping, fingerprints there, no source table changed."""
-    from engine.migrate import spec_digest
-
     state = MigrationState.load(config.state_path)
     before = state.identity.get("item_type_digests", {})
     items = list(plan.item_types)
     reads, digests = snapshot.source_digests(conn, items)
     settled = {
         i.name: state.status(i.name) == "done"
-        and before.get(i.name) == spec_digest(i.spec)
+        and digest.matches(before.get(i.name), i.spec)
         and store.count(i.table.name) > 0
         for i in items
     }

@@ -31,6 +31,7 @@ from engine.load import Batch, BatchWriter, RateLimiter
 from engine.migrate import bind_target, run_groups, run_identity, select_item_types, state_lock
 from engine.plan import ItemTypePlan, Plan, TablePlan
 from engine.snapshot import Snapshot, source_digests, unchanged
+from engine.spec.digest import matches
 from engine.state import MigrationState
 from engine.state.fingerprints import Fingerprint, FingerprintStore
 from engine.target import Target, describe_table
@@ -89,7 +90,7 @@ def sync(
         identity = run_identity(plan, config, target, snapshot)
         result.tables_created = bind_target(config, target, state, plan, table_plans, identity, store)
         reads, digests = source_digests(conn, selected)
-        skipped = {} if against_target else _skippable(state, store, selected, before, identity, reads, digests)
+        skipped = {} if against_target else _skippable(state, store, selected, before, reads, digests)
         for table in table_plans:
             changes = index_changes(table, describe_table(target, table.name) or {})
             apply_index_changes(target, table, changes)
@@ -163,14 +164,12 @@ def _skippable(
     store: FingerprintStore,
     selected: list[ItemTypePlan],
     before: dict[str, str],
-    identity: dict[str, Any],
     reads: dict[str, frozenset[str]],
     digests: dict[str, str],
 ) -> dict[str, str]:
     """Item types done, with the same mapping, fingerprints recorded, and no source table changed."""
-    now = identity["item_type_digests"]
     settled = {
-        i.name: state.status(i.name) == "done" and before.get(i.name) == now[i.name] and store.count(i.table.name) > 0
+        i.name: state.status(i.name) == "done" and matches(before.get(i.name), i.spec) and store.count(i.table.name) > 0
         for i in selected
     }
     return unchanged(selected, reads, digests, state.source_tables, settled)
