@@ -478,7 +478,7 @@ def plan_diff(config: Config, against_target: bool = False, check_target: bool =
 
     changes: list[str] = []
     with opened_plan(config) as (plan, conn), FingerprintStore.of(config.state_dir) as store:
-        differ = Differ(plan)
+        differ = Differ(plan, scratch=config.state_dir)
         skipped = {} if against_target else _skippable_now(config, plan, conn, store)
         for name, reason in skipped.items():
             differ.counts(plan.item_type(name).table.name, name).skipped = reason
