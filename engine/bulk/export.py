@@ -172,8 +172,7 @@ def export_items(
         "part_bytes": part_bytes,
         "table_prefix": plan.table_prefix,
     }
-    recorded = progress.data["exports"].get(sink.url, {}).get("parts", {})  # before a new identity forgets them
-    earlier = sink.earlier_parts(recorded) if isinstance(sink, LocalSink) else set()
+    earlier = _earlier_parts(sink, progress)  # before a new identity forgets the parts recorded
     finished = progress.export_parts(sink.url, identity)
     cut: dict[str, int] = {}
     parts: list[PartSpec] = []
@@ -204,11 +203,21 @@ def export_items(
     result.manifest["tables"] = progress.merge_tables(sink.url, result.manifest["tables"])
     _write_rejects(config, location, result.rejects)
     if isinstance(sink, LocalSink):
-        listed = {p["key"] for t in result.manifest["tables"].values() for p in t["parts"]}
-        sink.remove_stale(earlier | {p.key for p in parts}, listed)
+        sink.remove_stale(earlier | {p.key for p in parts}, _listed(result.manifest))
     result.manifest_at = sink.put_manifest(json.dumps(result.manifest, indent=1).encode("utf-8"))
     result.seconds = time.monotonic() - started
     return result
+
+
+def _earlier_parts(sink: LocalSink | S3Sink, progress: BulkProgress) -> set[str]:
+    """The parts earlier exports wrote to a folder (none looked for under S3)."""
+    if not isinstance(sink, LocalSink):
+        return set()
+    return sink.earlier_parts(progress.data["exports"].get(sink.url, {}).get("parts", {}))
+
+
+def _listed(manifest: dict[str, Any]) -> set[str]:
+    return {p["key"] for t in manifest["tables"].values() for p in t["parts"]}
 
 
 def _staging_for(config: Config, sink: LocalSink | S3Sink) -> Callable[[PartSpec], Path]:
