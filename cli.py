@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from engine import commands, local_dynamodb
+from engine import commands, local_dynamodb, outputs, reviewed_plan
 from engine.config import DEFAULT_CONFIG, Config, load_config, with_settings
 from engine.errors import MigrationError, UsageError, ValidationFailed, WriteRefused
 from engine.estimate import PRICE_PER_MILLION_WRU, PRICE_SOURCE
@@ -185,6 +185,8 @@ def plan(
 ) -> None:
     """Show what a migration would do, without writing anything."""
     config = _config(ctx)
+    if out:
+        outputs.check([reviewed_plan.output(out)], outputs.protected(config))
     if show_diff or against_target:
         difference = commands.plan_diff(config, against_target, check_target)
         if out:
@@ -907,6 +909,9 @@ def _run_validation(
 ) -> None:
     from engine import validate as validation
 
+    guard = outputs.protected(config)
+    if report:
+        validation.check_report(report, guard)  # before the validation: never replace what the tool did not write
     interactive = console.is_terminal and fmt == "table"
     columns = [TextColumn("{task.description:<40}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
     bars = Progress(*columns, console=console, transient=True) if interactive else None
@@ -924,7 +929,7 @@ def _run_validation(
     else:
         _print_validation(result)
     if report:
-        for path in validation.write_reports(result, report):
+        for path in validation.write_reports(result, report, guard):
             (err_console if fmt == "json" else console).print(f"report written to {path}", highlight=False)
     if not result.passed:
         raise ValidationFailed(f"validation failed: {result.failed_count} of {len(result.checks)} checks failed")
@@ -1085,13 +1090,16 @@ def scaffold(source_db: str, out: str, table: str | None, style: str) -> None:
 @handle_errors
 def export_model(ctx: click.Context, fmt: str, out: str | None, samples: int, pitr: bool) -> None:
     """Export the model: a NoSQL Workbench data model or a CloudFormation template."""
-    document = commands.export_model(_config(ctx), fmt, samples, pitr)
+    config = _config(ctx)
+    target, guard = outputs.Output(Path(out or "-"), outputs.MODEL_EXPORT, "model"), outputs.protected(config)
+    if out is not None:
+        outputs.check([target], guard)
+    document = commands.export_model(config, fmt, samples, pitr)
     text = json.dumps(document, indent=2, ensure_ascii=False, default=_json_default) + "\n"
     if out is None:
         click.echo(text, nl=False)
         return
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    Path(out).write_text(text, encoding="utf-8")
+    outputs.write(target, text, guard)
     console.print(f"wrote {out} ({fmt})", highlight=False)
 
 

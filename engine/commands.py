@@ -19,7 +19,7 @@ from typing import Any
 import boto3
 from loguru import logger
 
-from engine import local_dynamodb, reviewed_plan, snapshot, table_settings
+from engine import local_dynamodb, outputs, reviewed_plan, snapshot, table_settings
 from engine.config import Config, save_config
 from engine.errors import MigrationError, StateError, UsageError
 from engine.extract import open_source
@@ -476,7 +476,7 @@ def plan_diff(config: Config, against_target: bool = False, check_target: bool =
 
     changes: list[str] = []
     with opened_plan(config) as (plan, conn), FingerprintStore.of(config.state_dir) as store:
-        differ = Differ(plan)
+        differ = Differ(plan, scratch=config.state_dir)
         skipped = {} if against_target else _skippable_now(config, plan, conn, store)
         for name, reason in skipped.items():
             differ.counts(plan.item_type(name).table.name, name).skipped = reason
@@ -550,7 +550,7 @@ def plan_basis(config: Config) -> dict[str, Any]:
 
 
 def save_reviewed(config: Config, path: str, kind: str, document: dict[str, Any]) -> Path:
-    return reviewed_plan.save(path, kind, document, plan_basis(config))
+    return reviewed_plan.save(path, kind, document, plan_basis(config), outputs.protected(config))
 
 
 def check_reviewed(config: Config, path: str, kind: str) -> None:

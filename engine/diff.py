@@ -23,6 +23,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from loguru import logger
@@ -117,8 +118,9 @@ Change = Put | Delete | Same
 class Differ:
     """Renders a table's item types and compares them with what the table holds; safe across table threads."""
 
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan: Plan, scratch: Path | None = None) -> None:
         self.plan = plan
+        self.scratch = scratch  # the folder of the comparisons' temporary files (None: the system's)
         self.diffs: dict[tuple[str, str], TypeDiff] = {}
         self._digests: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -157,7 +159,7 @@ class Differ:
         (then every unchanged item comes out too, as ``Same``, when asked).
         """
         keys = list(table.spec.primary_key_names)
-        with ItemDiff(keys, table.name) as compared:
+        with ItemDiff(keys, table.name, self.scratch) as compared:
             rendered = {item.name: self._render(Renderer(conn), item, compared) for item in items}
             for key, item_type, first in compared.duplicates():
                 message = f"item type {item_type}: key {key} is rendered again (first by {first}); kept the first"

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import tempfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from engine.canonical import canonical, diff, key_of, wire_text
+from engine.scratch import scratch_dir
 from engine.state.fingerprints import key_text, text_hash
 from engine.types import Wire
 
@@ -75,10 +75,10 @@ class ItemDiff:
     the wire text and its hash; the matching runs in SQLite.
     """
 
-    def __init__(self, keys: list[str], table: str) -> None:
+    def __init__(self, keys: list[str], table: str, scratch: Path | None = None) -> None:
         self.keys = keys
         self.table = table
-        self._dir = tempfile.TemporaryDirectory(prefix="diff-")
+        self._dir = scratch_dir(scratch)  # in the state folder when given: a killed run's is removed later
         self.db = sqlite3.connect(Path(self._dir.name) / "items.db", check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=OFF")
         self.db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")

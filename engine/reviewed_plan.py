@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import StateError, UsageError
+from engine.outputs import REVIEWED_PLAN, Output, Protected, json_marker, write
 
 VERSION = 1
 
@@ -29,12 +30,20 @@ def basis(mapping_digest: str, source: dict[str, Any], target: str) -> dict[str,
     }
 
 
-def save(path: str | Path, kind: str, document: dict[str, Any], depends_on: dict[str, Any]) -> Path:
-    file = Path(path)
-    file.parent.mkdir(parents=True, exist_ok=True)
-    body = {"version": VERSION, "kind": kind, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    file.write_text(json.dumps({**body, "basis": depends_on, "plan": document}, indent=2, default=str) + "\n")
-    return file
+def output(path: str | Path) -> Output:
+    """The file ``plan --out`` writes (check it with ``outputs.check`` before planning)."""
+    return Output(Path(path), REVIEWED_PLAN, "json")
+
+
+def save(path: str | Path, kind: str, document: dict[str, Any], depends_on: dict[str, Any], guard: Protected) -> Path:
+    body = {
+        **json_marker(REVIEWED_PLAN),
+        "version": VERSION,
+        "kind": kind,
+        "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    text = json.dumps({**body, "basis": depends_on, "plan": document}, indent=2, default=str) + "\n"
+    return write(output(path), text, guard)
 
 
 def load(path: str | Path, kind: str) -> dict[str, Any]:

@@ -70,9 +70,12 @@ def take(source: str, state_dir: Path, busy_timeout: float) -> Snapshot:
             raise source_error(exc, f"copying {source} into {state_dir}") from None
         finally:
             copy.close()
+        os.replace(temp, final)
+    except BaseException:
+        temp.unlink(missing_ok=True)  # an unfinished copy is never read: do not leave it
+        raise
     finally:
         live.close()
-    os.replace(temp, final)
     logger.debug("took a snapshot of {} in {}", source, final)
     return Snapshot(final, identity, taken_at)
 
@@ -93,6 +96,17 @@ def remove_others(state_dir: Path, keep: Snapshot) -> None:
     for old in [*state_dir.glob(f"{PREFIX}*.sqlite"), *state_dir.glob(f"{PREFIX}*.tmp")]:
         if old != keep.path:
             old.unlink(missing_ok=True)
+
+
+def remove_earlier(state_dir: Path, keep: Snapshot) -> list[Path]:
+    """Delete the copies (finished or not) taken before ``keep``: their names sort by the time they were taken."""
+    removed = []
+    for old in [*state_dir.glob(f"{PREFIX}*.sqlite"), *state_dir.glob(f"{PREFIX}*.tmp")]:
+        if old.stem < keep.path.stem:
+            old.unlink(missing_ok=True)
+            removed.append(old)
+            logger.info("removed {}, a copy of the source an earlier run left", old)
+    return removed
 
 
 def open_snapshot(snapshot: Snapshot, busy_timeout: float) -> sqlite3.Connection:

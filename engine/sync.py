@@ -30,7 +30,8 @@ from engine.item_run import StopFlag
 from engine.load import Batch, BatchWriter, RateLimiter
 from engine.migrate import bind_target, run_groups, run_identity, select_item_types, state_lock
 from engine.plan import ItemTypePlan, Plan, TablePlan
-from engine.snapshot import Snapshot, source_digests, unchanged
+from engine.scratch import remove_abandoned
+from engine.snapshot import Snapshot, remove_earlier, source_digests, unchanged
 from engine.spec.digest import matches
 from engine.state import MigrationState
 from engine.state.fingerprints import Fingerprint, FingerprintStore
@@ -86,6 +87,7 @@ def sync(
         StopFlag() as stop,
         recording(config.state_dir, "sync") as timeline,
     ):
+        remove_abandoned(config.state_dir)  # the comparisons of killed runs
         before = state.identity.get("item_type_digests", {})
         identity = run_identity(plan, config, target, snapshot)
         result.tables_created = bind_target(config, target, state, plan, table_plans, identity, store)
@@ -95,7 +97,7 @@ def sync(
             changes = index_changes(table, describe_table(target, table.name) or {})
             apply_index_changes(target, table, changes)
             result.index_changes += changes
-        differ = Differ(plan)
+        differ = Differ(plan, scratch=config.state_dir)
         for name, reason in skipped.items():
             differ.counts(plan.item_type(name).table.name, name).skipped = reason
         limiter = RateLimiter(config.migration_settings.max_wcu) if config.migration_settings.max_wcu else None
@@ -114,6 +116,9 @@ def sync(
         _record_sources(state, selected, differ, reads, digests)
         kept = ("item_type", "table", "new", "updated", "deleted", "unchanged", "errors")
         timeline.counts(sync=[{k: d.to_json()[k] for k in kept} for d in result.diffs])
+        if snapshot is not None:
+            # the state now belongs to this run's copy: older ones (killed runs') are read no more
+            remove_earlier(config.state_dir, snapshot)
     result.seconds = time.monotonic() - started
     return result
 

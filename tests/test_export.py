@@ -179,3 +179,44 @@ def test_plan_prices_the_import_by_the_bytes_export_writes(chinook_config: Path,
     default = json.loads(run_cli(chinook_config, "plan", "--format", "json", "--no-check-target").output)
     assert "us-east-1" in default["load_paths"]["import_price_source"]
     assert default["load_paths"]["import_price_per_gb"] == 0.15
+
+
+def test_an_export_into_a_folder_used_before_leaves_exactly_the_parts_its_manifest_lists(
+    chinook_config: Path, tmp_path: Path
+) -> None:
+    """Issue 24, case 9: a second export with bigger parts (fewer of them) removes the parts of the first."""
+    out = tmp_path / "export"
+    assert run_cli(chinook_config, "export", "--out", str(out), "--part-mb", "0.1", "--processes", "1").exit_code == 0
+    first = set(parts_of(out))
+    again = run_cli(chinook_config, "export", "--out", str(out), "--part-mb", "5", "--processes", "1")
+    assert again.exit_code == 0, again.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    listed = {p["key"] for t in manifest["tables"].values() for p in t["parts"]}
+    on_disk = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()}
+    assert on_disk == listed | {"manifest.json"}  # no stale part, no temp file
+    assert len(first - listed) > 0  # the first export's extra parts were there, and are gone
+    assert sum(len(v) for v in exported_items(out).values()) == 13337
+
+
+def test_an_export_refuses_a_folder_holding_files_no_export_wrote(chinook_config: Path, tmp_path: Path) -> None:
+    out = tmp_path / "export"
+    out.mkdir()
+    notes = out / "notes.txt"
+    notes.write_bytes(b"my own notes\n")
+    result = run_process(chinook_config, "export", "--out", str(out), "--processes", "1")
+    assert result.returncode == 2, result.stderr
+    (line,) = error_lines(result.stderr)
+    assert str(notes) in line and "not written by an export" in line
+    assert "Traceback" not in result.stderr
+    assert notes.read_bytes() == b"my own notes\n"
+    assert sorted(p.name for p in out.rglob("*")) == ["notes.txt"]  # nothing written beside it
+
+    foreign = tmp_path / "other"
+    foreign.mkdir()
+    (foreign / "manifest.json").write_text('{"mine": true}\n')
+    result = run_process(chinook_config, "export", "--out", str(foreign), "--processes", "1")
+    assert result.returncode == 2, result.stderr
+    (line,) = error_lines(result.stderr)
+    assert str(foreign / "manifest.json") in line and "not the manifest of an export" in line
+    assert (foreign / "manifest.json").read_text() == '{"mine": true}\n'
+    assert sorted(p.name for p in foreign.rglob("*")) == ["manifest.json"]

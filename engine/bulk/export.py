@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from engine.bulk.parts import PartSpec, plan_parts
 from engine.bulk.progress import BulkProgress
 from engine.bulk.s3 import S3Location, S3Sink, s3_client
 from engine.config import Config
+from engine.errors import UsageError
 from engine.faults import crash_point
 from engine.migrate import source_identity
 from engine.plan import ItemTypePlan, Plan
@@ -31,6 +33,21 @@ from engine.plan import ItemTypePlan, Plan
 DEFAULT_PART_MB = 64.0
 DEFAULT_PART_BYTES = int(DEFAULT_PART_MB * 1024 * 1024)
 MANIFEST = "manifest.json"
+#: How ``plan_parts`` names a part; only files named so are ever deleted from an export folder.
+PART_KEY = re.compile(r"[A-Za-z0-9_.-]+/[0-9]{2,}-[^/]+-[0-9]{5,}\.json\.gz")
+
+
+def _listed_parts(manifest: Path) -> set[str]:
+    """The part keys an export's manifest lists; a manifest.json that is not one is refused."""
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+        keys = {p["key"] for t in data["tables"].values() for p in t["parts"]}
+        assert data["format"] == "DYNAMODB_JSON" and all(isinstance(k, str) for k in keys)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, AssertionError):
+        raise UsageError(
+            f"{manifest}: not the manifest of an export; nothing was exported", "export into another folder"
+        ) from None
+    return {k for k in keys if PART_KEY.fullmatch(k) and ".." not in k.split("/")}
 
 
 class LocalSink:
@@ -55,6 +72,43 @@ class LocalSink:
     def has(self, key: str, record: dict[str, Any]) -> bool:
         path = self.directory / key
         return path.exists() and path.stat().st_size == record["compressed_bytes"]
+
+    def earlier_parts(self, recorded: Iterable[str]) -> set[str]:
+        """The parts earlier exports wrote here: those the manifest lists, and those the checkpoints recorded."""
+        keys = {k for k in recorded if PART_KEY.fullmatch(k)}
+        manifest = self.directory / MANIFEST
+        if manifest.exists():
+            keys |= _listed_parts(manifest)
+        return keys
+
+    def refuse_foreign(self, known: set[str]) -> None:
+        """Refuse a folder holding a file no export wrote (naming one): never mixed in, never written over."""
+        if not self.directory.is_dir():
+            return
+        for path in sorted(self.directory.rglob("*")):
+            key = path.relative_to(self.directory).as_posix()
+            if path.is_dir() or key in known or key.removesuffix(".tmp") in {*known, MANIFEST}:
+                continue
+            raise UsageError(
+                f"{path}: not written by an export, in the export folder {self.directory}; nothing was exported",
+                "export into an empty folder, or into one only an export wrote",
+            )
+
+    def remove_stale(self, earlier: set[str], kept: set[str]) -> list[str]:
+        """Delete the parts earlier exports wrote that the new manifest does not list, and unfinished parts."""
+        removed = []
+        for key in sorted(earlier | kept):
+            for name in ([key] if key not in kept else []) + [key + ".tmp"]:
+                path = self.directory / name
+                if path.is_file() or path.is_symlink():
+                    path.unlink()
+                    removed.append(name)
+        for folder in {(self.directory / key).parent for key in earlier - kept}:
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        if removed:
+            logger.info("removed {} files of earlier exports that the new manifest does not list", len(removed))
+        return removed
 
     def put_manifest(self, data: bytes) -> str:
         path = self.directory / MANIFEST
@@ -118,13 +172,16 @@ def export_items(
         "part_bytes": part_bytes,
         "table_prefix": plan.table_prefix,
     }
+    earlier = _earlier_parts(sink, progress)  # before a new identity forgets the parts recorded
     finished = progress.export_parts(sink.url, identity)
-    progress.save()
     cut: dict[str, int] = {}
     parts: list[PartSpec] = []
     for item in items:
         cut[item.name], item_parts = plan_parts(plan, conn, item, part_bytes)
         parts += item_parts
+    if isinstance(sink, LocalSink):
+        sink.refuse_foreign(earlier | {p.key for p in parts})
+    progress.save()
     todo = [p for p in parts if p.key not in finished or not sink.has(p.key, finished[p.key])]
     result = ExportResult(sink.url, {}, "", parts_skipped=len(parts) - len(todo))
     logger.info(
@@ -145,9 +202,22 @@ def export_items(
     # an export of some tables keeps the tables an earlier run exported to the same place in the manifest
     result.manifest["tables"] = progress.merge_tables(sink.url, result.manifest["tables"])
     _write_rejects(config, location, result.rejects)
+    if isinstance(sink, LocalSink):
+        sink.remove_stale(earlier | {p.key for p in parts}, _listed(result.manifest))
     result.manifest_at = sink.put_manifest(json.dumps(result.manifest, indent=1).encode("utf-8"))
     result.seconds = time.monotonic() - started
     return result
+
+
+def _earlier_parts(sink: LocalSink | S3Sink, progress: BulkProgress) -> set[str]:
+    """The parts earlier exports wrote to a folder (none looked for under S3)."""
+    if not isinstance(sink, LocalSink):
+        return set()
+    return sink.earlier_parts(progress.data["exports"].get(sink.url, {}).get("parts", {}))
+
+
+def _listed(manifest: dict[str, Any]) -> set[str]:
+    return {p["key"] for t in manifest["tables"].values() for p in t["parts"]}
 
 
 def _staging_for(config: Config, sink: LocalSink | S3Sink) -> Callable[[PartSpec], Path]:

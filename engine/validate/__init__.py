@@ -45,7 +45,7 @@ from engine.validate.patterns import param_count, pattern_check
 from engine.validate.progress import NO_PROGRESS, Progress
 from engine.validate.read_capacity import metered
 from engine.validate.reads import Reader, page_items
-from engine.validate.report import write_reports
+from engine.validate.report import check_report, write_reports
 from engine.validate.results import CheckResult, Failure, ValidationResult
 from engine.validate.run_record import run_record
 from engine.validate.samples import sample_items
@@ -60,6 +60,7 @@ __all__ = [
     "ProofSettings",
     "ValidationResult",
     "check_names",
+    "check_report",
     "run",
     "write_reports",
 ]

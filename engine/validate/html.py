@@ -17,6 +17,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from engine.canonical import jsonable, short
+from engine.outputs import VALIDATION_REPORT, marker
 from engine.validate import charts
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -36,7 +37,11 @@ def render_html(doc: dict[str, Any]) -> str:
     doc["target"] = {"region": None, "tables": [], **doc["target"]}
     checks = sorted(doc["checks"], key=lambda c: c["passed"])  # failures first, otherwise in run order
     return environment.get_template("report.html.j2").render(
-        doc=doc, checks=checks, charts=_charts(doc.get("run") or {}), samples=doc.get("samples") or {}
+        doc=doc,
+        checks=checks,
+        charts=_charts(doc.get("run") or {}),
+        samples=doc.get("samples") or {},
+        generator=marker(VALIDATION_REPORT),
     )
 
 

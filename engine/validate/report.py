@@ -6,47 +6,68 @@ import json
 from pathlib import Path
 from typing import Any
 
+from engine import outputs
 from engine.canonical import jsonable, short
 from engine.errors import UsageError
+from engine.outputs import (
+    VALIDATION_REPORT,
+    Output,
+    Protected,
+    json_marker,
+    markdown_marker,
+    protected,
+    write,
+)
 from engine.validate.html import render_html
 from engine.validate.results import ValidationResult
 
 
-def write_reports(result: ValidationResult, path: str) -> list[Path]:
-    """Write the report named by ``path`` (.json, .md or .html); a JSON copy goes beside a .md/.html."""
+def report_outputs(path: str | Path) -> list[Output]:
+    """The files ``validate --report path`` writes: the one named, and the JSON report beside a .md or .html."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    written = []
-    document = result.to_json()
     if target.suffix == ".json":
-        target.write_text(json.dumps(document, indent=2, default=jsonable), encoding="utf-8")
-        return [target]
-    json_path = target.with_suffix(".json")
-    json_path.write_text(json.dumps(document, indent=2, default=jsonable), encoding="utf-8")
-    written.append(json_path)
-    if target.suffix == ".html":
-        target.write_text(render_html(document), encoding="utf-8")
-    else:
-        target.write_text(_markdown(document), encoding="utf-8")
-    written.append(target)
+        return [Output(target, VALIDATION_REPORT, "json")]
+    form = "html" if target.suffix == ".html" else "markdown"
+    return [Output(target, VALIDATION_REPORT, form), Output(target.with_suffix(".json"), VALIDATION_REPORT, "json")]
+
+
+def check_report(path: str | Path, guard: Protected) -> None:
+    """Before the validation runs: refuse a report that would replace a file the tool did not write."""
+    outputs.check(report_outputs(path), guard)
+
+
+def write_reports(result: ValidationResult, path: str, guard: Protected) -> list[Path]:
+    """Write the report named by ``path`` (.json, .md or .html); a JSON copy goes beside a .md/.html."""
+    document = result.to_json()
+    written = []
+    for output in report_outputs(path):
+        if output.form == "json":
+            text = json.dumps({**json_marker(VALIDATION_REPORT), **document}, indent=2, default=jsonable)
+        elif output.form == "html":
+            text = render_html(document)
+        else:
+            text = _markdown(document)
+        written.append(write(output, text, guard))
     return written
 
 
 def render_saved(json_path: Path, html_path: Path) -> Path:
     """The HTML page of a JSON report written earlier (its ``run`` and ``samples`` included)."""
+    output = Output(html_path, VALIDATION_REPORT, "html")
+    guard = protected(inputs=[json_path])
+    outputs.check([output], guard)
     try:
         document = json.loads(json_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise UsageError(f"{json_path}: cannot read a JSON report: {exc}") from None
     if not isinstance(document, dict) or not {"result", "checks", "source", "mapping", "target"} <= document.keys():
         raise UsageError(f"{json_path}: not a validation report (written by 'validate --report x.json')")
-    html_path.parent.mkdir(parents=True, exist_ok=True)
-    html_path.write_text(render_html(document), encoding="utf-8")
-    return html_path
+    return write(output, render_html(document), guard)
 
 
 def _markdown(doc: dict[str, Any]) -> str:
     lines = [
+        markdown_marker(VALIDATION_REPORT),
         "# Migration validation report",
         "",
         f"**Result: {doc['result'].upper()}**: {doc['summary']['passed']} of {doc['summary']['checks']} checks passed"
