@@ -30,6 +30,7 @@ from engine.errors import MigrationError, UsageError, ValidationFailed, WriteRef
 from engine.estimate import PRICE_PER_MILLION_WRU, PRICE_SOURCE
 from engine.logs import setup_logging
 from engine.migrate import MigrationResult
+from engine.scaffold import next_command
 from engine.validate.cost import read_estimate
 
 # Off a terminal (logs, CI, pipes) tables get room instead of 80 columns.
@@ -108,6 +109,7 @@ def cli(ctx: click.Context, config_path: str, verbose: bool) -> None:
 )
 @click.option("--endpoint-url", default=None, help="Any DynamoDB-compatible endpoint (LocalStack, Alternator, ...).")
 @click.option("--profile", default=None, help="AWS profile (with --target aws).")
+@click.option("--force", is_flag=True, help="Replace an existing configuration file.")
 @click.pass_context
 @handle_errors
 def init(
@@ -120,10 +122,20 @@ def init(
     target: str,
     endpoint_url: str | None,
     profile: str | None,
+    force: bool,
 ) -> None:
-    """Write the configuration file."""
+    """Write the configuration file (an existing one only with --force)."""
     config = commands.init_config(
-        ctx.obj["config_path"], source_db, mappings, aws_region, batch_size, table_prefix, target, endpoint_url, profile
+        ctx.obj["config_path"],
+        source_db,
+        mappings,
+        aws_region,
+        batch_size,
+        table_prefix,
+        target,
+        endpoint_url,
+        profile,
+        force,
     )
     console.print(
         f"wrote {config.path}: source {config.source_db}, mappings {config.mappings}, "
@@ -1071,7 +1083,7 @@ def scaffold(source_db: str, out: str, table: str | None, style: str) -> None:
     console.print(
         f"{result.tables} table(s), {result.item_types} item types, {result.embeds} embeds, "
         f"{result.access_patterns} access patterns, {result.aggregate_checks} aggregate checks; "
-        f"next: init -s {source_db} -m {out}, then plan, migrate, validate",
+        f"next: {next_command(source_db, out)}",
         highlight=False,
         soft_wrap=True,
     )

@@ -7,6 +7,7 @@ drift, and tests can call the same functions the CLI calls.
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import platform
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -58,8 +59,13 @@ def init_config(
     target: str,
     endpoint_url: str | None,
     profile: str | None,
+    force: bool = False,
 ) -> Config:
-    """Write the configuration file after checking the source and the mapping set."""
+    """Write the configuration file after checking the source and the mapping set.
+
+    An existing configuration is another project's (the quick start's, a colleague's): it is replaced
+    only with ``force``, or when it already holds exactly what would be written.
+    """
     if not 1 <= batch_size <= 25:
         raise UsageError(f"--batch-size must be between 1 and 25, not {batch_size}")
     open_source(source_db).close()
@@ -77,8 +83,23 @@ def init_config(
         dynamodb_tables={config_table_name(t.name): f"{table_prefix}{t.name}" for t in mapping.tables},
         path=path,
     ).validate()
+    _refuse_overwrite(Path(path), config, force)
     save_config(config)
     return config
+
+
+def _refuse_overwrite(file: Path, config: Config, force: bool) -> None:
+    if force or not file.exists():
+        return
+    try:
+        same = json.loads(file.read_text(encoding="utf-8")) == json.loads(json.dumps(config.to_json()))
+    except (OSError, ValueError):
+        same = False
+    if not same:
+        raise UsageError(
+            f"{file} exists: not overwriting it (write another with -c config/<name>.json, "
+            "or replace it with init --force)"
+        )
 
 
 @contextmanager

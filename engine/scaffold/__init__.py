@@ -1,6 +1,7 @@
 """Scaffold a mapping set from a SQLite schema.
 
-``schema_reader`` reads the schema and the facts about the data, ``design``
+``schema_reader`` reads the schema and the facts about the data, ``infer``
+adds the relationships the values show but the schema does not declare, ``design``
 chooses item types, keys and embeds, ``patterns`` the access patterns and
 checks that prove them, ``writer`` the YAML text. ``scaffold`` ties them
 together and refuses to overwrite a file someone has edited.
@@ -9,6 +10,7 @@ together and refuses to overwrite a file someone has edited.
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,11 +18,12 @@ from engine.errors import UsageError
 from engine.extract import open_source
 from engine.scaffold import names
 from engine.scaffold.design import Style, design
+from engine.scaffold.infer import infer_relationships
 from engine.scaffold.patterns import aggregate_checks, patterns
 from engine.scaffold.schema_reader import read_schema
 from engine.scaffold.writer import is_unedited, render
 
-__all__ = ["ScaffoldResult", "scaffold"]
+__all__ = ["ScaffoldResult", "next_command", "scaffold"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ def scaffold(source: str, out: str, table: str | None = None, style: Style = "si
         schema = read_schema(conn, source)
         if not schema.tables:
             raise UsageError(f"{source} has no tables to scaffold")
+        schema = infer_relationships(conn, schema)
         chosen = design(conn, schema, style, table_name)
     finally:
         conn.close()
@@ -64,8 +68,21 @@ def scaffold(source: str, out: str, table: str | None = None, style: Style = "si
         tables=len(chosen.tables),
         item_types=len(chosen.items),
         embeds=sum(len(i.embeds) for i in chosen.items),
-        access_patterns=len(patterns(chosen)),
+        access_patterns=sum(1 for p in patterns(chosen) if not p.empty),
         aggregate_checks=len(aggregate_checks(chosen)),
+    )
+
+
+def next_command(source: str, out: str) -> str:
+    """The commands after scaffold, with a configuration and table prefix of the mapping set's own.
+
+    Naming them keeps ``init`` away from the quick start's ``config/migration.json`` and its tables.
+    """
+    name = re.sub(r"[^a-z0-9]+", "_", Path(out).resolve().name.lower()).strip("_") or "mine"
+    config = f"config/{name}.json"
+    return (
+        f"cli.py -c {config} init -s {shlex.quote(source)} -m {shlex.quote(out)} -p {name}_, "
+        f"then cli.py -c {config} plan, migrate, validate"
     )
 
 

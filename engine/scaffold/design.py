@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from engine.scaffold import names
-from engine.scaffold.schema_reader import ColumnInfo, ForeignKey, SchemaInfo, TableInfo, group_sizes, quote
+from engine.scaffold.schema_reader import ColumnInfo, ForeignKey, SchemaInfo, TableInfo, group_sizes, quote, row_sizes
 
 Kind = Literal["entity", "child", "join"]
 Style = Literal["single-table", "table-per-entity"]
@@ -29,6 +29,14 @@ KEY_NAMES = ("PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK")
 EMBED_MAX_ROWS = 100
 EMBED_MAX_BYTES = 40_000
 EMBED_MAX_TOTAL_BYTES = 120_000
+ITEM_LIMIT = 400 * 1024  # DynamoDB's largest item
+EMBED_GROWTH = 10  # an embedded group today is at most a tenth of what fits in one item
+LOOKUP_REFERENCES = 3  # a table this many other tables reference is a lookup: nothing is embedded into it
+PARTITION_KEY_LIMIT = 2048  # bytes of a partition key value (tables and indexes)
+SORT_KEY_LIMIT = 1024  # bytes of a sort key value
+# 19 digits hold every non-negative 64-bit INTEGER (SQLite's whole range, rowids included): the text order of
+# a padded id stays its number order however far the ids grow, for at most 18 bytes more per key.
+PAD_WIDTH = 19
 
 
 @dataclass(frozen=True)
@@ -143,16 +151,14 @@ def _single_table_note(items: list[ItemDesign]) -> str:
 
 # --------------------------------------------------------------------------- fields
 def _item(table: TableInfo, name: str, table_name: str) -> ItemDesign:
-    """Fields for every column (plus the rowid when the primary key cannot identify a row)."""
+    """Fields for every column (plus the rowid when the primary key cannot identify a row, or is too long)."""
     taken = set(KEY_NAMES) | {MARKER}
     fields: list[Field] = []
-    nulls = [c for c in table.primary_key if table.column(c).nulls]
-    use_rowid = not table.without_rowid and (not table.primary_key or bool(nulls))
-    if use_rowid:
-        why = f"primary key column(s) {', '.join(nulls)} hold NULLs" if nulls else "the table has no primary key"
+    prefix = names.key_prefix(name)
+    why = _rowid_reason(table, prefix)
+    if why:
         alias = names.identifier("row_id", taken | {c.name for c in table.columns})
         taken.add(alias)
-        width = len(str(table.max_rowid or 1))
         fields.append(
             Field(
                 column=None,
@@ -161,25 +167,54 @@ def _item(table: TableInfo, name: str, table_name: str) -> ItemDesign:
                 note=f"{why}: rowid is its id",
                 json_hint=False,
                 comparable=True,
-                sortable=f"printf('%0{width}d', rowid)",
+                sortable=f"printf('%0{PAD_WIDTH}d', rowid)",
             )
         )
-    fields += [_field(column, names.identifier(column.name, taken)) for column in table.columns]
+    fields += [_field(column, names.identifier(column.name, taken), table.rows) for column in table.columns]
     by_column = {f.column: f.alias for f in fields}
-    ids = (fields[0].alias,) if use_rowid else tuple(by_column[c] for c in table.primary_key)
-    return ItemDesign(table, name, "entity", names.key_prefix(name), table_name, tuple(fields), ids, ())
+    ids = (fields[0].alias,) if why else tuple(by_column[c] for c in table.primary_key)
+    return ItemDesign(table, name, "entity", prefix, table_name, tuple(fields), ids, ())
 
 
-def _field(column: ColumnInfo, alias: str) -> Field:
+def _rowid_reason(table: TableInfo, prefix: str) -> str | None:
+    """Why the rowid identifies the rows instead of the primary key, or None when the key serves.
+
+    An id can land in a sort key (a child's, a join's), whose value DynamoDB caps at 1,024 bytes: a
+    primary key whose longest value today is over half of that is left out of the keys, with headroom
+    for longer values to come.
+    """
+    if table.without_rowid:
+        return None
+    if not table.primary_key:
+        return "the table has no primary key"
+    nulls = [c for c in table.primary_key if table.column(c).nulls]
+    if nulls:
+        return f"primary key column(s) {', '.join(nulls)} hold NULLs"
+    longest = key_bytes(table, table.primary_key, prefix)
+    if longest > SORT_KEY_LIMIT // 2:
+        return (
+            f"its primary key ({', '.join(table.primary_key)}) makes key values of up to {longest:,} bytes, over "
+            f"half of DynamoDB's {SORT_KEY_LIMIT:,}-byte sort key limit"
+        )
+    return None
+
+
+def key_bytes(table: TableInfo, columns: tuple[str, ...], prefix: str) -> int:
+    """The longest key value (UTF-8 bytes) ``prefix#a#b`` can make from today's longest values of ``columns``."""
+    widths = [PAD_WIDTH if table.column(c).classes == {"integer"} else table.column(c).max_bytes for c in columns]
+    return len(prefix.encode()) + sum(widths) + len(columns)
+
+
+def _field(column: ColumnInfo, alias: str, rows: int) -> Field:
     """The attribute type from the storage classes the values actually have."""
     classes = column.classes
     base = {"column": column.name, "alias": alias, "json_hint": False, "sortable": None}
     if not classes:
-        return Field(**base, type="auto", note="always NULL in the source", comparable=False)
+        note = "always NULL in the source" if rows else None  # an empty table says nothing about its columns
+        return Field(**base, type="auto", note=note, comparable=False)
     if classes <= {"integer", "real"}:
         if classes == {"integer"} and (column.minimum or 0) >= 0:
-            width = len(str(int(column.maximum or 0)))
-            base["sortable"] = f"printf('%0{width}d', {quote(column.name)})"
+            base["sortable"] = f"printf('%0{PAD_WIDTH}d', {quote(column.name)})"
         note = "REAL values keep their exact decimal text" if "real" in classes else None
         return Field(**base, type="number", note=note, comparable=True)
     if classes == {"text"}:
@@ -278,22 +313,31 @@ def _keys(item: ItemDesign, by_table: dict[str, ItemDesign], style: Style) -> tu
 
 
 def _with_lookup(item: ItemDesign) -> ItemDesign:
-    """The first single-column unique index (TEXT or INTEGER values) becomes a GSI2 lookup."""
+    """The first single-column unique index (TEXT or INTEGER values) short enough for a key becomes a GSI2 lookup."""
+    notes = list(item.notes)
     for columns in item.source.unique:
         if len(columns) != 1 or columns[0] in {item.field(a).column for a in item.identity}:
             continue
         field = item.field(item.alias_of(columns[0]))
         if item.source.column(columns[0]).classes not in ({"integer"}, {"text"}):
             continue
-        template = f"{item.prefix}_{names.key_prefix(field.alias)}#{{{{ {field.alias} }}}}"
-        note = f"unique {columns[0]}: GSI2 finds it by that value"
+        prefix = f"{item.prefix}_{names.key_prefix(field.alias)}"
+        longest = key_bytes(item.source, columns, prefix)
+        if longest > PARTITION_KEY_LIMIT // 2:
+            notes.append(
+                f"unique {columns[0]} not indexed: its key value would be up to {longest:,} bytes, over half of "
+                f"DynamoDB's {PARTITION_KEY_LIMIT:,}-byte partition key limit"
+            )
+            continue
+        template = f"{prefix}#{{{{ {field.alias} }}}}"
+        note = f"unique {columns[0]}: GSI2 finds it by that value (key values up to {longest:,} bytes)"
         return replace(
             item,
             keys=(*item.keys, ("GSI2PK", template), ("GSI2SK", item.prefix)),
             lookup=field.alias,
-            notes=(*item.notes, note),
+            notes=(*notes, note),
         )
-    return item
+    return replace(item, notes=tuple(notes))
 
 
 # --------------------------------------------------------------------------- embeds
@@ -301,28 +345,27 @@ def _with_embeds(conn: sqlite3.Connection, parent: ItemDesign, items: list[ItemD
     embeds: list[Embed] = []
     notes = list(parent.notes)
     taken = {f.alias for f in parent.fields} | set(KEY_NAMES) | {MARKER}
+    referrers = {i.source.name for i in items for fk in i.source.foreign_keys if fk.table == parent.source.name}
+    referrers.discard(parent.source.name)
     total = 0
     for child in items:
         for fk in child.source.foreign_keys:
             if fk.table != parent.source.name or child is parent:
                 continue
-            if not _references_identity(fk, {parent.source.name: parent}):
-                notes.append(f"{child.source.name} not embedded: its foreign key does not reference the primary key")
-                continue
-            rows, size = group_sizes(conn, child.source, fk.columns)
             label = f"{child.source.name} ({', '.join(fk.columns)})"
-            if rows == 0:
-                notes.append(f"{label} not embedded: no rows")
+            if not _references_identity(fk, {parent.source.name: parent}):
+                notes.append(f"{label} not embedded: its foreign key does not reference the primary key")
                 continue
-            if rows > EMBED_MAX_ROWS or size > EMBED_MAX_BYTES or total + size > EMBED_MAX_TOTAL_BYTES:
+            if len(referrers) >= LOOKUP_REFERENCES:
                 notes.append(
-                    f"{label} not embedded: up to {rows:,} rows (~{_kb(size)}) per {parent.source.name} row, "
-                    f"over the {EMBED_MAX_ROWS} rows / {_kb(EMBED_MAX_BYTES)} this scaffold embeds"
+                    f"{label} not embedded: {len(referrers)} tables reference {parent.source.name}, a lookup "
+                    "whose items would grow with every one of them"
                 )
                 continue
-            join_columns = set(fk.columns)
-            fields = tuple(f for f in child.fields if f.column not in join_columns)
-            if not fields:
+            why_not, size, note = _embed_sizes(conn, child, fk, label, parent.source.name, total)
+            fields = tuple(f for f in child.fields if f.column not in set(fk.columns))
+            if why_not or not fields:
+                notes += [why_not] if why_not else []
                 continue
             total += size
             embeds.append(
@@ -333,10 +376,43 @@ def _with_embeds(conn: sqlite3.Connection, parent: ItemDesign, items: list[ItemD
                     join=tuple(zip(parent.identity, (child.alias_of(c) for c in _in_order(fk, parent)))),
                     fields=fields,
                     order_by=child.identity,
-                    note=f"{label} embedded too: at most {rows:,} per {parent.source.name} row, ~{_kb(size)}",
+                    note=note,
                 )
             )
     return replace(parent, embeds=tuple(embeds), notes=tuple(notes))
+
+
+def _embed_sizes(
+    conn: sqlite3.Connection, child: ItemDesign, fk: ForeignKey, label: str, parent: str, total: int
+) -> tuple[str | None, int, str]:
+    """(why not embedded or None, bytes of the largest group, the comment of an embed).
+
+    Embedding is decided for the data to come, not only today's: a group may grow into a parent item
+    (400 KB at most) when the child belongs to its parent (the foreign key is part of the child's
+    primary key, as an invoice's lines) or when the largest group today is at most a tenth of what fits.
+    """
+    rows, size = group_sizes(conn, child.source, fk.columns)
+    if rows == 0:
+        return f"{label} not embedded: no rows", 0, ""
+    average, _largest = row_sizes(conn, child.source)
+    fits = ITEM_LIMIT // max(average, 1)
+    headroom = (
+        f"largest group {rows:,} row{'s' if rows != 1 else ''} (~{_kb(size)}); "
+        f"~{fits:,} rows of ~{_kb(average)} would reach 400 KB"
+    )
+    if rows > EMBED_MAX_ROWS or size > EMBED_MAX_BYTES or total + size > EMBED_MAX_TOTAL_BYTES:
+        why = (
+            f"{label} not embedded: up to {rows:,} rows (~{_kb(size)}) per {parent} row, "
+            f"over the {EMBED_MAX_ROWS} rows / {_kb(EMBED_MAX_BYTES)} this scaffold embeds"
+        )
+        return why, size, ""
+    identifying = set(fk.columns) <= set(child.source.primary_key)
+    room = rows * EMBED_GROWTH <= fits and size * EMBED_GROWTH <= ITEM_LIMIT
+    if not identifying and not room:
+        why = f"{label} not embedded: {headroom}, less than {EMBED_GROWTH}x room to grow"
+        return why, size, ""
+    kind = "part of its primary key" if identifying else f"at least {EMBED_GROWTH}x room to grow"
+    return None, size, f"{label} embedded too ({kind}): {headroom}"
 
 
 def _in_order(fk: ForeignKey, parent: ItemDesign) -> tuple[str, ...]:

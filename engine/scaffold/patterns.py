@@ -9,7 +9,7 @@ its embedded list) beside the SQL that answers it on the source, so that
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from engine.scaffold.design import Design, Embed, ItemDesign, parent_aliases, sort_aliases
 from engine.scaffold.names import kebab
@@ -39,6 +39,7 @@ class Pattern:
     compare_id: str
     attributes: tuple[str, ...]
     ordered: bool
+    empty: str | None = None  # a source table it reads is empty: written as a comment, nothing to prove yet
 
 
 @dataclass(frozen=True)
@@ -53,17 +54,27 @@ class AggregateCheck:
 def patterns(design: Design) -> tuple[Pattern, ...]:
     out: list[Pattern] = []
     for item in design.items:
+        own = [item.source.name]
+        sides = own + [fk.table for fk in item.parents]
         if item.kind != "join":
-            out.append(_get_by_id(item))
+            out.append(_unless_empty(design, own, _get_by_id(item)))
         if item.lookup:
-            out.append(_by_unique(item))
+            out.append(_unless_empty(design, own, _by_unique(item)))
         if item.kind == "child":
-            out.append(_children(design, item))
+            out.append(_unless_empty(design, sides, _children(design, item)))
         if item.kind == "join":
-            out += [_join_side(design, item, 0), _join_side(design, item, 1)]
+            out += [_unless_empty(design, sides, _join_side(design, item, side)) for side in (0, 1)]
         for embed in item.embeds:
-            out.append(_with_embed(design, item, embed))
+            out.append(_unless_empty(design, own, _with_embed(design, item, embed)))
     return tuple(out)
+
+
+def _unless_empty(design: Design, tables: list[str], pattern: Pattern) -> Pattern:
+    """A pattern over a table that is empty in the source proves nothing: it is kept as a comment."""
+    empty = sorted({t for t in tables if design.schema.table(t).rows == 0})
+    if not empty:
+        return pattern
+    return replace(pattern, empty=f"{', '.join(empty)} empty in the source: uncomment it once there are rows")
 
 
 def aggregate_checks(design: Design) -> tuple[AggregateCheck, ...]:

@@ -38,6 +38,7 @@ class ForeignKey:
     table: str  # the referenced (parent) table
     columns: tuple[str, ...]  # in this table
     references: tuple[str, ...]  # in the parent table
+    inferred: str = ""  # the evidence when no foreign key is declared (inferred from the values)
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class TableInfo:
     rows: int
     without_rowid: bool
     max_rowid: int = 0
+    suggestions: tuple[str, ...] = ()  # relationships the values hint at but scaffold does not use
 
     def column(self, name: str) -> ColumnInfo:
         return next(c for c in self.columns if c.name == name)
@@ -190,13 +192,26 @@ def _without_rowid(conn: sqlite3.Connection, table: str) -> bool:
     return "WITHOUT ROWID" in " ".join((sql or "").upper().split())
 
 
+def _row_width(table: TableInfo) -> str:
+    """SQL for the estimated bytes of one row as an embedded map (values plus attribute names)."""
+    return " + ".join(
+        f"coalesce(length(CAST({quote(c.name)} AS BLOB)), 0) + {len(c.name.encode()) + 3}" for c in table.columns
+    )
+
+
 def group_sizes(conn: sqlite3.Connection, table: TableInfo, columns: tuple[str, ...]) -> tuple[int, int]:
     """Largest number of rows and of estimated bytes sharing one value of ``columns`` (NULLs left out)."""
     by = ", ".join(quote(c) for c in columns)
-    width = " + ".join(f"coalesce(length(CAST({quote(c.name)} AS BLOB)), 0) + {len(c.name) + 3}" for c in table.columns)
     not_null = " AND ".join(f"{quote(c)} IS NOT NULL" for c in columns)
     row = conn.execute(
-        f"SELECT max(n), max(b) FROM (SELECT count(*) AS n, sum({width}) AS b FROM {quote(table.name)} "
+        f"SELECT max(n), max(b) FROM (SELECT count(*) AS n, sum({_row_width(table)}) AS b FROM {quote(table.name)} "
         f"WHERE {not_null} GROUP BY {by})"
     ).fetchone()
     return int(row[0] or 0), int(row[1] or 0)
+
+
+def row_sizes(conn: sqlite3.Connection, table: TableInfo) -> tuple[int, int]:
+    """Average and largest estimated bytes of one row of ``table`` (0, 0 when it is empty)."""
+    width = _row_width(table)
+    row = conn.execute(f"SELECT avg({width}), max({width}) FROM {quote(table.name)}").fetchone()
+    return round(row[0] or 0), int(row[1] or 0)
