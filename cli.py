@@ -854,7 +854,13 @@ def status(ctx: click.Context, check_target: bool) -> None:
     console.print(f"target of the checkpoints: {report.target or 'none yet'}; {report.target_check}", highlight=False)
     validation = report.snapshot.get("last_validation")
     if validation:
-        console.print(f"last validation: {validation.get('result')} at {validation.get('finished_at')}")
+        counts = validation.get("summary") or {}
+        told = ", ".join(f"{counts[k]} {k}" for k in ("passed", "empty", "failed") if k in counts)
+        console.print(
+            f"last validation: {validation.get('result')} at {validation.get('finished_at')}"
+            + (f" ({told}; {validation.get('mode')})" if told else ""),
+            highlight=False,
+        )
 
 
 @cli.command()

@@ -183,12 +183,6 @@ def _show(value: Any) -> Any:
     return inner
 
 
-def diff_items(expected: dict[str, Wire], actual: dict[str, Wire]) -> list[tuple[str, Any, Any]]:
-    left = {"M": {k: canonical(v) for k, v in expected.items()}}
-    right = {"M": {k: canonical(v) for k, v in actual.items()}}
-    return list(diff(left, right))
-
-
 _EXACT_INT = 10**38  # an int below this in size is a number DynamoDB stores as it is
 
 

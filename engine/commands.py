@@ -12,7 +12,7 @@ import platform
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -462,15 +462,6 @@ def scaffold(source_db: str, out: str, table: str | None, style: str) -> Any:
 def describe_item(item: dict[str, Any]) -> dict[str, Any]:
     """Wire format -> plain values for display."""
     return {k: to_python(v) for k, v in item.items()}
-
-
-def with_overrides(config: Config, **changes: Any) -> Config:
-    changes = {k: v for k, v in changes.items() if v is not None}
-    return replace(config, **changes).validate() if changes else config
-
-
-def log_result(result: MigrationResult) -> None:
-    logger.info("migrated {} items in {:.1f}s", result.items_written, result.seconds)
 
 
 def _skippable_now(config: Config, plan: Plan, conn: sqlite3.Connection, store: Any) -> dict[str, str]:

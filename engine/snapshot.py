@@ -24,7 +24,6 @@ from typing import Any
 
 from loguru import logger
 
-from engine.errors import SourceError
 from engine.extract import open_source, source_error
 from engine.plan import CompiledEmbed, ItemTypePlan
 
@@ -107,13 +106,6 @@ def remove_earlier(state_dir: Path, keep: Snapshot) -> list[Path]:
             removed.append(old)
             logger.info("removed {}, a copy of the source an earlier run left", old)
     return removed
-
-
-def open_snapshot(snapshot: Snapshot, busy_timeout: float) -> sqlite3.Connection:
-    try:
-        return open_source(snapshot.path, busy_timeout)
-    except SourceError as exc:
-        raise SourceError(f"the snapshot of the source is not readable: {exc}", "run the command again") from None
 
 
 # --------------------------------------------------------------------------- what an item type reads

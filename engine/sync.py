@@ -338,15 +338,3 @@ def check_errors(result: SyncResult, config: Config) -> None:
             f"sync: {result.errors} row(s) could not be rendered, their items were left as they are; first: {first}",
             "fix the rows or the mapping, then sync again (on_error: skip accepts them)",
         )
-
-
-def summary(result: SyncResult) -> dict[str, Any]:
-    return {
-        "put": result.put,
-        "deleted": result.deleted,
-        "seconds": round(result.seconds, 3),
-        "change_digest": result.change_digest,
-        "index_changes": [c.line() for c in result.index_changes],
-        "tables_created": result.tables_created,
-        "item_types": [d.to_json() for d in result.diffs],
-    }

@@ -293,6 +293,27 @@ class MigrationState:
             _atomic_write(self.path, text)
 
 
+def record_last_validation(path: Path, summary: dict[str, Any]) -> bool:
+    """Keep a validation's outcome in the state, for ``status``; False when there is no state or a run holds it.
+
+    A validation reads only, so it never waits for the lock a migrate or sync holds: that run's
+    own state is the newer one, and the outcome is still in the validation's report.
+    """
+    if not path.exists():
+        return False
+    lock = Lock(path.with_name(path.name + ".lock"))
+    try:
+        lock.acquire()
+    except StateError:
+        logger.debug("the state is locked by another run: the validation's outcome is not kept in it")
+        return False
+    try:
+        MigrationState.load(path).record_validation(summary)
+    finally:
+        lock.release()
+    return True
+
+
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 

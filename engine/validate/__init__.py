@@ -30,6 +30,7 @@ from engine.extract import open_source
 from engine.plan import Plan, TablePlan
 from engine.render import Renderer
 from engine.spec.model import AccessPatternSpec
+from engine.state.checkpoints import record_last_validation
 from engine.target import Target, check_reachable, connect, existing_tables
 from engine.validate.index_file import IndexFile
 from engine.validate.pattern_proof import (
@@ -114,7 +115,7 @@ def run(
         record = run_record(config.state_dir, plan, conn, config.batch_size, consumed.units)
         samples = sample_items(plan, conn)
     result = _describe(config, plan, target, reader, max_rcu, [t.name for t in tables])
-    return ValidationResult(
+    validation = ValidationResult(
         checks=results,
         started_at=started,
         finished_at=_now(),
@@ -125,6 +126,11 @@ def run(
         samples=samples,
         **result,
     )
+    outcome = validation.to_json()
+    record_last_validation(
+        config.state_path, {k: outcome[k] for k in ("result", "started_at", "finished_at", "mode", "summary")}
+    )
+    return validation
 
 
 class _PatternChecks:
@@ -357,9 +363,3 @@ def resolve_bare_names(checks: Sequence[str], known: Sequence[str]) -> list[str]
             )
         out.append(f"{bare.pop()}:{check}" if bare else check)
     return out
-
-
-def _wanted(prefixes: Sequence[str]) -> Callable[[str], bool]:
-    if not prefixes:
-        return lambda name: True
-    return lambda name: any(name == p or name.startswith(p) for p in prefixes)
