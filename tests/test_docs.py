@@ -124,7 +124,9 @@ def test_commands_md_documents_only_what_exists() -> None:
             unknown.append(f"heading '## `{path}`': there is no such command")
             continue
         extra = sorted(documented_options(body) - long_options(commands[path]))
-        unknown.extend(f"option {opt} under '{path or GLOBAL_HEADING}': the command has no such option" for opt in extra)
+        unknown.extend(
+            f"option {opt} under '{path or GLOBAL_HEADING}': the command has no such option" for opt in extra
+        )
     assert not unknown, f"{COMMANDS_MD.relative_to(ROOT)}: " + "; ".join(unknown)
 
 
@@ -163,7 +165,9 @@ def test_every_schema_key_is_in_mapping_reference() -> None:
     keys = schema_keys(json.loads(SCHEMA.read_text(encoding="utf-8")))
     documented = set().union(*mapping_reference_keys().values())
     missing = sorted(keys - documented)
-    assert not missing, f"keys of engine/spec/schema.json missing from the key tables of docs/mapping-reference.md: {missing}"
+    assert not missing, (
+        f"keys of engine/spec/schema.json missing from the key tables of docs/mapping-reference.md: {missing}"
+    )
 
 
 def test_mapping_reference_documents_only_schema_keys() -> None:
