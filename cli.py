@@ -147,7 +147,14 @@ def init(
 
 
 @cli.command()
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="table: the tables on the terminal; json: one JSON document.",
+)
 @click.option("--samples", default=0, type=int, help="Render the first N items of each item type.")
 @click.option(
     "--check-target/--no-check-target",
@@ -873,7 +880,14 @@ def status(ctx: click.Context, check_target: bool) -> None:
 @click.option("--report", default=None, help="Write a report: .json, .md or .html.")
 @click.option("--workers", type=int, default=None, help="Reader threads (Scan segments, access patterns).")
 @click.option("--max-rcu", type=float, default=None, help="Cap read capacity units per second.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="table: the checks as a table; json: the whole result as the JSON report has it.",
+)
 @click.option(
     "--index-read-above",
     type=click.IntRange(min=-1),
