@@ -125,3 +125,36 @@ def test_a_guarded_sync_against_the_target_keeps_what_the_application_added(
     assert five["Seconds"] == {"N": "3"} and five["app_note"] == {"S": "kept"}, five
     assert item(ddb, plays, 7)["Seconds"] == {"N": "999"}
     assert item(ddb, plays, 8)["Seconds"] == {"N": "3"}
+
+
+# ------------------------------------------------------------------ a corrupt fingerprint store
+GARBAGE = b"this is not a database, it was overwritten by something else\n" * 200
+
+
+@pytest.mark.parametrize("against", [False, True], ids=["sync", "sync --against-target"])
+def test_a_corrupt_fingerprint_store_is_set_aside_and_the_live_table_compared(
+    music: tuple[Path, Path], make_config: Any, ddb: Any, prefix: str, against: bool
+) -> None:
+    source, mappings = music
+    config = make_config(source=source, mappings=mappings)
+    assert run_cli(config, "migrate", "--no-validate").exit_code == 0
+    state = config.parent / "state"
+    store = state / "fingerprints.sqlite"
+    store.write_bytes(GARBAGE)
+    set_seconds(source, 4, 5)
+
+    result = run_cli(config, "sync", "--no-validate", *(["--against-target"] if against else []))
+    assert result.exit_code == 0, result.output
+    said = [line for line in result.stderr.splitlines() if "is corrupt" in line]
+    assert len(said) == 1, result.stderr
+    assert "the fingerprint store" in said[0] and "(file is not a database); set aside as" in said[0]
+    assert "Traceback" not in result.output
+    assert "sync: 1 items put, 0 deleted" in result.output, result.output
+    assert item(ddb, f"{prefix}PlayHistory", 5)["Seconds"] == {"N": "4"}
+    kept = sorted(state.glob("fingerprints.sqlite.corrupt-*"))
+    assert [p.read_bytes() for p in kept] == [GARBAGE], "the corrupt file is kept, renamed"
+    assert kept[0].name in said[0]
+    # the store was rebuilt from the live tables: the next sync has nothing to do, from the store
+    again = run_cli(config, "sync", "--no-validate")
+    assert again.exit_code == 0 and "sync: 0 items put, 0 deleted" in again.output, again.output
+    assert "is corrupt" not in again.stderr

@@ -1,0 +1,63 @@
+"""Writes into the state folder that fail: one line naming the folder, and no temp file left behind.
+
+A full disk (or quota) under the state folder stops the run with a
+``StateError`` (exit 2) that says so. Nothing DynamoDB acknowledged is lost:
+the checkpoint file is replaced only once its new text is on disk, and the
+fingerprint store only ever lags behind the table, so the next run, once
+there is room again, continues from the last checkpoint.
+"""
+
+from __future__ import annotations
+
+import errno
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from engine.errors import StateError
+
+_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
+_SQLITE_FULL = 13  # SQLITE_FULL: "database or disk is full"
+
+
+def is_full(exc: BaseException) -> bool:
+    """True when the error says the disk (or the quota) is full."""
+    if isinstance(exc, OSError):
+        return exc.errno in _FULL_ERRNOS
+    if isinstance(exc, sqlite3.Error):
+        code = getattr(exc, "sqlite_errorcode", None)
+        return (code is not None and code & 0xFF == _SQLITE_FULL) or "disk is full" in str(exc)
+    return False
+
+
+def write_error(folder: Path, exc: BaseException, what: str) -> StateError:
+    """The one line for a state write that failed."""
+    if is_full(exc):
+        return StateError(
+            f"the state folder {folder} is full (no space left on device) while writing {what}; "
+            "what DynamoDB acknowledged is kept",
+            "free space there, then run the command again: it continues from the last checkpoint",
+        )
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return StateError(f"cannot write {what} in the state folder {folder}: {reason}", "check the folder, then run again")
+
+
+@contextmanager
+def state_write(folder: Path, what: str, temp: Path | None = None) -> Iterator[None]:
+    """Turn a failed write into one line; remove ``temp`` (the write's temp file) when it fails.
+
+    Every ``OSError`` becomes a ``StateError``; of SQLite's errors only a full
+    disk does (a locked or corrupt store keeps its own handling).
+    """
+    try:
+        yield
+    except (OSError, sqlite3.Error) as exc:
+        if temp is not None:
+            try:
+                temp.unlink(missing_ok=True)
+            except OSError:
+                pass
+        if isinstance(exc, sqlite3.Error) and not is_full(exc):
+            raise
+        raise write_error(folder, exc, what) from None
