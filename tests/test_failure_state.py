@@ -6,13 +6,18 @@ Real DynamoDB Local, real SQLite files, a real full filesystem (tmpfs) where one
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import sqlite3
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import one_line, run_cli
-from songs_and_plays import MAPPING, PLAYS, play_key
+from conftest import count_items, one_line, passes_validation, run_cli
+from songs_and_plays import MAPPING, PLAYS, SONGS, play_key
 
 GUARDED = MAPPING.replace("  - name: PlayHistory\n", "  - name: PlayHistory\n    fingerprint_attribute: _fp\n")
 
@@ -158,3 +163,110 @@ def test_a_corrupt_fingerprint_store_is_set_aside_and_the_live_table_compared(
     again = run_cli(config, "sync", "--no-validate")
     assert again.exit_code == 0 and "sync: 0 items put, 0 deleted" in again.output, again.output
     assert "is corrupt" not in again.stderr
+
+
+# ------------------------------------------------------------------ a full disk under the state folder
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 2 MB tmpfs mounted where the configuration's state folder goes (we run as root)."""
+    folder = tmp_path / "run" / "state"
+    folder.mkdir(parents=True)
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a small tmpfs needs root and mount(8); a full disk cannot be made here")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(folder)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.decode().strip()}): no full disk to test with")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def small_batches(config: Path) -> Path:
+    """Batches of 5 items: many checkpoints and fingerprint commits, so the disk fills midway."""
+    data = json.loads(config.read_text())
+    config.write_text(json.dumps({**data, "batch_size": 5}, indent=2))
+    return config
+
+
+def fill(folder: Path, leave: int) -> Path:
+    """Fill the filesystem of ``folder`` but ``leave`` bytes, with a file of our own."""
+    filler = folder / "filler"
+    stats = os.statvfs(folder)
+    size = max(0, stats.f_bavail * stats.f_frsize - leave)
+    with open(filler, "wb") as handle:
+        handle.write(b"\0" * size)
+    return filler
+
+
+def temp_files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
+
+
+def full_disk_line(stderr: str, folder: Path) -> None:
+    """One error line naming the state folder and the full disk; no traceback."""
+    errors = [line for line in stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, stderr
+    text = one_line(stderr)
+    assert f"error: the state folder {folder} is full (no space left on device)" in text, stderr
+    assert "Traceback" not in stderr
+
+
+def checkpointed_plays_are_written(ddb: Any, table: str, state: Path) -> int:
+    """Every play up to Play's checkpoint is in the table; returns the checkpoint."""
+    saved = json.loads((state / "migration_state.json").read_text())["item_types"].get("Play", {})
+    upto = (saved.get("cursor") or [0])[0] if saved.get("status") != "done" else PLAYS
+    missing = [p for p in range(1, upto + 1) if not item(ddb, table, p)]
+    assert not missing, f"checkpoint {upto} but plays {missing} are not in the table"
+    return int(upto)
+
+
+def test_a_full_state_disk_stops_migrate_in_one_line_and_resume_finishes(
+    music: tuple[Path, Path], make_config: Any, ddb: Any, prefix: str, small_disk: Path
+) -> None:
+    source, mappings = music
+    config = small_batches(make_config(source=source, mappings=mappings, workers=2))
+    # nothing left at all: the lock file cannot take the run's PID
+    filler = fill(small_disk, 0)
+    result = run_cli(config, "migrate", "--no-validate")
+    assert result.exit_code == 2, result.output
+    full_disk_line(result.stderr, small_disk)
+    assert temp_files(small_disk) == []
+    filler.unlink()
+
+    # room for the start of the run, not for all of it
+    filler = fill(small_disk, 96 * 1024)
+    result = run_cli(config, "migrate", "--no-validate")
+    assert result.exit_code == 2, result.output
+    full_disk_line(result.stderr, small_disk)
+    assert temp_files(small_disk) == [], "no temp file left behind"
+    plays = f"{prefix}PlayHistory"
+    checkpointed_plays_are_written(ddb, plays, small_disk)
+
+    filler.unlink()
+    result = run_cli(config, "resume", "--no-validate")
+    assert result.exit_code == 0, result.output
+    assert count_items(ddb, plays) == PLAYS and count_items(ddb, f"{prefix}MusicCatalog") == SONGS
+    passes_validation(config)
+    assert temp_files(small_disk) == []
+
+
+def test_a_full_state_disk_stops_sync_in_one_line_and_the_next_sync_finishes(
+    music: tuple[Path, Path], make_config: Any, ddb: Any, prefix: str, small_disk: Path
+) -> None:
+    source, mappings = music
+    config = small_batches(make_config(source=source, mappings=mappings, workers=2))
+    assert run_cli(config, "migrate", "--no-validate").exit_code == 0
+    set_seconds(source, 7, *range(1, PLAYS + 1))
+    filler = fill(small_disk, 64 * 1024)
+    result = run_cli(config, "sync", "--no-validate")
+    assert result.exit_code == 2, result.output
+    full_disk_line(result.stderr, small_disk)
+    assert temp_files(small_disk) == []
+
+    filler.unlink()
+    result = run_cli(config, "sync", "--no-validate")
+    assert result.exit_code == 0, result.output
+    plays = f"{prefix}PlayHistory"
+    assert all(item(ddb, plays, p)["Seconds"] == {"N": "7"} for p in range(1, PLAYS + 1))
+    passes_validation(config)

@@ -10,6 +10,7 @@ there is room again, continues from the last checkpoint.
 from __future__ import annotations
 
 import errno
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +20,8 @@ from engine.errors import StateError
 
 _FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
 _SQLITE_FULL = 13  # SQLITE_FULL: "database or disk is full"
+_SQLITE_IOERR = 10  # "disk I/O error": what SQLite says when it cannot grow its -shm file
+_LOW = 1 << 20  # a folder with less room than this that fails a write is taken for full
 
 
 def is_full(exc: BaseException) -> bool:
@@ -31,9 +34,23 @@ def is_full(exc: BaseException) -> bool:
     return False
 
 
+def full_here(folder: Path, exc: BaseException) -> bool:
+    """A full disk, or an I/O error of SQLite in a folder with (almost) no room left."""
+    if is_full(exc):
+        return True
+    code = getattr(exc, "sqlite_errorcode", None)
+    if not isinstance(exc, sqlite3.Error) or code is None or code & 0xFF != _SQLITE_IOERR:
+        return False
+    try:
+        stats = os.statvfs(folder)
+    except OSError:
+        return False
+    return stats.f_bavail * stats.f_frsize < _LOW
+
+
 def write_error(folder: Path, exc: BaseException, what: str) -> StateError:
     """The one line for a state write that failed."""
-    if is_full(exc):
+    if full_here(folder, exc):
         return StateError(
             f"the state folder {folder} is full (no space left on device) while writing {what}; "
             "what DynamoDB acknowledged is kept",
@@ -58,6 +75,6 @@ def state_write(folder: Path, what: str, temp: Path | None = None) -> Iterator[N
                 temp.unlink(missing_ok=True)
             except OSError:
                 pass
-        if isinstance(exc, sqlite3.Error) and not is_full(exc):
+        if isinstance(exc, sqlite3.Error) and not full_here(folder, exc):
             raise
         raise write_error(folder, exc, what) from None
