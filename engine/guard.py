@@ -2,12 +2,16 @@
 
 After cutover the application writes DynamoDB directly. A table whose mapping
 names a ``fingerprint_attribute`` keeps, in every item, a hash of the item's
-other attributes as the tool wrote it. A guarded sync puts and deletes one
-item at a time (BatchWriteItem takes no conditions) with a condition: the
-item must still carry the fingerprint the tool last wrote and every attribute
-the tool wrote, with the value it wrote; a new key must not exist yet. An
-attribute the application added and nothing else is not seen. An item changed outside the tool fails the
-condition; it is reported as a conflict with its key and never overwritten.
+other attributes as the tool wrote it. A guarded sync writes one item at a
+time (BatchWriteItem takes no conditions), on a pool of threads, each write
+under a condition: the item must still carry the fingerprint the tool last
+wrote and every attribute the tool wrote, with the value it wrote. A changed
+item is an UpdateItem that SETs the tool's attributes and REMOVEs those the
+tool wrote before and renders no more, so an attribute the application added
+(and nothing else) survives; a new key is a PutItem that must not find the
+key; a delete is a DeleteItem under the same condition. An item changed
+outside the tool fails the condition; it is reported as a conflict with its
+key and never overwritten.
 """
 
 from __future__ import annotations
@@ -20,13 +24,17 @@ from typing import Any
 
 from loguru import logger
 
-from engine.canonical import from_canonical
+from engine.canonical import content_hash, from_canonical
 from engine.diff import Delete, Put
-from engine.errors import UsageError
+from engine.errors import MigrationError, UsageError
 from engine.plan import TablePlan
 from engine.retry import error_code, with_retries
 from engine.state.fingerprints import FingerprintStore
 from engine.target import Target, describe_error
+from engine.types import Wire
+
+#: the longest UpdateExpression or ConditionExpression DynamoDB takes
+MAX_EXPRESSION = 4096
 
 
 @dataclass(frozen=True)
@@ -51,10 +59,13 @@ def guard_attribute(table: TablePlan) -> str:
 
 
 class GuardedWriter:
-    """Conditional PutItem/DeleteItem on a pool of threads; the store follows each success."""
+    """Conditional PutItem/UpdateItem/DeleteItem on a pool of threads; the store follows each success."""
 
-    def __init__(self, target: Target, table: TablePlan, store: FingerprintStore, workers: int) -> None:
+    def __init__(
+        self, target: Target, table: TablePlan, store: FingerprintStore, workers: int, against: bool = False
+    ) -> None:
         self.target = target
+        self.against = against  # the held items were read from the live table, not the store
         self.table = table
         self.store = store
         self.attribute = guard_attribute(table)
@@ -84,11 +95,11 @@ class GuardedWriter:
 
     def _write(self, change: Put | Delete) -> None:
         key = change.fingerprint.key if isinstance(change, Put) else change.key_text
-        kwargs = {"TableName": self.table.name, **self._condition(change.held)}
-        if isinstance(change, Put):
-            method, kwargs["Item"], action = "put_item", change.item, "put"
-        else:
-            method, kwargs["Key"], action = "delete_item", change.key, "delete"
+        action = "put" if isinstance(change, Put) else "delete"
+        request = self._request(change)
+        if request is None:
+            return self._conflict(Conflict(self.table.name, key, action))
+        method, kwargs = request
         try:
             with_retries(
                 lambda: getattr(self.target.client, method)(**kwargs),
@@ -99,11 +110,7 @@ class GuardedWriter:
         except Exception as exc:  # noqa: BLE001 - a failed condition is a conflict; the rest one line
             if error_code(exc) != "ConditionalCheckFailedException":
                 raise describe_error(exc, f"{action} in {self.table.name}", self.target) from None
-            conflict = Conflict(self.table.name, key, action)
-            logger.warning("{}", conflict.line())
-            with self._lock:
-                self.conflicts.append(conflict)
-            return
+            return self._conflict(Conflict(self.table.name, key, action))
         if isinstance(change, Put):
             self.store.record(self.table.name, [change.fingerprint])
         else:
@@ -112,17 +119,92 @@ class GuardedWriter:
             self.put += isinstance(change, Put)
             self.deleted += isinstance(change, Delete)
 
-    def _condition(self, held: str | None) -> dict[str, Any]:
+    def _conflict(self, conflict: Conflict) -> None:
+        logger.warning("{}", conflict.line())
+        with self._lock:
+            self.conflicts.append(conflict)
+
+    def _request(self, change: Put | Delete) -> tuple[str, dict[str, Any]] | None:
+        """The conditional request for one change (None: what the tool wrote cannot be told, a conflict)."""
+        held = None if change.held is None else json.loads(change.held)
+        if isinstance(change, Delete):
+            if held is not None and self._tool_attributes(held, {}) is None:
+                return None  # read from the live table, and not as the tool wrote it
+            return "delete_item", {"TableName": self.table.name, "Key": change.key, **self._condition(held)}
+        if held is None:
+            return "put_item", {"TableName": self.table.name, "Item": change.item, **self._condition(None)}
+        update = self._update(change.item, held, change.fingerprint.key)
+        return None if update is None else ("update_item", update)
+
+    def _update(self, item: dict[str, Wire], old: dict[str, Any], key: str) -> dict[str, Any] | None:
+        """SET the attributes the tool renders now, REMOVE those it wrote and renders no more.
+
+        Attributes the application added are neither set nor removed: they
+        survive. The condition is the one a put had (``_condition``).
+        """
+        tool = self._tool_attributes(old, item)
+        if tool is None:
+            return None
+        keys = set(self.table.spec.primary_key_names)
+        condition = self._condition(old)
+        names: dict[str, str] = condition["ExpressionAttributeNames"]
+        values: dict[str, Any] = condition.setdefault("ExpressionAttributeValues", {})
+        placeholders = {name: placeholder for placeholder, name in names.items()}
+
+        def ref(name: str) -> str:
+            if name not in placeholders:
+                placeholders[name] = f"#n{len(placeholders)}"
+                names[placeholders[name]] = name
+            return placeholders[name]
+
+        sets = []
+        for i, (name, value) in enumerate(sorted((n, v) for n, v in item.items() if n not in keys)):
+            values[f":v{i}"] = value
+            sets.append(f"{ref(name)} = :v{i}")
+        removes = [ref(name) for name in sorted(tool - set(item) - keys)]
+        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        if max(len(expression), len(condition["ConditionExpression"])) > MAX_EXPRESSION:
+            raise MigrationError(
+                f"sync --guard: the item {key} of {self.table.name} has too many attributes for one "
+                f"conditional update ({len(item)} rendered, {len(tool)} held; DynamoDB takes expressions "
+                f"of {MAX_EXPRESSION} characters)",
+                "sync this table without --guard",
+            )
+        return {
+            "TableName": self.table.name,
+            "Key": {k: item[k] for k in self.table.spec.primary_key_names},
+            "UpdateExpression": expression,
+            **condition,
+        }
+
+    def _tool_attributes(self, old: dict[str, Any], item: dict[str, Wire]) -> set[str] | None:
+        """The attributes of the held item the tool wrote (None: cannot be told).
+
+        The fingerprint store holds what the tool wrote: all of it. A held item
+        read from the live table (``--against-target``) may carry attributes
+        the application added: its fingerprint attribute (a hash of what the
+        tool wrote) tells whether that was all of it, or what the tool renders
+        now, the rest being the application's. Anything else is a conflict.
+        """
+        if not self.against:
+            return set(old)
+        mark = old.get(self.attribute, {}).get("S")
+        written = {name: value for name, value in old.items() if name != self.attribute}
+        for names in (set(written), set(written) & set(item)):
+            if mark and mark == content_hash({n: written[n] for n in names}):
+                return names | {self.attribute}
+        return None
+
+    def _condition(self, old: dict[str, Any] | None) -> dict[str, Any]:
         """The item must still be the one the tool wrote (or, for a new key, not exist).
 
         The fingerprint attribute catches an item replaced by a PutItem of the
         application (it does not carry it); each attribute the tool wrote,
         compared by value, catches an UpdateItem that changed or removed one.
         """
-        if held is None:
+        if old is None:
             names = {"#pk": self.table.spec.partition_key.name}
             return {"ConditionExpression": "attribute_not_exists(#pk)", "ExpressionAttributeNames": names}
-        old = json.loads(held)
         keys = set(self.table.spec.primary_key_names)
         names, values, terms = {}, {}, []
         for i, (name, value) in enumerate(sorted(old.items())):

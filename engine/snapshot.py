@@ -26,6 +26,7 @@ from loguru import logger
 
 from engine.extract import open_source, source_error
 from engine.plan import CompiledEmbed, ItemTypePlan
+from engine.state.disk import is_full, state_write
 
 PREFIX = "snapshot-"
 
@@ -62,13 +63,16 @@ def take(source: str, state_dir: Path, busy_timeout: float) -> Snapshot:
     final = state_dir / f"{PREFIX}{taken_at}.sqlite"
     temp = final.with_suffix(".tmp")
     try:
-        copy = sqlite3.connect(temp)
-        try:
-            live.backup(copy)
-        except sqlite3.Error as exc:
-            raise source_error(exc, f"copying {source} into {state_dir}") from None
-        finally:
-            copy.close()
+        with state_write(state_dir, f"a snapshot of the source ({final.name})", temp):
+            copy = sqlite3.connect(temp)
+            try:
+                live.backup(copy)
+            except sqlite3.Error as exc:
+                if is_full(exc):
+                    raise
+                raise source_error(exc, f"copying {source} into {state_dir}") from None
+            finally:
+                copy.close()
         os.replace(temp, final)
     except BaseException:
         temp.unlink(missing_ok=True)  # an unfinished copy is never read: do not leave it

@@ -255,7 +255,7 @@ class _TableSync:
 
     def _send_guarded(self, changes: Iterator[Change]) -> None:
         """One conditional write per change; an item changed outside the tool becomes a conflict."""
-        guarded = GuardedWriter(self.target, self.table, self.store, self.workers)
+        guarded = GuardedWriter(self.target, self.table, self.store, self.workers, against=self.against)
         same: list[Fingerprint] = []
         try:
             for change in changes:

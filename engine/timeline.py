@@ -86,7 +86,13 @@ class Timeline:
     def start(self) -> None:
         if self.path is None:
             return
-        _keep_last_runs(self.path, KEEP_RUNS - 1)
+        try:
+            _keep_last_runs(self.path, KEEP_RUNS - 1)
+        except OSError as exc:  # the time series is for the report; it never stops a run
+            self.path.with_name(self.path.name + ".tmp").unlink(missing_ok=True)
+            logger.warning("cannot write the time series {}: {}", self.path, exc)
+            self.path = None
+            return
         self._write({"event": "start", "command": self.command, "at": _now()})
         self._thread = threading.Thread(target=self._tick_loop, name="timeline", daemon=True)
         self._thread.start()

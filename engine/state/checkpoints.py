@@ -24,6 +24,7 @@ from loguru import logger
 
 from engine.errors import StateError
 from engine.faults import crash_point
+from engine.state.disk import state_write
 
 VERSION = 2
 #: Versions this code reads; older ones are upgraded in memory by ``_upgrade`` and saved as VERSION.
@@ -58,8 +59,9 @@ class Lock:
     handle: Any = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+")  # noqa: SIM115
+        with state_write(self.path.parent, f"the lock file {self.path.name}"):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(self.path, "a+")  # noqa: SIM115
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -70,10 +72,16 @@ class Lock:
                 f"another run holds the state lock {self.path} (PID {holder})",
                 "wait for it to finish, or stop it",
             ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
+        try:
+            with state_write(self.path.parent, f"the lock file {self.path.name}"):
+                handle.seek(0)
+                handle.truncate()
+                handle.write(str(os.getpid()))
+                handle.flush()
+        except StateError:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
+            raise
         self.handle = handle
 
     def release(self) -> None:
@@ -368,20 +376,26 @@ def remove_stale_temps(path: Path) -> list[Path]:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    """Temp file, fsync, keep the previous file as .bak, rename, fsync the folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Temp file, fsync, keep the previous file as .bak, rename, fsync the folder.
+
+    A write that fails (a full disk) removes its temp file and leaves the
+    previous state file as it was: one ``StateError`` line, nothing lost.
+    """
     temp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(temp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
+    with state_write(path.parent, f"the state file {path.name}", temp):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(temp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
     crash_point("state_temp_written")
-    if path.exists():
-        os.replace(path, path.with_name(path.name + ".bak"))
-        crash_point("state_backup_moved")
-    os.replace(temp, path)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    with state_write(path.parent, f"the state file {path.name}", temp):
+        if path.exists():
+            os.replace(path, path.with_name(path.name + ".bak"))
+            crash_point("state_backup_moved")
+        os.replace(temp, path)
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)

@@ -13,16 +13,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import threading
+import time
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from engine.faults import crash_point
-from engine.types import Wire
+from loguru import logger
+
 from engine.canonical import key_of, wire_text
+from engine.faults import crash_point
+from engine.state.disk import state_write
+from engine.types import Wire
 
 FILE_NAME = "fingerprints.sqlite"
 
@@ -57,23 +62,70 @@ def text_hash(text: str) -> str:
 _KEY_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False)  # one for every key, not one per call
 
 
+def _open(path: Path) -> sqlite3.Connection:
+    """The store's connection; a file that is not a SQLite database fails here (``DatabaseError``)."""
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+    try:
+        with state_write(path.parent, f"the fingerprint store {path.name}"):
+            db.execute("PRAGMA journal_mode=WAL")
+            # a killed process loses nothing committed; a lost machine may lose the last commits,
+            # which only makes the next sync write those items again
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA temp_store=FILE")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS items (tbl TEXT NOT NULL, key TEXT NOT NULL, item_type TEXT NOT NULL, "
+                "hash TEXT NOT NULL, item BLOB NOT NULL, PRIMARY KEY (tbl, key)) WITHOUT ROWID"
+            )
+            db.execute("SELECT tbl, key, item_type, hash, item FROM items LIMIT 1").fetchall()
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _damaged(exc: sqlite3.Error) -> bool:
+    """The file is not a store: not a database, malformed, or holding another ``items`` table."""
+    text = str(exc)
+    return any(part in text for part in ("not a database", "malformed", "no such column", "no such table"))
+
+
+def set_aside(path: Path, exc: BaseException) -> Path:
+    """Rename a corrupt store (and its WAL files) with a timestamp suffix: kept, out of the way."""
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+    n = 1
+    while aside.exists():
+        aside, n = path.with_name(f"{path.name}.corrupt-{stamp}-{n}"), n + 1
+    with state_write(path.parent, f"the fingerprint store {path.name}"):
+        for suffix in ("", "-wal", "-shm"):
+            part = path.with_name(path.name + suffix)
+            if part.exists():
+                os.replace(part, aside.with_name(aside.name + suffix))
+    return aside
+
+
 class FingerprintStore:
     """The store of one configuration; safe to share between writer threads."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        with state_write(path.parent, f"the fingerprint store {path.name}"):
+            path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # a killed process loses nothing committed; a lost machine may lose the last commits,
-        # which only makes the next sync write those items again
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA temp_store=FILE")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS items (tbl TEXT NOT NULL, key TEXT NOT NULL, item_type TEXT NOT NULL, "
-            "hash TEXT NOT NULL, item BLOB NOT NULL, PRIMARY KEY (tbl, key)) WITHOUT ROWID"
-        )
+        try:
+            self._db = _open(path)
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and not _damaged(exc):
+                raise  # locked, full: not the file's fault
+            aside = set_aside(path, exc)
+            logger.warning(
+                "the fingerprint store {} is corrupt ({}); set aside as {}: sync compares with the live "
+                "tables instead and rebuilds it",
+                path,
+                exc,
+                aside.name,
+            )
+            self._db = _open(path)
 
     @classmethod
     def of(cls, state_dir: Path) -> FingerprintStore:
@@ -92,28 +144,32 @@ class FingerprintStore:
     # -- writes, after DynamoDB acknowledged them ---------------------------------
     def record(self, table: str, entries: Iterable[Fingerprint]) -> None:
         rows = [(table, f.key, f.item_type, f.hash, zlib.compress(f.text.encode(), 1)) for f in entries]
-        if not rows:
-            return
-        with self._lock:
-            self._db.execute("BEGIN")
-            self._db.executemany("INSERT OR REPLACE INTO items VALUES (?, ?, ?, ?, ?)", rows)
-            self._db.execute("COMMIT")
-        crash_point("fingerprints_saved")
+        if rows:
+            self._change("INSERT OR REPLACE INTO items VALUES (?, ?, ?, ?, ?)", rows)
+            crash_point("fingerprints_saved")
 
     def forget(self, table: str, keys: Iterable[str]) -> None:
         rows = [(table, k) for k in keys]
-        if not rows:
-            return
-        with self._lock:
-            self._db.execute("BEGIN")
-            self._db.executemany("DELETE FROM items WHERE tbl = ? AND key = ?", rows)
-            self._db.execute("COMMIT")
-        crash_point("fingerprints_saved")
+        if rows:
+            self._change("DELETE FROM items WHERE tbl = ? AND key = ?", rows)
+            crash_point("fingerprints_saved")
 
     def forget_table(self, table: str) -> int:
         """Drop every entry of a table (it was dropped or recreated); returns how many."""
-        with self._lock:
+        with self._lock, state_write(self.path.parent, f"the fingerprint store {self.path.name}"):
             return self._db.execute("DELETE FROM items WHERE tbl = ?", (table,)).rowcount
+
+    def _change(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        """One transaction; rolled back when it fails (a full disk), so the store stays as it was."""
+        with self._lock, state_write(self.path.parent, f"the fingerprint store {self.path.name}"):
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany(sql, rows)
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
 
     # -- reads -------------------------------------------------------------------
     def count(self, table: str | None = None) -> int:
