@@ -77,7 +77,6 @@ class Committer:
             if self.interval <= 0:  # every batch durable on its own (what a kill at the n-th save counts on)
                 self._save()
 
-
     def maybe_commit(self) -> None:
         """Commit if the interval has passed since the last commit."""
         if self._dirty and time.monotonic() - self._last >= self.interval:
