@@ -25,7 +25,7 @@ from engine.errors import MigrationError, StateError, UsageError
 from engine.extract import open_source
 from engine.migrate import MigrationResult, Reporter, select_item_types
 from engine.migrate import migrate as run_migration
-from engine.plan import Plan, compile_plan, config_table_name
+from engine.plan import Plan, compile_plan, config_table_name, require_item_types
 from engine.render import Renderer, raise_error
 from engine.snapshot import Snapshot, source_identity
 from engine.spec import load_mapping_set
@@ -63,7 +63,7 @@ def init_config(
     if not 1 <= batch_size <= 25:
         raise UsageError(f"--batch-size must be between 1 and 25, not {batch_size}")
     open_source(source_db).close()
-    mapping = load_mapping_set(mappings)
+    mapping = require_item_types(load_mapping_set(mappings))
     kind = "endpoint" if endpoint_url and target == "local" else target
     config = Config(
         source_db=source_db,

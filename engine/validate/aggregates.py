@@ -16,7 +16,8 @@ class Aggregate:
 
     def __init__(self, spec: AggregateCheckSpec, table: str) -> None:
         self.spec = spec
-        self.result = CheckResult(f"aggregate:{spec.name}", "aggregate", table)
+        # count compares two numbers even over no items (0 = 0); sum, min and max over none compare nothing
+        self.result = CheckResult(f"aggregate:{spec.name}", "aggregate", table, compares_values=spec.fn != "count")
         self.count = 0
         self.value: Decimal | None = None
 
