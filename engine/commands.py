@@ -201,7 +201,7 @@ def migrate(
     force: bool = False,
     reporter: Reporter | None = None,
 ) -> MigrationResult:
-    load_mapping_set(config.mappings)  # a bad mapping is said before the source is copied
+    require_item_types(load_mapping_set(config.mappings))  # a bad mapping is said before the source is copied
     source = migration_snapshot(config, force)
     with opened_plan(config, snapshot=source) as (plan, conn):
         select_item_types(plan, tables)
@@ -527,7 +527,7 @@ def sync(
                 "(another sync, or --against-target found other items)",
                 "review a new plan",
             )
-    load_mapping_set(config.mappings)  # a bad mapping is said before the source is copied
+    require_item_types(load_mapping_set(config.mappings))  # a bad mapping is said before the source is copied
     copy = snapshot.take(config.source_db, config.state_dir, config.migration_settings.busy_timeout)
     try:
         with opened_plan(config, snapshot=copy) as (plan, conn):
