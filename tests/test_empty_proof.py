@@ -147,7 +147,8 @@ def test_mapping_set_without_item_types_is_refused_by_every_command(tmp_path: Pa
     config = make_config(source=_source(tmp_path / "shop.sqlite"), mappings=mappings)
     for text in ("", "tables:\n  - name: Shop\n    partition_key: {name: PK, type: S}\n"):
         (mappings / "shop.yaml").write_text(text)
-        for command in (("plan", "--no-check-target"), ("migrate",), ("validate",), ("sync",)):
+        export = ("export", "--out", str(tmp_path / "export"))
+        for command in (("plan", "--no-check-target"), ("migrate",), ("resume",), ("validate",), ("sync",), export):
             result = run_cli(config, *command)
             assert result.exit_code == 2, (command, result.output)
             (line,) = error_lines(result.stderr)
