@@ -13,7 +13,8 @@ import json
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from functools import wraps
 from pathlib import Path
@@ -37,6 +38,11 @@ from engine.validate.cost import read_estimate
 _WIDTH = None if sys.stdout.isatty() else 160
 console = Console(width=_WIDTH)
 err_console = Console(stderr=True, width=_WIDTH)
+
+# Numeric options refuse what makes no sense (0 workers, a negative cap, a 150% sample) before any work.
+COUNT = click.IntRange(min=0)
+AT_LEAST_ONE = click.IntRange(min=1)
+POSITIVE = click.FloatRange(min=0, min_open=True)
 
 
 def _json_default(value: Any) -> Any:
@@ -83,7 +89,32 @@ def _config(ctx: click.Context) -> Config:
     return config
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _OneLineUsage(click.Group):
+    """Bad usage (an option out of range, an unknown command) is one line on stderr and exit 2.
+
+    The group's own options are parsed in ``make_context``, a command's in ``invoke``.
+    """
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        with _one_line_usage():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with _one_line_usage():
+            return super().invoke(ctx)
+
+
+@contextmanager
+def _one_line_usage() -> Iterator[None]:
+    try:
+        yield
+    except click.UsageError as exc:
+        command = f" (see '{exc.ctx.command_path} -h')" if exc.ctx else ""
+        err_console.print(f"error: {exc.format_message()}{command}", highlight=False, markup=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+
+
+@click.group(cls=_OneLineUsage, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-c", "--config", "config_path", default=DEFAULT_CONFIG, show_default=True, help="Configuration file.")
 @click.option("-v", "--verbose", is_flag=True, help="DEBUG logging and tracebacks.")
 @click.pass_context
@@ -98,7 +129,9 @@ def cli(ctx: click.Context, config_path: str, verbose: bool) -> None:
 @click.option("-s", "--source-db", required=True, help="SQLite database to migrate (opened read-only).")
 @click.option("-m", "--mappings", default="mappings/chinook", show_default=True, help="Mapping set folder.")
 @click.option("-r", "--aws-region", default=None, help="AWS region (default us-east-1).")
-@click.option("-b", "--batch-size", default=25, show_default=True, type=int, help="Items per BatchWriteItem (1-25).")
+@click.option(
+    "-b", "--batch-size", default=25, show_default=True, type=click.IntRange(1, 25), help="Items per BatchWriteItem."
+)
 @click.option("-p", "--table-prefix", default="chinook_", show_default=True, help="Prefix of every table name.")
 @click.option(
     "--target",
@@ -155,7 +188,7 @@ def init(
     show_default=True,
     help="table: the tables on the terminal; json: one JSON document.",
 )
-@click.option("--samples", default=0, type=int, help="Render the first N items of each item type.")
+@click.option("--samples", default=0, type=COUNT, help="Render the first N items of each item type.")
 @click.option(
     "--check-target/--no-check-target",
     default=True,
@@ -166,7 +199,7 @@ def init(
     "--estimate-rows",
     default=1000,
     show_default=True,
-    type=int,
+    type=COUNT,
     help="Rows per item type rendered for the capacity estimate (0: every row).",
 )
 @click.option(
@@ -174,13 +207,13 @@ def init(
     "price",
     default=PRICE_PER_MILLION_WRU,
     show_default=True,
-    type=float,
+    type=POSITIVE,
     help="USD per million write request units (on-demand).",
 )
-@click.option("--max-wcu", type=float, default=None, help="Show how long the writes take at this WCU/s cap.")
+@click.option("--max-wcu", type=POSITIVE, default=None, help="Show how long the writes take at this WCU/s cap.")
 @click.option(
     "--import-price",
-    type=float,
+    type=POSITIVE,
     default=None,
     help="USD per GB of uncompressed data for ImportTable (default: the us-east-1 price).",
 )
@@ -497,16 +530,18 @@ def _migration_options(function: Callable[..., Any]) -> Callable[..., Any]:
         [
             click.option("-f", "--force", is_flag=True, help="Rewrite item types that are already done."),
             click.option("-t", "--tables", multiple=True, help="Only these tables (config names, e.g. music_catalog)."),
-            click.option("--workers", type=int, default=None, help="Writer threads per table."),
-            click.option("--parallel-tables", type=int, default=None, help="Tables written at the same time."),
-            click.option("--max-wcu", type=float, default=None, help="Cap write capacity units per second."),
+            click.option("--workers", type=AT_LEAST_ONE, default=None, help="Writer threads per table."),
+            click.option("--parallel-tables", type=AT_LEAST_ONE, default=None, help="Tables written at the same time."),
+            click.option("--max-wcu", type=POSITIVE, default=None, help="Cap write capacity units per second."),
             click.option("--on-error", type=click.Choice(["stop", "skip"]), default=None, help="What a bad row does."),
             click.option("--no-validate", is_flag=True, help="Skip the validation at the end."),
             click.option("--dry-run", is_flag=True, help="Read, transform and check every item; write nothing."),
             click.option("--plan", "plan_file", default=None, help="Run only if this reviewed plan still holds."),
             click.option("--via-s3", default=None, help="Load new tables through s3://bucket/prefix and ImportTable."),
-            click.option("--part-mb", type=float, default=None, help="With --via-s3: uncompressed MB per part (64)."),
-            click.option("--processes", type=int, default=None, help="With --via-s3: rendering processes."),
+            click.option(
+                "--part-mb", type=POSITIVE, default=None, help="With --via-s3: uncompressed MB per part (64)."
+            ),
+            click.option("--processes", type=AT_LEAST_ONE, default=None, help="With --via-s3: rendering processes."),
         ]
     ):
         function = option(function)
@@ -727,9 +762,9 @@ def _print_summary(result: MigrationResult) -> None:
 
 @cli.command()
 @click.option("-t", "--tables", multiple=True, help="Only these tables (config names, e.g. music_catalog).")
-@click.option("--workers", type=int, default=None, help="Writer threads per table.")
-@click.option("--max-wcu", type=float, default=None, help="Cap write capacity units per second.")
-@click.option("--parallel-tables", type=int, default=None, help="Tables synced at the same time.")
+@click.option("--workers", type=AT_LEAST_ONE, default=None, help="Writer threads per table.")
+@click.option("--max-wcu", type=POSITIVE, default=None, help="Cap write capacity units per second.")
+@click.option("--parallel-tables", type=AT_LEAST_ONE, default=None, help="Tables synced at the same time.")
 @click.option("--on-error", type=click.Choice(["stop", "skip"]), default=None, help="What a row that fails does.")
 @click.option("--against-target", is_flag=True, help="Compare with the live tables (one Scan each), not the store.")
 @click.option("--no-validate", is_flag=True, help="Skip the validation at the end.")
@@ -772,9 +807,11 @@ def sync(
 @click.option("--out", "out", required=True, help="A folder, or s3://bucket/prefix.")
 @click.option("-t", "--tables", multiple=True, help="Only these tables (config names, e.g. music_catalog).")
 @click.option(
-    "--part-mb", type=float, default=None, help="Uncompressed MB per part, about (64; a resumed export: its own)."
+    "--part-mb", type=POSITIVE, default=None, help="Uncompressed MB per part, about (64; a resumed export: its own)."
 )
-@click.option("--processes", type=int, default=None, help="Worker processes rendering parts (default: the cores).")
+@click.option(
+    "--processes", type=AT_LEAST_ONE, default=None, help="Worker processes rendering parts (default: the cores)."
+)
 @click.pass_context
 @handle_errors
 def export_command(
@@ -875,11 +912,16 @@ def status(ctx: click.Context, check_target: bool) -> None:
 @click.option(
     "--check", "checks", multiple=True, help="Only checks whose name starts with this (e.g. pattern:, count:Track)."
 )
-@click.option("--sample", type=int, default=None, help="Compare N items per item type instead of all.")
-@click.option("--sample-pct", type=float, default=None, help="Compare this percentage of items.")
+@click.option("--sample", type=AT_LEAST_ONE, default=None, help="Compare N items per item type instead of all.")
+@click.option(
+    "--sample-pct",
+    type=click.FloatRange(0, 100, min_open=True),
+    default=None,
+    help="Compare this percentage of items (more than 0, at most 100).",
+)
 @click.option("--report", default=None, help="Write a report: .json, .md or .html.")
-@click.option("--workers", type=int, default=None, help="Reader threads (Scan segments, access patterns).")
-@click.option("--max-rcu", type=float, default=None, help="Cap read capacity units per second.")
+@click.option("--workers", type=AT_LEAST_ONE, default=None, help="Reader threads (Scan segments, access patterns).")
+@click.option("--max-rcu", type=POSITIVE, default=None, help="Cap read capacity units per second.")
 @click.option(
     "--format",
     "fmt",
@@ -903,6 +945,11 @@ def status(ctx: click.Context, check_target: bool) -> None:
     show_default=True,
     help="Real requests per pattern proven from an index read: the first N values, N at random, the N largest.",
 )
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="A check that compared nothing (empty: no rows, no parameter values) fails the run.",
+)
 @click.pass_context
 @handle_errors
 def validate(
@@ -917,15 +964,14 @@ def validate(
     fmt: str,
     index_read_above: int,
     real_queries: int,
+    strict: bool,
 ) -> None:
     """Prove the migration: counts, item by item, access patterns, aggregates, shape."""
     from engine.validate import ProofSettings
 
-    if max_rcu is not None and max_rcu <= 0:
-        raise click.BadParameter("must be more than 0", param_hint="--max-rcu")
     config = with_settings(_config(ctx), workers=workers)
     proof = ProofSettings(None if index_read_above < 0 else index_read_above, real_queries)
-    _run_validation(config, table, checks, sample, sample_pct, report, max_rcu, fmt, proof)
+    _run_validation(config, table, checks, sample, sample_pct, report, max_rcu, fmt, proof, strict)
 
 
 def _run_validation(
@@ -938,6 +984,7 @@ def _run_validation(
     max_rcu: float | None = None,
     fmt: str = "table",
     proof: Any = None,
+    strict: bool = False,
 ) -> None:
     from engine import validate as validation
 
@@ -948,7 +995,7 @@ def _run_validation(
     columns = [TextColumn("{task.description:<40}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
     bars = Progress(*columns, console=console, transient=True) if interactive else None
     progress = _CheckProgress(bars) if bars else validation.NO_PROGRESS
-    options = {"table": table, "checks": checks, "sample": sample, "sample_pct": sample_pct}
+    options = {"table": table, "checks": checks, "sample": sample, "sample_pct": sample_pct, "strict": strict}
     if proof is not None:
         options["proof"] = proof
     if bars:
@@ -964,7 +1011,7 @@ def _run_validation(
         for path in validation.write_reports(result, report, guard):
             (err_console if fmt == "json" else console).print(f"report written to {path}", highlight=False)
     if not result.passed:
-        raise ValidationFailed(f"validation failed: {result.failed_count} of {len(result.checks)} checks failed")
+        raise ValidationFailed(result.verdict())
 
 
 class _CheckProgress:
@@ -993,11 +1040,11 @@ def _print_validation(result: Any) -> None:
     for column in ("check", "result", "compared", "time", "details"):
         table.add_column(column, justify="right" if column in ("compared", "time") else "left")
     for check in result.checks:
-        mark = "[green]pass[/green]" if check.passed else "[red]FAIL[/red]"
+        mark = {"pass": "[green]pass[/green]", "empty": "[yellow]empty[/yellow]", "fail": "[red]FAIL[/red]"}
         details = check.summary
         if check.failures:
             details += "\n" + "\n".join(f"- {f}" for f in check.failure_lines(3))
-        table.add_row(check.name, mark, str(check.compared), f"{check.seconds:.1f}s", details)
+        table.add_row(check.name, mark[check.status], check.compared_text, f"{check.seconds:.1f}s", details)
     console.print(table)
     reads = result.reads
     if reads:
@@ -1006,7 +1053,7 @@ def _print_validation(result: Any) -> None:
             f"read {reads['read_units']:,.1f} read units in {reads['requests']:,} requests ({reads['workers']} workers{cap})",
             highlight=False,
         )
-    console.print(f"{len(result.checks) - result.failed_count} passed, {result.failed_count} failed", highlight=False)
+    console.print(result.counts_line(), highlight=False)
 
 
 @cli.command()
@@ -1114,7 +1161,7 @@ def scaffold(source_db: str, out: str, table: str | None, style: str) -> None:
     "--format", "fmt", type=click.Choice(["nosql-workbench", "cloudformation"]), required=True, help="Output format."
 )
 @click.option("--out", default=None, help="File to write (default: standard output).")
-@click.option("--samples", default=3, show_default=True, type=int, help="Sample items per item type (Workbench).")
+@click.option("--samples", default=3, show_default=True, type=COUNT, help="Sample items per item type (Workbench).")
 @click.option(
     "--pitr/--no-pitr", default=True, show_default=True, help="Point-in-time recovery on the tables (CloudFormation)."
 )

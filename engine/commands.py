@@ -26,7 +26,7 @@ from engine.errors import MigrationError, StateError, UsageError
 from engine.extract import open_source
 from engine.migrate import MigrationResult, Reporter, select_item_types
 from engine.migrate import migrate as run_migration
-from engine.plan import Plan, compile_plan, config_table_name
+from engine.plan import Plan, compile_plan, config_table_name, require_item_types
 from engine.render import Renderer, raise_error
 from engine.snapshot import Snapshot, source_identity
 from engine.spec import digest, load_mapping_set
@@ -69,7 +69,7 @@ def init_config(
     if not 1 <= batch_size <= 25:
         raise UsageError(f"--batch-size must be between 1 and 25, not {batch_size}")
     open_source(source_db).close()
-    mapping = load_mapping_set(mappings)
+    mapping = require_item_types(load_mapping_set(mappings))
     kind = "endpoint" if endpoint_url and target == "local" else target
     config = Config(
         source_db=source_db,
@@ -222,7 +222,7 @@ def migrate(
     force: bool = False,
     reporter: Reporter | None = None,
 ) -> MigrationResult:
-    load_mapping_set(config.mappings)  # a bad mapping is said before the source is copied
+    require_item_types(load_mapping_set(config.mappings))  # a bad mapping is said before the source is copied
     source = migration_snapshot(config, force)
     with opened_plan(config, snapshot=source) as (plan, conn):
         select_item_types(plan, tables)
@@ -537,7 +537,7 @@ def sync(
                 "(another sync, or --against-target found other items)",
                 "review a new plan",
             )
-    load_mapping_set(config.mappings)  # a bad mapping is said before the source is copied
+    require_item_types(load_mapping_set(config.mappings))  # a bad mapping is said before the source is copied
     copy = snapshot.take(config.source_db, config.state_dir, config.migration_settings.busy_timeout)
     try:
         with opened_plan(config, snapshot=copy) as (plan, conn):

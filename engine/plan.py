@@ -91,8 +91,19 @@ def config_table_name(logical: str) -> str:
     return out
 
 
+def require_item_types(mapping: MappingSet) -> MappingSet:
+    """The mapping set, when it has an item type: a set without one would migrate and prove nothing."""
+    if not mapping.item_types:
+        raise SpecError(
+            f"no item types in {mapping.directory}: nothing to migrate or validate",
+            "add an item_types: entry to one of its .yaml files",
+        )
+    return mapping
+
+
 def compile_plan(mapping: MappingSet, conn: sqlite3.Connection, table_prefix: str, count: bool = True) -> Plan:
     """Check every query and template against the source and compile them."""
+    require_item_types(mapping)
     tables = tuple(TablePlan(t, f"{table_prefix}{t.name}", config_table_name(t.name)) for t in mapping.tables)
     by_name = {t.spec.name: t for t in tables}
     items = tuple(_compile_item(item, by_name[item.table], conn, count) for item in mapping.item_types)

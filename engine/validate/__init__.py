@@ -77,6 +77,7 @@ def run(
     max_rcu: float | None = None,
     progress: Progress = NO_PROGRESS,
     proof: ProofSettings = DEFAULT_PROOF,
+    strict: bool = False,
 ) -> ValidationResult:
     """Run every check (or those named) and return the result; TargetError when it cannot run.
 
@@ -84,6 +85,8 @@ def run(
     segments, access patterns) and, with ``max_rcu``, within that many read
     units per second. ``proof`` says which access patterns are proven from
     one read of their index (``pattern_proof``) rather than one request per value.
+    With ``strict`` a check that compared nothing (``empty``) fails the run;
+    without, only a run where every check is empty does.
     """
     started, t0 = _now(), time.monotonic()
     results: list[CheckResult] = []
@@ -124,6 +127,7 @@ def run(
         tool_version=_tool_version(),
         run=record,
         samples=samples,
+        strict=strict,
         **result,
     )
     outcome = validation.to_json()
@@ -295,7 +299,9 @@ def _timed(result: CheckResult, started: float) -> CheckResult:
     """Stamp the check's duration and a default summary."""
     result.seconds = time.monotonic() - started
     if not result.summary:
-        result.summary = "ok" if result.passed else f"{result.failure_count} failure(s)"
+        result.summary = (
+            "nothing compared" if result.empty else "ok" if result.passed else f"{result.failure_count} failure(s)"
+        )
     return result
 
 

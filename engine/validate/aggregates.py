@@ -16,7 +16,10 @@ class Aggregate:
 
     def __init__(self, spec: AggregateCheckSpec, table: str) -> None:
         self.spec = spec
-        self.result = CheckResult(f"aggregate:{spec.name}", "aggregate", table)
+        # count and sum compare two numbers even over no items (0 = 0); min and max over none compare nothing
+        self.result = CheckResult(
+            f"aggregate:{spec.name}", "aggregate", table, compares_values=spec.fn in ("min", "max")
+        )
         self.count = 0
         self.value: Decimal | None = None
 

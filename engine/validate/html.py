@@ -19,6 +19,7 @@ from markupsafe import Markup
 from engine.canonical import jsonable, short
 from engine.outputs import VALIDATION_REPORT, marker
 from engine.validate import charts
+from engine.validate.results import status_of
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -35,7 +36,11 @@ def render_html(doc: dict[str, Any]) -> str:
     # a report written before these fields existed renders too
     doc = {"run": None, "samples": {}, "tool_version": "", **doc}
     doc["target"] = {"region": None, "tables": [], **doc["target"]}
-    checks = sorted(doc["checks"], key=lambda c: c["passed"])  # failures first, otherwise in run order
+    order = {"fail": 0, "empty": 1, "pass": 2}  # failures first, then checks that compared nothing, else in run order
+    checks = sorted(
+        ({"available": None, **c, "status": status_of(c)} for c in doc["checks"]), key=lambda c: order[c["status"]]
+    )
+    doc["summary"] = {"empty": 0, **doc["summary"]}
     return environment.get_template("report.html.j2").render(
         doc=doc,
         checks=checks,

@@ -192,7 +192,8 @@ class FileProof:
         self, plan: Plan, conn: sqlite3.Connection, progress: Progress, pool: ThreadPoolExecutor | None
     ) -> CheckResult:
         pattern = self.runner.pattern
-        result = CheckResult(f"pattern:{pattern.name}", "access_pattern", plan.table_prefix + pattern.request.table)
+        table = plan.table_prefix + pattern.request.table
+        result = CheckResult(f"pattern:{pattern.name}", "access_pattern", table, compares_values=True)
         task = progress.task(result.name, self.total)
         try:
             rows = enumerate(stream_params(conn, pattern.params, self.total, None))

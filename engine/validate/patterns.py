@@ -40,13 +40,15 @@ def pattern_check(
     pool: ThreadPoolExecutor | None = None,
 ) -> CheckResult:
     """The ``pattern:<name>`` check: every parameter value (or the sample) on both sides."""
-    result = CheckResult(f"pattern:{pattern.name}", "access_pattern", plan.table_prefix + pattern.request.table)
+    table = plan.table_prefix + pattern.request.table
+    result = CheckResult(f"pattern:{pattern.name}", "access_pattern", table, compares_values=True)
     runner = PatternRunner(pattern, plan, reader, sources)
     try:
         total = param_count(conn, pattern.params)
         limit = _limit(pattern, total, *sampling)
         params = stream_params(conn, pattern.params, total, limit)
         checked = min(total, limit) if limit else total
+        result.available = total if checked < total else None
         task = progress.task(result.name, checked)
         try:
             size = chunk_size(checked, reader.workers)
@@ -61,13 +63,19 @@ def pattern_check(
     except sqlite3.Error as exc:
         result.fail(Failure("pattern", f"{pattern.location}: params SQL does not run: {exc}"))
         return result
-    how = f"{result.compared} {'gets' if pattern.request.get is not None else 'queries'}"
-    result.summary = (
-        f"{result.compared} parameter values, answers equal to SQL ({how})"
-        if result.passed
-        else (f"{result.failure_count} differences over {result.compared} parameter values ({how})")
-    )
+    result.summary = _summary(result, pattern)
     return result
+
+
+def _summary(result: CheckResult, pattern: AccessPatternSpec) -> str:
+    """What the check compared: ``500 of 6,819 parameter values`` for a sample; nothing, said so."""
+    if result.empty:
+        return "nothing compared: the params query returns no rows"
+    how = f"{result.compared} {'gets' if pattern.request.get is not None else 'queries'}"
+    values = f"{result.compared_text} parameter values"
+    if result.passed:
+        return f"{values}, answers equal to SQL ({how})"
+    return f"{result.failure_count} differences over {values} ({how})"
 
 
 def param_count(conn: sqlite3.Connection, sql: str) -> int:

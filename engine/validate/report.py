@@ -19,7 +19,7 @@ from engine.outputs import (
     write,
 )
 from engine.validate.html import render_html
-from engine.validate.results import ValidationResult
+from engine.validate.results import ValidationResult, status_of
 
 
 def report_outputs(path: str | Path) -> list[Output]:
@@ -66,12 +66,14 @@ def render_saved(json_path: Path, html_path: Path) -> Path:
 
 
 def _markdown(doc: dict[str, Any]) -> str:
+    empty = doc["summary"].get("empty", 0)
     lines = [
         markdown_marker(VALIDATION_REPORT),
         "# Migration validation report",
         "",
         f"**Result: {doc['result'].upper()}**: {doc['summary']['passed']} of {doc['summary']['checks']} checks passed"
-        f" ({doc['mode']} comparison, {doc['seconds']} s).",
+        + (f", {empty} empty (compared nothing)" if empty else "")
+        + f" ({doc['mode']} comparison, {doc['seconds']} s).",
         "",
         "| | |",
         "|---|---|",
@@ -91,9 +93,10 @@ def _markdown(doc: dict[str, Any]) -> str:
         "|---|---|---|---|",
     ]
     for check in doc["checks"]:
-        mark = "pass" if check["passed"] else "**FAIL**"
-        lines.append(f"| `{check['name']}` | {mark} | {check['compared']} | {check['summary'].replace('|', '/')} |")
-    failed = [c for c in doc["checks"] if not c["passed"]]
+        mark = {"pass": "pass", "empty": "*empty*", "fail": "**FAIL**"}[status_of(check)]
+        compared = _compared(check)
+        lines.append(f"| `{check['name']}` | {mark} | {compared} | {check['summary'].replace('|', '/')} |")
+    failed = [c for c in doc["checks"] if status_of(c) == "fail"]
     if failed:
         lines += ["", "## Failures", ""]
         for check in failed:
@@ -144,6 +147,12 @@ def _run_lines(record: dict[str, Any]) -> list[str]:
             ],
         ]
     return lines
+
+
+def _compared(check: dict[str, Any]) -> str:
+    """``500 of 6,819`` for a sampled check, else the number compared."""
+    available = check.get("available")
+    return str(check["compared"]) if available is None else f"{check['compared']:,} of {available:,}"
 
 
 def _dash(value: Any) -> Any:

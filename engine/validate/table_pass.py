@@ -59,10 +59,10 @@ class TablePass:
         self.wanted = wanted
         self.items = item_types_of(plan, table)
         self.keys = list(table.spec.primary_key_names)
-        self.compare = CheckResult(f"items:{table.config_name}", "items", table.name)
+        self.compare = CheckResult(f"items:{table.config_name}", "items", table.name, compares_values=True)
         self.do_items = wanted(self.compare.name)
         self.rules = {
-            (i.name, c.name): CheckResult(f"rule:{c.name}", "rule", table.name)
+            (i.name, c.name): CheckResult(f"rule:{c.name}", "rule", table.name, compares_values=True)
             for i in self.items
             for c in i.spec.checks
         }
@@ -151,17 +151,27 @@ class TablePass:
         results = [self._count(item) for item in self.items]
         results.append(self._total())
         if self.do_items:
-            self.compare.summary = (
-                f"{self.compare.compared} items rendered and compared"
-                if not self.renderer.sampling
-                else f"{self.compare.compared} sampled items compared"
-            ) + ("" if self.compare.passed else f"; {self.compare.failure_count} differences")
-            results.append(self.compare)
+            results.append(self._summarized())
         for (item_name, _), result in self.rules.items():
             result.compared = self.tally.get(item_name, 0)
+            if result.empty:
+                result.summary = f"nothing compared: the table holds no {item_name} item"
             results.append(result)
         results += [aggregate.finish(conn) for aggregate in self.aggregates if self.wanted(aggregate.result.name)]
         return [r for r in results if self.wanted(r.name)]
+
+    def _summarized(self) -> CheckResult:
+        """The item-by-item check with its summary: a sample says how many of how many items it compared."""
+        compare = self.compare
+        if self.renderer.sampling:
+            compare.available = sum(self.expected.values())
+            text = f"{compare.compared:,} of {compare.available:,} items sampled and compared"
+        else:
+            text = f"{compare.compared} items rendered and compared"
+        if compare.empty:
+            text += ": the sample took none" if compare.available else ": the source renders none"
+        compare.summary = text + ("" if compare.passed else f"; {compare.failure_count} differences")
+        return compare
 
     def _count(self, item: ItemTypePlan) -> CheckResult:
         result = CheckResult(f"count:{item.name}", "count", self.table.name)
