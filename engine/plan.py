@@ -14,7 +14,17 @@ from typing import Any
 
 from engine.errors import SpecError
 from engine.extract import count_rows, is_locked, query_columns, source_error
-from engine.spec.model import AttributeSpec, EmbedSpec, ItemTypeSpec, Location, MappingSet, TableSpec
+from engine.source_guard import NamedNulls, parameter_names, refusal
+from engine.spec.model import (
+    AccessPatternSpec,
+    AggregateCheckSpec,
+    AttributeSpec,
+    EmbedSpec,
+    ItemTypeSpec,
+    Location,
+    MappingSet,
+    TableSpec,
+)
 from engine.templates import CompiledTemplate, TemplateError, compile_expression, compile_template
 
 
@@ -96,10 +106,33 @@ def compile_plan(mapping: MappingSet, conn: sqlite3.Connection, table_prefix: st
     tables = tuple(TablePlan(t, f"{table_prefix}{t.name}", config_table_name(t.name)) for t in mapping.tables)
     by_name = {t.spec.name: t for t in tables}
     items = tuple(_compile_item(item, by_name[item.table], conn, count) for item in mapping.item_types)
+    if mapping.access_patterns or mapping.aggregate_checks:
+        from engine.validate.sources import register_functions  # here: engine.validate imports this module
+
+        register_functions(conn)  # the functions check SQL may call when validate runs it
+    for pattern in mapping.access_patterns:
+        _check_pattern(pattern, conn)
+    for check in mapping.aggregate_checks:
+        _check_aggregate(check, conn)
     return Plan(mapping=mapping, table_prefix=table_prefix, tables=tables, item_types=items)
 
 
+def _read_only(conn: sqlite3.Connection, query: str, where: Location | None, what: str) -> None:
+    """Refuse, before it runs, a statement of the mapping that is not a plain read of the source."""
+    try:
+        reason = refusal(conn, query)
+    except sqlite3.OperationalError as exc:
+        if is_locked(exc):
+            raise source_error(exc, f"{where}: {what}") from None
+        raise SpecError(f"{where}: {what}: query does not run on the source: {exc}") from None
+    except sqlite3.Error as exc:
+        raise SpecError(f"{where}: {what}: query does not run on the source: {exc}") from None
+    if reason:
+        raise SpecError(f"{where}: {what}: not a read-only query: {reason}")
+
+
 def _columns_of(conn: sqlite3.Connection, query: str, where: Location, what: str) -> tuple[str, ...]:
+    _read_only(conn, query, where, what)
     try:
         return query_columns(conn, query)
     except sqlite3.OperationalError as exc:
@@ -225,3 +258,41 @@ def _check_one(spec: EmbedSpec, conn: sqlite3.Connection, label: str) -> None:
 
 def quote_name(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+def _statement_columns(conn: sqlite3.Connection, sql: str, where: Location, what: str) -> frozenset[str]:
+    """The columns a pattern's or check's statement returns (its ``:name`` parameters bound to NULL, no row read)."""
+    _read_only(conn, sql, where, what)
+    try:
+        cursor = conn.execute(f"SELECT * FROM (\n{sql.strip().rstrip(';')}\n) LIMIT 0", NamedNulls())
+    except sqlite3.Error as exc:
+        raise SpecError(
+            f"{where}: {what}: not a query that returns rows (a SELECT, WITH or VALUES statement): {exc}"
+        ) from None
+    return frozenset(d[0] for d in cursor.description or ())
+
+
+def _check_pattern(pattern: AccessPatternSpec, conn: sqlite3.Connection) -> None:
+    """The params query, the request's templates and the pattern's SQL agree, and all of it only reads."""
+    what = f"access pattern {pattern.name}"
+    params = _statement_columns(conn, pattern.params, pattern.location, f"{what}: params")
+    if parameter_names(conn, pattern.params):
+        raise SpecError(f"{pattern.location}: {what}: params: the params query cannot take :parameters itself")
+    request = pattern.request
+    templates = [t for _, t in request.get or ()] + ([request.partition] if request.partition else [])
+    templates += list(request.sort.templates) if request.sort else []
+    for source in templates:
+        _template(str(source), params, pattern.location, f"{what}: request (fed by the params query)")
+    _statement_columns(conn, pattern.sql, pattern.location, f"{what}: sql")
+    missing = sorted(parameter_names(conn, pattern.sql) - params)
+    if missing:
+        raise SpecError(
+            f"{pattern.location}: {what}: sql uses :{', :'.join(missing)} that the params query does not return "
+            f"{_list(params)}"
+        )
+
+
+def _check_aggregate(check: AggregateCheckSpec, conn: sqlite3.Connection) -> None:
+    what = f"aggregate check {check.name}: sql"
+    if not _statement_columns(conn, check.sql, check.location, what):
+        raise SpecError(f"{check.location}: {what}: returns no column")
