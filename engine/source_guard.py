@@ -1,15 +1,17 @@
 """The source is only ever read: SQLite's authorizer on every connection, and a check of each statement.
 
-``mode=ro`` and ``PRAGMA query_only`` keep the source file itself unchanged,
-but they do not stop a statement from creating other files: ``ATTACH DATABASE
-'/x.db'`` and ``VACUUM INTO '/y.db'`` do. The authorizer below is installed by
-``extract.open_source`` on every connection to the source (a ``VACUUM INTO``
-asks it for its internal ATTACH, so it is refused before the file is made).
+``mode=ro`` and ``PRAGMA query_only`` keep the source file itself unchanged
+(SQLite refuses with "attempt to write a readonly database"), but they do not
+stop a statement from creating other files: ``ATTACH DATABASE '/x.db'`` and
+``VACUUM INTO '/y.db'`` (which attaches its output file) do. ``authorize`` is
+installed by ``extract.open_source`` on every connection to the source and
+refuses that, before the file is made.
 
-``refusal`` tells, before anything runs, why one statement of a mapping is not
-a plain read: SQLite compiles it under a recording authorizer (``EXPLAIN``
-runs nothing), and the compiled program is searched for the opcodes of
-statements the authorizer is never asked about (``VACUUM``).
+``refusal`` is stricter, for ``plan``: it tells, before anything runs, why one
+statement of a mapping is not a plain read. SQLite compiles it under a
+recording authorizer (``EXPLAIN`` runs nothing), and the compiled program is
+searched for the opcodes of statements the authorizer is never asked about
+(``VACUUM``).
 """
 
 from __future__ import annotations
@@ -97,8 +99,14 @@ def allowed(action: int, arg1: str | None, arg2: str | None) -> bool:
 
 
 def authorize(action: int, arg1: str | None, arg2: str | None, _db: str | None, _trigger: str | None) -> int:
-    """The authorizer of every source connection: reads only."""
-    return sqlite3.SQLITE_OK if allowed(action, arg1, arg2) else sqlite3.SQLITE_DENY
+    """The authorizer of every source connection: no other database file is opened (or created) through it.
+
+    Writes to the source itself are left to ``mode=ro`` and ``query_only``, whose refusal names the
+    cause; a temporary or in-memory database (``''``, ``:memory:``, what plain ``VACUUM`` attaches) is no file.
+    """
+    if action == sqlite3.SQLITE_ATTACH and arg1 not in ("", ":memory:"):
+        return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK
 
 
 def describe(action: int, arg1: str | None, arg2: str | None) -> str:

