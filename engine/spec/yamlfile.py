@@ -57,7 +57,11 @@ def read_yaml(path: Path, display: str) -> YamlDocument:
         raise SpecError(f"{display}: cannot read mapping file: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:
         raise SpecError(f"{display}: not UTF-8 text ({exc.reason})") from exc
-    loader = _GuardedLoader(text, display)
+    try:
+        loader = _GuardedLoader(text, display)
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow, found before parsing
+        line = text.count("\n", 0, exc.position) + 1
+        raise SpecError(f"{display}:{line}: YAML error: character U+{exc.character:04X} is not allowed") from exc
     try:
         node = loader.get_single_node()
         if node is None:
