@@ -95,12 +95,17 @@ def check_config_data(data: Any, file: str | os.PathLike[str]) -> None:
     if error.validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
         unknown = sorted(set(error.instance) - set(allowed))
-        where = ".".join([*path, unknown[0]])
+        where = _key_text([*path, unknown[0]])
         raise UsageError(f"{file}: unknown key '{where}' (allowed here: {', '.join(allowed)})")
     if error.validator == "required":
         raise UsageError(f"{file}: not a migration configuration (no source_db)")
-    key = ".".join(path) or "(document)"
+    key = _key_text(path) or "(document)"
     raise UsageError(f"{file}: {key}: found {_shown(error.instance)}, expected {_expected(error, path)}")
+
+
+def _key_text(path: list[str]) -> str:
+    """``migration_settings.timeout``; a key with a control character is quoted, so the message stays one line."""
+    return ".".join(part if part.isprintable() else json.dumps(part) for part in path)
 
 
 def _shown(value: Any) -> str:

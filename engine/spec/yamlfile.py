@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,8 @@ def format_path(path: DocPath) -> str:
     """``('item_types', 1, 'keys')`` -> ``item_types[1].keys``."""
     out = ""
     for part in path:
+        if isinstance(part, str) and not part.isprintable():
+            part = json.dumps(part)  # a control character would break the one-line message
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out or "(document)"
 
