@@ -26,7 +26,7 @@ from engine.errors import MigrationError, StateError, UsageError
 from engine.extract import open_source
 from engine.migrate import MigrationResult, Reporter, select_item_types
 from engine.migrate import migrate as run_migration
-from engine.plan import Plan, compile_plan, config_table_name, require_item_types
+from engine.plan import Plan, check_mapping_sql, compile_plan, config_table_name, require_item_types
 from engine.render import Renderer, raise_error
 from engine.snapshot import Snapshot, source_identity
 from engine.spec import digest, load_mapping_set
@@ -117,7 +117,8 @@ def opened_plan(
 
 def build_plan(config: Config, with_target: bool = False) -> dict[str, Any]:
     """The plan as plain data, for review (``plan``) and machines (``--format json``)."""
-    with opened_plan(config) as (plan, _conn):
+    with opened_plan(config) as (plan, conn):
+        check_mapping_sql(plan.mapping, conn)
         existing: dict[str, Any] | None = None
         changes: dict[str, list[str]] = {}
         if with_target:

@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import jsonschema
+
 from engine.errors import UsageError
 
 DEFAULT_CONFIG = "config/migration.json"
@@ -23,6 +25,119 @@ ENV_OVERRIDES = {
     "MIGRATION_BATCH_SIZE": ("batch_size", int),
     "MIGRATION_TABLE_PREFIX": ("table_prefix", str),
 }
+
+
+_TEXT = {"type": "string", "minLength": 1}
+_OPTIONAL_TEXT = {"type": ["string", "null"]}
+_SECONDS = {"type": "number", "exclusiveMinimum": 0}
+#: What a configuration file may hold: one place, checked when a configuration is loaded or written.
+CONFIG_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["source_db"],
+    "additionalProperties": False,
+    "properties": {
+        "source_db": _TEXT,
+        "mappings": _TEXT,
+        "aws_region": {"type": "string", "pattern": r"^[a-z]{2}(-[a-z]+)+-[0-9]+$"},
+        "batch_size": {"type": "integer", "minimum": 1, "maximum": 25},
+        "table_prefix": {"type": "string", "pattern": r"^[A-Za-z0-9_.-]*$", "maxLength": 200},
+        "target": {"enum": ["local", "endpoint", "aws"]},
+        "endpoint_url": {"type": ["string", "null"], "pattern": r"^https?://"},
+        "profile": _OPTIONAL_TEXT,
+        "dynamodb_tables": {"type": "object", "additionalProperties": {"type": "string"}},
+        "migration_settings": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "max_retries": {"type": "integer", "minimum": 0, "maximum": 100},
+                "retry_delay": {"type": "number", "minimum": 0},
+                "timeout": _SECONDS,
+                "enable_validation": {"type": "boolean"},
+                "create_tables": {"type": "boolean"},
+                "delete_existing_tables": {"type": "boolean"},
+                "workers": {"type": "integer", "minimum": 1, "maximum": 256},
+                "parallel_tables": {"type": "integer", "minimum": 1, "maximum": 256},
+                "max_wcu": {"type": ["number", "null"], "exclusiveMinimum": 0},
+                "on_error": {"enum": ["stop", "skip"]},
+                "max_errors": {"type": "integer", "minimum": 0},
+                "busy_timeout": {"type": "number", "minimum": 0},
+                "state_file": _OPTIONAL_TEXT,
+            },
+        },
+        "logging": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "level": {"type": "string", "pattern": "(?i)^(trace|debug|info|success|warning|error|critical)$"},
+                "file": _OPTIONAL_TEXT,
+                "max_size": {"type": "string", "pattern": r"(?i)^\s*[0-9]+(\.[0-9]+)?\s*(b|kb|mb|gb|kib|mib|gib)\s*$"},
+                "backup_count": {"type": "integer", "minimum": 0},
+            },
+        },
+    },
+}
+_EXPECTED = {
+    "aws_region": "an AWS region name such as us-east-1",
+    "table_prefix": "letters, digits, '_', '.' or '-' (DynamoDB table name characters)",
+    "endpoint_url": "an http:// or https:// URL",
+    "level": "a log level (DEBUG, INFO, WARNING, ERROR...)",
+    "max_size": "a size such as '10 MB'",
+}
+
+
+def check_config_data(data: Any, file: str | os.PathLike[str]) -> None:
+    """Raise UsageError naming the file, the key, what it holds and what is expected (the first fault)."""
+    validator = jsonschema.Draft202012Validator(CONFIG_SCHEMA)
+    error = min(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)), default=None)
+    if error is None:
+        return
+    path = [str(p) for p in error.absolute_path]
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - set(allowed))
+        where = _key_text([*path, unknown[0]])
+        raise UsageError(f"{file}: unknown key '{where}' (allowed here: {', '.join(allowed)})")
+    if error.validator == "required":
+        raise UsageError(f"{file}: not a migration configuration (no source_db)")
+    key = _key_text(path) or "(document)"
+    raise UsageError(f"{file}: {key}: found {_shown(error.instance)}, expected {_expected(error, path)}")
+
+
+def _key_text(path: list[str]) -> str:
+    """``migration_settings.timeout``; a key with a control character is quoted, so the message stays one line."""
+    return ".".join(part if part.isprintable() else json.dumps(part) for part in path)
+
+
+def _shown(value: Any) -> str:
+    kind = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list", dict: "an object"}
+    text = json.dumps(value)
+    text = text if len(text) <= 60 else text[:57] + "..."
+    return "null" if value is None else f"{text} ({kind.get(type(value), type(value).__name__)})"
+
+
+def _expected(error: jsonschema.ValidationError, path: list[str]) -> str:
+    schema = error.schema
+    if path and path[-1] in _EXPECTED and error.validator != "type":
+        return _EXPECTED[path[-1]]
+    if "enum" in schema:
+        return "one of " + ", ".join(map(str, schema["enum"]))
+    kinds = schema.get("type", "value")
+    text = " or ".join(_WORDS.get(k, k) for k in ([kinds] if isinstance(kinds, str) else kinds))
+    if schema.get("minLength"):
+        text = "non-empty text"
+    limits = [f"{word} {schema[k]}" for k, word in _LIMITS if k in schema]
+    return text + (" " + " and ".join(limits) if limits else "")
+
+
+_WORDS = {
+    "integer": "an integer",
+    "number": "a number",
+    "string": "text",
+    "boolean": "true or false",
+    "object": "an object",
+    "null": "null",
+}
+_LIMITS = (("minimum", "at least"), ("exclusiveMinimum", "above"), ("maximum", "at most"))
 
 
 @dataclass(frozen=True)
@@ -115,6 +230,7 @@ class Config:
         return data
 
     def validate(self) -> Config:
+        check_config_data(self.to_json(), self.path)
         if not 1 <= self.batch_size <= 25:
             raise UsageError(f"{self.path}: batch_size must be between 1 and 25, not {self.batch_size}")
         if self.target not in ("local", "endpoint", "aws"):
@@ -157,6 +273,12 @@ def load_config(path: str | os.PathLike[str], env: dict[str, str] | None = None)
         data = json.loads(file.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise UsageError(f"{file}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{file}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    except RecursionError:
+        raise UsageError(f"{file}: invalid JSON: nested too deeply") from None
+    except OSError as exc:
+        raise UsageError(f"{file}: cannot read configuration file: {exc.strerror}") from None
     if not isinstance(data, dict) or "source_db" not in data:
         raise UsageError(f"{file}: not a migration configuration (no source_db)")
     for variable, (key, kind) in ENV_OVERRIDES.items():
@@ -165,6 +287,7 @@ def load_config(path: str | os.PathLike[str], env: dict[str, str] | None = None)
                 data[key] = kind(env[variable])
             except ValueError:
                 raise UsageError(f"{variable}={env[variable]!r} is not a valid {kind.__name__}") from None
+    check_config_data(data, file)
     try:
         settings = MigrationSettings(**data.pop("migration_settings", {}))
         logging = LoggingSettings(**data.pop("logging", {}))

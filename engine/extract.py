@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import SourceError
+from engine.source_guard import authorize
 
 Row = dict[str, Any]
 FETCH_SIZE = 1000
@@ -22,7 +23,11 @@ LOCKED_HINT = "wait for the writer to finish, raise busy_timeout in the configur
 
 
 def open_source(path: str | os.PathLike[str], busy_timeout: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
-    """Open the database read-only (``mode=ro``); a write through it fails."""
+    """Open the database read-only (``mode=ro``); a write through it fails.
+
+    Every reader of the source opens it here. SQLite's authorizer refuses on the connection whatever
+    is not a read (``ATTACH`` and ``VACUUM INTO`` would create other files despite ``mode=ro``).
+    """
     file = Path(path)
     if not file.exists():
         raise SourceError(f"source database not found: {file}", "check --source-db or MIGRATION_SOURCE_DB")
@@ -39,6 +44,7 @@ def open_source(path: str | os.PathLike[str], busy_timeout: float = BUSY_TIMEOUT
     try:
         conn = sqlite3.connect(uri, uri=True, timeout=busy_timeout, check_same_thread=False)
         conn.execute("PRAGMA query_only = ON")
+        conn.set_authorizer(authorize)
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.OperationalError as exc:
         if is_locked(exc):

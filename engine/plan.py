@@ -14,7 +14,16 @@ from typing import Any
 
 from engine.errors import SpecError
 from engine.extract import count_rows, is_locked, query_columns, source_error
-from engine.spec.model import AttributeSpec, EmbedSpec, ItemTypeSpec, Location, MappingSet, TableSpec
+from engine.source_guard import NamedNulls, parameter_names, refusal
+from engine.spec.model import (
+    AccessPatternSpec,
+    AttributeSpec,
+    EmbedSpec,
+    ItemTypeSpec,
+    Location,
+    MappingSet,
+    TableSpec,
+)
 from engine.templates import CompiledTemplate, TemplateError, compile_expression, compile_template
 
 
@@ -107,17 +116,35 @@ def compile_plan(mapping: MappingSet, conn: sqlite3.Connection, table_prefix: st
     tables = tuple(TablePlan(t, f"{table_prefix}{t.name}", config_table_name(t.name)) for t in mapping.tables)
     by_name = {t.spec.name: t for t in tables}
     items = tuple(_compile_item(item, by_name[item.table], conn, count) for item in mapping.item_types)
+    if mapping.access_patterns:
+        _register_check_functions(conn)
+    for pattern in mapping.access_patterns:
+        _check_pattern_fits(pattern, conn)
     return Plan(mapping=mapping, table_prefix=table_prefix, tables=tables, item_types=items)
 
 
-def _columns_of(conn: sqlite3.Connection, query: str, where: Location, what: str) -> tuple[str, ...]:
+def _read_only(conn: sqlite3.Connection, query: str, where: Location | None, what: str) -> None:
+    """Refuse, before it runs, a statement of the mapping that is not a plain read of the source."""
     try:
-        return query_columns(conn, query)
+        reason = refusal(conn, query)
     except sqlite3.OperationalError as exc:
         if is_locked(exc):
             raise source_error(exc, f"{where}: {what}") from None
         raise SpecError(f"{where}: {what}: query does not run on the source: {exc}") from None
     except sqlite3.Error as exc:
+        raise SpecError(f"{where}: {what}: query does not run on the source: {exc}") from None
+    if reason:
+        raise SpecError(f"{where}: {what}: not a read-only query: {reason}")
+
+
+def _columns_of(conn: sqlite3.Connection, query: str, where: Location, what: str) -> tuple[str, ...]:
+    try:
+        return query_columns(conn, query)
+    except sqlite3.Error as exc:
+        if is_locked(exc):
+            raise source_error(exc, f"{where}: {what}") from None
+        if "authoriz" in str(exc):  # the source's authorizer stopped it: say what it asked for
+            _read_only(conn, query, where, what)
         raise SpecError(f"{where}: {what}: query does not run on the source: {exc}") from None
 
 
@@ -236,3 +263,77 @@ def _check_one(spec: EmbedSpec, conn: sqlite3.Connection, label: str) -> None:
 
 def quote_name(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+def _register_check_functions(conn: sqlite3.Connection) -> None:
+    from engine.validate.sources import register_functions  # here: engine.validate imports this module
+
+    register_functions(conn)  # the functions check SQL may call when validate runs it
+
+
+def _statement_columns(conn: sqlite3.Connection, sql: str) -> frozenset[str]:
+    """The columns a pattern's or check's statement returns (its ``:name`` parameters bound to NULL, no row read)."""
+    cursor = conn.execute(f"SELECT * FROM (\n{sql.strip().rstrip(';')}\n) LIMIT 0", NamedNulls())
+    return frozenset(d[0] for d in cursor.description or ())
+
+
+def _check_pattern_fits(pattern: AccessPatternSpec, conn: sqlite3.Connection) -> None:
+    """The request's templates and the pattern's ``:parameters`` use only what the params query returns.
+
+    A params query or SQL that does not compile as a query is left for ``plan`` (``check_mapping_sql``)
+    and ``validate`` to report.
+    """
+    what = f"access pattern {pattern.name}"
+    try:
+        params = _statement_columns(conn, pattern.params)
+        used = parameter_names(conn, pattern.sql)
+    except sqlite3.Error:
+        return
+    request = pattern.request
+    templates = [t for _, t in request.get or ()] + ([request.partition] if request.partition else [])
+    templates += list(request.sort.templates) if request.sort else []
+    for source in templates:
+        _template(str(source), params, pattern.location, f"{what}: request (fed by the params query)")
+    missing = sorted(used - params)
+    if missing:
+        raise SpecError(
+            f"{pattern.location}: {what}: sql uses :{', :'.join(missing)} that the params query does not return "
+            f"{_list(params)}"
+        )
+
+
+def check_mapping_sql(mapping: MappingSet, conn: sqlite3.Connection) -> None:
+    """``plan``'s strict pass: every statement of the mapping is a plain read that returns columns.
+
+    Item queries and embeds already compiled with the plan; this adds params, pattern SQL and
+    aggregate SQL, which ``validate`` runs as written.
+    """
+    _register_check_functions(conn)
+    for item in mapping.item_types:
+        _read_only(conn, item.query, item.query_location, f"item type {item.name}")
+        for embed in _embeds(item.embeds):
+            _read_only(conn, embed.query, embed.location, f"item type {item.name}: embed {embed.name}")
+    for pattern in mapping.access_patterns:
+        what = f"access pattern {pattern.name}"
+        _returns_columns(conn, pattern.params, pattern.location, f"{what}: params")
+        _returns_columns(conn, pattern.sql, pattern.location, f"{what}: sql")
+        if parameter_names(conn, pattern.params):
+            raise SpecError(f"{pattern.location}: {what}: params: the params query cannot take :parameters itself")
+    for check in mapping.aggregate_checks:
+        _returns_columns(conn, check.sql, check.location, f"aggregate check {check.name}: sql")
+
+
+def _embeds(embeds: tuple[EmbedSpec, ...]) -> list[EmbedSpec]:
+    return [e for embed in embeds for e in (embed, *_embeds(embed.embeds))]
+
+
+def _returns_columns(conn: sqlite3.Connection, sql: str, where: Location, what: str) -> None:
+    _read_only(conn, sql, where, what)
+    try:
+        columns = _statement_columns(conn, sql)
+    except sqlite3.Error as exc:
+        raise SpecError(
+            f"{where}: {what}: not a query that returns rows (a SELECT, WITH or VALUES statement): {exc}"
+        ) from None
+    if not columns:
+        raise SpecError(f"{where}: {what}: returns no column")

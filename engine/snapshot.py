@@ -26,6 +26,7 @@ from loguru import logger
 
 from engine.extract import open_source, source_error
 from engine.plan import CompiledEmbed, ItemTypePlan
+from engine.source_guard import authorize, chained
 from engine.state.disk import is_full, state_write
 
 PREFIX = "snapshot-"
@@ -117,17 +118,16 @@ def tables_read(conn: sqlite3.Connection, item: ItemTypePlan) -> frozenset[str]:
     """Every table the item type's query and its embeds read, as SQLite's authorizer reports them."""
     tables: set[str] = set()
 
-    def authorize(action: int, arg1: str | None, *_: Any) -> int:
+    def note(action: int, arg1: str | None, *_: Any) -> None:
         if action == sqlite3.SQLITE_READ and arg1:
             tables.add(arg1)
-        return sqlite3.SQLITE_OK
 
-    conn.set_authorizer(authorize)
+    conn.set_authorizer(chained(note))
     try:
         for query in [item.spec.query, *_embed_queries(item.embeds)]:
             conn.execute(f"EXPLAIN {query.strip().rstrip(';')}")
     finally:
-        conn.set_authorizer(None)
+        conn.set_authorizer(authorize)  # the source's own: reads only
     # the authorizer names common table expressions too; only stored tables have rows to digest
     stored = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     return frozenset(tables & stored)

@@ -43,10 +43,14 @@ class Aggregate:
         """Compare the folded value with the SQL's answer."""
         spec, result = self.spec, self.result
         try:
-            sql_value = conn.execute(spec.sql).fetchone()[0]
+            row = conn.execute(spec.sql).fetchone()
         except sqlite3.Error as exc:
             result.fail(Failure("aggregate", f"{spec.location}: SQL does not run: {exc}"))
             return result
+        if not row:
+            result.fail(Failure("aggregate", f"{spec.location}: SQL returns no row"))
+            return result
+        sql_value = row[0]
         actual = self.value if self.value is not None or spec.fn not in ("count", "sum") else Decimal(0)
         expected = plain_value(sql_value) if sql_value is not None else None
         result.compared = self.count
