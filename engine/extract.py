@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from engine.cursor_check import StrictOrder
 from engine.errors import SourceError
 
 Row = dict[str, Any]
@@ -117,17 +118,31 @@ def stream_rows(
     cursor: Sequence[str],
     after: Sequence[Any] | None = None,
     upto: Sequence[Any] | None = None,
+    item_type: str = "?",
 ) -> Iterator[Row]:
-    """Yield the query's rows as dicts, in cursor order, after the checkpoint (and up to ``upto``)."""
+    """Yield the query's rows as dicts, in cursor order, after the checkpoint (and up to ``upto``).
+
+    Every row stream goes through here, so here the cursor is checked to strictly
+    increase (``engine.cursor_check``): a duplicate stops the stream before any
+    row past it is read, so a checkpoint never lands between two rows of one value.
+    """
     sql, params = ordered_query(query, cursor, after, upto)
+
+    def confirm(previous: Sequence[Any], current: Sequence[Any]) -> bool:
+        between, bounds = ordered_query(query, cursor, previous, current)
+        return bool(conn.execute(f"SELECT EXISTS ({between})", bounds).fetchone()[0])
+
+    order = StrictOrder(item_type, cursor, confirm)
     try:
         result = conn.execute(sql, params)
         names = [d[0] for d in result.description]
+        positions = [names.index(c) for c in cursor]
         while True:
             chunk = result.fetchmany(FETCH_SIZE)
             if not chunk:
                 return
             for values in chunk:
+                order.check(tuple([values[i] for i in positions]))
                 yield dict(zip(names, values))
     except sqlite3.Error as exc:
         raise source_error(exc, "reading the source") from None

@@ -340,7 +340,7 @@ class ItemRun:
     def _produce(self, lane: _Lane) -> None:
         item = self.item
         cursor_columns = item.spec.cursor
-        rows = stream_rows(lane.conn, item.spec.query, cursor_columns, lane.after, lane.upto)
+        rows = stream_rows(lane.conn, item.spec.query, cursor_columns, lane.after, lane.upto, item.name)
         batch_size = self.config.batch_size
         batch = Batch(0, [], [], None)
         keys: dict[Any, dict[str, Any]] = {}
