@@ -24,6 +24,8 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import Sequence
+from itertools import chain, islice
+from operator import itemgetter, lt
 from typing import Any
 
 from engine.errors import SourceError, SpecError
@@ -159,6 +161,26 @@ class StrictOrder:
         self.confirm = confirm  # (previous, current) -> True when SQLite says current > previous
         self.previous: tuple[Any, ...] | None = None
         self.collated = False
+
+    def check_chunk(self, chunk: Sequence[Sequence[Any]], positions: Sequence[int]) -> None:
+        """Check a fetched chunk of rows: pairwise comparisons in C when all is well, row by row otherwise."""
+        if not chunk:
+            return
+        get = itemgetter(*positions)
+        keys = list(map(get, chunk))
+        single = len(positions) == 1
+        try:
+            fine = all(map(lt, keys, islice(keys, 1, None)))
+            fine = fine and None not in (keys if single else chain.from_iterable(keys))
+            if fine and self.previous is not None:
+                fine = (self.previous[0] if single else self.previous) < keys[0]
+        except TypeError:  # values of mixed types: SQLite's order of types, row by row
+            fine = False
+        if fine:
+            self.previous = (keys[-1],) if single else keys[-1]
+            return
+        for key in keys:
+            self.check((key,) if single else key)
 
     def check(self, current: tuple[Any, ...]) -> None:
         previous, self.previous = self.previous, current

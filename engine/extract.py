@@ -202,13 +202,16 @@ def _ordered_rows(
             chunk = result.fetchmany(FETCH_SIZE)
         if not chunk:
             return
+        order.check_chunk(chunk, positions)
+        if not lenient:
+            for values in chunk:
+                yield dict(zip(names, values))
+            continue
         for values in chunk:
-            order.check(tuple([values[i] for i in positions]))
             row = dict(zip(names, values))
-            if lenient:
-                bad = [name for name, value in zip(names, values) if type(value) is Undecodable]
-                if bad:
-                    row[UNDECODABLE] = bad
+            bad = [name for name, value in zip(names, values) if type(value) is Undecodable]
+            if bad:
+                row[UNDECODABLE] = bad
             yield row
 
 
