@@ -518,11 +518,16 @@ class RichReporter:
         if self.progress and name in self.tasks:
             self.progress.advance(self.tasks[name], rows)
 
-    def finish(self, name: str) -> None:
-        if not self.progress:
-            click.echo(
-                f"{name}: finished in {time.monotonic() - self.started.get(name, time.monotonic()):.1f}s", err=True
-            )
+    def finish(self, name: str, outcome: str = "finished") -> None:
+        seconds = time.monotonic() - self.started.get(name, time.monotonic())
+        if outcome == "finished":
+            if not self.progress:
+                click.echo(f"{name}: finished in {seconds:.1f}s", err=True)
+            return
+        click.echo(f"{name}: {outcome} after {seconds:.1f}s", err=True)
+
+    def not_started(self, name: str) -> None:
+        click.echo(f"{name}: not started", err=True)
 
 
 def _migration_options(function: Callable[..., Any]) -> Callable[..., Any]:

@@ -118,7 +118,7 @@ def estimate_item_type(
     result = Estimate(item.name)
     table = item.table.spec
     batch_keys: dict[Any, dict[str, Any]] = {}  # keys of the current batch, as migrate cuts them
-    rows = stream_rows(conn, item.spec.query, item.spec.cursor)
+    rows = stream_rows(conn, item.spec.query, item.spec.cursor, item_type=item.name)
     if limit is not None:
         rows = islice(rows, limit)
     while True:

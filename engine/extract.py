@@ -10,9 +10,11 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from engine.cursor_check import StrictOrder
 from engine.errors import SourceError
 from engine.source_guard import authorize
 
@@ -117,26 +119,106 @@ def ordered_query(
     return sql, params
 
 
+#: Key of a row whose TEXT columns were not valid UTF-8: the names of those columns (see ``keep_row``).
+UNDECODABLE = "__undecodable__"
+
+
+class Undecodable(str):
+    """TEXT that is not valid UTF-8, decoded with replacement characters so the row can be named; ``raw``
+    holds the bytes as stored."""
+
+    raw: bytes = b""
+
+    def __repr__(self) -> str:
+        return f"Undecodable({self.raw!r})"
+
+
+def _lenient(data: bytes) -> str:
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        text = Undecodable(data.decode(errors="replace"))
+        text.raw = data
+        return text
+
+
+def undecodable(exc: sqlite3.Error) -> bool:
+    """SQLite's fast decoding met TEXT that is not valid UTF-8 (the fetch is lost: read again leniently)."""
+    return isinstance(exc, sqlite3.OperationalError) and str(exc).startswith("Could not decode to UTF-8")
+
+
+@contextmanager
+def lenient_text(conn: sqlite3.Connection) -> Iterator[None]:
+    """Fetches decode TEXT in Python: what is not UTF-8 comes as ``Undecodable``, not as an error."""
+    factory, conn.text_factory = conn.text_factory, _lenient
+    try:
+        yield
+    finally:
+        conn.text_factory = factory
+
+
 def stream_rows(
     conn: sqlite3.Connection,
     query: str,
     cursor: Sequence[str],
     after: Sequence[Any] | None = None,
     upto: Sequence[Any] | None = None,
+    item_type: str = "?",
 ) -> Iterator[Row]:
-    """Yield the query's rows as dicts, in cursor order, after the checkpoint (and up to ``upto``)."""
-    sql, params = ordered_query(query, cursor, after, upto)
+    """Yield the query's rows as dicts, in cursor order, after the checkpoint (and up to ``upto``).
+
+    Every row stream goes through here, so here the cursor is checked to strictly
+    increase (``engine.cursor_check``): a duplicate stops the stream before any
+    row past it is read, so a checkpoint never lands between two rows of one value.
+
+    TEXT that is not valid UTF-8 makes SQLite's fast decoding fail for a whole
+    fetch; the stream then starts again after the last row it gave, decoding
+    each value in Python, and marks the rows at fault (``UNDECODABLE``) for
+    ``keep_row`` to report as row errors, which ``on_error: skip`` can skip.
+    """
+
+    def confirm(previous: Sequence[Any], current: Sequence[Any]) -> bool:
+        between, bounds = ordered_query(query, cursor, previous, current)
+        return bool(conn.execute(f"SELECT EXISTS ({between})", bounds).fetchone()[0])
+
+    order = StrictOrder(item_type, cursor, confirm)
     try:
-        result = conn.execute(sql, params)
-        names = [d[0] for d in result.description]
-        while True:
-            chunk = result.fetchmany(FETCH_SIZE)
-            if not chunk:
-                return
-            for values in chunk:
-                yield dict(zip(names, values))
+        try:
+            yield from _ordered_rows(conn, ordered_query(query, cursor, after, upto), cursor, order, lenient=False)
+        except sqlite3.OperationalError as exc:
+            if not undecodable(exc):
+                raise
+            start = after if order.previous is None else order.previous
+            yield from _ordered_rows(conn, ordered_query(query, cursor, start, upto), cursor, order, lenient=True)
     except sqlite3.Error as exc:
         raise source_error(exc, "reading the source") from None
+
+
+def _ordered_rows(
+    conn: sqlite3.Connection, statement: tuple[str, list[Any]], cursor: Sequence[str], order: Any, lenient: bool
+) -> Iterator[Row]:
+    result = conn.execute(*statement)
+    names = [d[0] for d in result.description]
+    positions = [names.index(c) for c in cursor]
+    while True:
+        if lenient:
+            with lenient_text(conn):
+                chunk = result.fetchmany(FETCH_SIZE)
+        else:
+            chunk = result.fetchmany(FETCH_SIZE)
+        if not chunk:
+            return
+        order.check_chunk(chunk, positions)
+        if not lenient:
+            for values in chunk:
+                yield dict(zip(names, values))
+            continue
+        for values in chunk:
+            row = dict(zip(names, values))
+            bad = [name for name, value in zip(names, values) if type(value) is Undecodable]
+            if bad:
+                row[UNDECODABLE] = bad
+            yield row
 
 
 def split_points(

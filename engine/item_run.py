@@ -43,7 +43,8 @@ SIGNAL_POLL_S = 0.1
 class Reporter(Protocol):
     def start(self, name: str, total: int, done: int) -> None: ...
     def advance(self, name: str, rows: int, items: int) -> None: ...
-    def finish(self, name: str) -> None: ...
+    def finish(self, name: str, outcome: str = "finished") -> None: ...
+    def not_started(self, name: str) -> None: ...
 
 
 class SilentReporter:
@@ -53,8 +54,11 @@ class SilentReporter:
     def advance(self, name: str, rows: int, items: int) -> None:
         pass
 
-    def finish(self, name: str) -> None:
+    def finish(self, name: str, outcome: str = "finished") -> None:
         pass
+
+    def not_started(self, name: str) -> None:
+        logger.info("{}: not started", name)
 
 
 @dataclass
@@ -199,7 +203,7 @@ class ItemRun:
                 self.state.mark_failed(name, "interrupted")
             else:
                 self.state.mark_failed(name, reason)
-            self.reporter.finish(name)
+            self.reporter.finish(name, _outcome(exc))
             if isinstance(exc, MigrationError | KeyboardInterrupt):
                 raise
             raise MigrationError(f"item type {name}: {reason}") from exc
@@ -348,7 +352,7 @@ class ItemRun:
     def _produce(self, lane: _Lane) -> None:
         item = self.item
         cursor_columns = item.spec.cursor
-        rows = stream_rows(lane.conn, item.spec.query, cursor_columns, lane.after, lane.upto)
+        rows = stream_rows(lane.conn, item.spec.query, cursor_columns, lane.after, lane.upto, item.name)
         batch_size = self.config.batch_size
         batch = Batch(0, [], [], None)
         keys: dict[Any, dict[str, Any]] = {}
@@ -413,6 +417,15 @@ class ItemRun:
         lane.writer.submit(batch)
         lane.writer.close()
         raise error
+
+
+def _outcome(exc: BaseException) -> str:
+    """How an item type that raised ended, for the screen: never 'finished'."""
+    if isinstance(exc, Interrupted | KeyboardInterrupt):
+        return "interrupted at its checkpoint"
+    if isinstance(exc, Aborted):
+        return "stopped at its checkpoint (another item type failed)"
+    return "failed"
 
 
 def _chunks(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:

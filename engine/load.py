@@ -269,6 +269,7 @@ class BatchWriter:
         # how long the table must have accepted nothing for a throttle to count: writes in flight are
         # acknowledged late, and full jitter can retry at once, so "nothing since my last try" is no proof
         window = min(MAX_BACKOFF_S, self.retry_delay * 2**self.max_retries)
+        last: Exception | str = ""  # the last failure: told with the final error, a cause to act on
         while pending:
             throttled = False
             try:
@@ -281,6 +282,7 @@ class BatchWriter:
                     raise self._not_retried(batch, exc) from None
                 self._count_retry(exc)
                 throttled = transient_kind(exc) == "throttle"
+                last = exc
             else:
                 self.stats.succeeded()
                 batch.consumed += sum(c.get("CapacityUnits", 0.0) for c in response.get("ConsumedCapacity") or [])
@@ -297,11 +299,12 @@ class BatchWriter:
                     time.sleep(backoff_delay(0, self.retry_delay))
                     continue
                 throttled = True  # DynamoDB took none of the items: their partitions are at their limit
+                last = f"DynamoDB took none of the {sent} items (UnprocessedItems)"
             attempt += 1
             moving = throttled and self.progress.last_at >= time.monotonic() - window
             stalled = 0 if moving else stalled + 1
             if stalled > self.max_retries:
-                raise self._failed(batch, f"still failing after {self.max_retries} retries")
+                raise self._exhausted(batch, last)
             time.sleep(backoff_delay(min(attempt, THROTTLE_BACKOFF_STEPS) if moving else attempt, self.retry_delay))
 
     def _count_retry(self, exc: Exception) -> None:
@@ -321,11 +324,19 @@ class BatchWriter:
             return self._failed(batch, f"{code}: {exc.response.get('Error', {}).get('Message', '')}")
         return exc
 
-    def _failed(self, batch: Batch, reason: str) -> WriteFailed:
+    def _failed(self, batch: Batch, reason: str, hint: str | None = None) -> WriteFailed:
         first = batch.cursors[0] if batch.cursors else None
         return WriteFailed(
-            f"item type {self.item_type}: writing to {self.table} failed at the batch starting at row {first}: {reason}"
+            f"item type {self.item_type}: writing to {self.table} failed at the batch starting at row {first}: {reason}",
+            hint,
         )
+
+    def _exhausted(self, batch: Batch, last: Exception | str) -> WriteFailed:
+        """Retries ran out: the error names the last failure (e.g. the endpoint that refused the connection)."""
+        cause, hint = explain(last, self.target) if isinstance(last, Exception) else (last, None)
+        if isinstance(last, Exception) and transient_kind(last) == "connection" and str(last):
+            cause = f"{cause} ({last})"
+        return self._failed(batch, f"still failing after {self.max_retries} retries; last error: {cause}", hint)
 
     def _write_one_by_one(self, batch: Batch, requests: list[dict[str, Any]], error: Exception) -> None:
         """DynamoDB refused the batch: find the item at fault by writing them singly."""
@@ -342,6 +353,7 @@ class BatchWriter:
                 except Exception as exc:  # noqa: BLE001 - classified below, as in _write
                     if transient_kind(exc) is not None:
                         self._count_retry(exc)
+                        error = exc
                     elif error_code(exc) == "ValidationException" and put is not None:
                         position = index.get(id(put["Item"]), -1)
                         batch.refused.add(position)
@@ -351,7 +363,7 @@ class BatchWriter:
                         raise self._not_retried(batch, exc) from None
                 time.sleep(backoff_delay(attempt, self.retry_delay))
             else:
-                raise self._failed(batch, f"still failing after {self.max_retries} retries ({error})")
+                raise self._exhausted(batch, error)
 
     def _reject(self, batch: Batch, cursor: dict[str, Any], exc: Exception) -> None:
         """An item DynamoDB will not store: the run stops at it, or it goes to the rejects file."""

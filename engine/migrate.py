@@ -166,6 +166,7 @@ def migrate(
                         group_conn.close()
 
             def _run_one(item: ItemTypePlan, group_conn: Any) -> ItemResult:
+                started_names.add(item.name)
                 if force or item.name in changed:
                     state.restart(item.name)
                 elif state.status(item.name) == "done":
@@ -177,7 +178,14 @@ def migrate(
                 run.timeline = timeline
                 return run.execute()
 
-            outcomes = run_groups(groups, parallel, run_group)
+            started_names: set[str] = set()
+            try:
+                outcomes = run_groups(groups, parallel, run_group)
+            except BaseException:
+                for item in selected:
+                    if item.name not in started_names:
+                        reporter.not_started(item.name)
+                raise
         if snapshot is not None:
             _finish_snapshot(state, conn, selected, snapshot, config)
         order = {item.name: i for i, item in enumerate(selected)}

@@ -12,6 +12,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from engine.cursor_check import prove_unique
 from engine.errors import SpecError
 from engine.extract import count_rows, is_locked, query_columns, source_error
 from engine.source_guard import NamedNulls, parameter_names, refusal
@@ -180,6 +181,8 @@ def _compile_item(item: ItemTypeSpec, table: TablePlan, conn: sqlite3.Connection
         expected = count_rows(conn, item.query) if count else -1
     except sqlite3.Error as exc:
         raise source_error(exc, f"{item.query_location}: {what}: counting rows") from None
+    if count:
+        prove_unique(conn, item)
     return ItemTypePlan(item, table, keys, attributes, embeds, predicate, columns, expected)
 
 

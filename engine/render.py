@@ -52,7 +52,9 @@ class Renderer:
         """The items the plan writes for this item type (all, the sample, or those of the first ``rows``
         rows); rows that fail go to ``on_error``."""
         chosen = self._sampler(item)
-        rows_read: Iterator[dict[str, Any]] = stream_rows(self.conn, item.spec.query, item.spec.cursor)
+        rows_read: Iterator[dict[str, Any]] = stream_rows(
+            self.conn, item.spec.query, item.spec.cursor, item_type=item.name
+        )
         if rows is not None:
             rows_read = islice(rows_read, rows)
         while True:
@@ -78,7 +80,7 @@ class Renderer:
         if item.filter is None:
             return item.expected_rows
         count = 0
-        for row in stream_rows(self.conn, item.spec.query, item.spec.cursor):
+        for row in stream_rows(self.conn, item.spec.query, item.spec.cursor, item_type=item.name):
             try:
                 count += bool(keep_row(item, row))
             except RowError:
@@ -98,7 +100,11 @@ class Renderer:
         if self.sample is None or item.expected_rows <= self.sample:
             return lambda row: True
         smallest = heapq.nsmallest(
-            self.sample, (_cursor_hash(item, row) for row in stream_rows(self.conn, item.spec.query, item.spec.cursor))
+            self.sample,
+            (
+                _cursor_hash(item, row)
+                for row in stream_rows(self.conn, item.spec.query, item.spec.cursor, item_type=item.name)
+            ),
         )
         threshold = smallest[-1] if smallest else -1
         return lambda row: _cursor_hash(item, row) <= threshold

@@ -24,7 +24,7 @@ from typing import Any
 
 from loguru import logger
 
-from engine.extract import open_source, source_error
+from engine.extract import lenient_text, open_source, source_error, undecodable
 from engine.plan import CompiledEmbed, ItemTypePlan
 from engine.source_guard import authorize, chained
 from engine.state.disk import is_full, state_write
@@ -143,8 +143,18 @@ def _embed_queries(embeds: tuple[CompiledEmbed, ...]) -> list[str]:
 
 def table_digest(conn: sqlite3.Connection, table: str) -> str:
     """A digest of every row of a table, in its storage order (rowid or primary key)."""
+    sql = f'SELECT * FROM "{table.replace(chr(34), chr(34) * 2)}"'
+    try:
+        return _digest(conn.execute(sql))
+    except sqlite3.OperationalError as exc:
+        if not undecodable(exc):
+            raise
+    with lenient_text(conn):  # TEXT that is not UTF-8 enters the digest as its bytes
+        return _digest(conn.execute(sql))
+
+
+def _digest(cursor: sqlite3.Cursor) -> str:
     digest = hashlib.blake2b(digest_size=16)
-    cursor = conn.execute(f'SELECT * FROM "{table.replace(chr(34), chr(34) * 2)}"')
     while True:
         rows = cursor.fetchmany(2000)
         if not rows:

@@ -15,7 +15,7 @@ from typing import Any
 
 from engine.canonical import content_hash
 from engine.errors import RowError
-from engine.extract import Row, fetch_children
+from engine.extract import UNDECODABLE, Row, fetch_children
 from engine.plan import CompiledAttribute, CompiledEmbed, CompiledKey, ItemTypePlan
 from engine.spec.model import AttributeSpec
 from engine.templates import TemplateError
@@ -42,7 +42,12 @@ def cursor_of(plan: ItemTypePlan, row: Row) -> dict[str, Any]:
 
 
 def keep_row(plan: ItemTypePlan, row: Row) -> bool:
-    """False when the item type's filter rejects the row."""
+    """False when the item type's filter rejects the row; RowError for a row that cannot be read."""
+    if UNDECODABLE in row:
+        bad = ", ".join(f"{name}={getattr(row[name], 'raw', row[name])!r:.80}" for name in row[UNDECODABLE])
+        error = RowError(plan.name, cursor_of(plan, row), f"TEXT that is not valid UTF-8 in column(s) {bad}")
+        error.exit_code = 2  # bad source data: with on_error stop, the run stops as for any bad input
+        raise error
     if plan.filter is None:
         return True
     try:

@@ -92,7 +92,7 @@ def render_part(plan: Plan, conn: sqlite3.Connection, part: PartSpec, path: Path
     """Write one part to ``path``: its rows rendered through the plan, one DynamoDB JSON line per item, gzip."""
     item = plan.item_type(part.item_type)
     result = PartResult(part.key)
-    rows = islice(stream_rows(conn, item.spec.query, item.spec.cursor, part.after), part.rows)
+    rows = islice(stream_rows(conn, item.spec.query, item.spec.cursor, part.after, item_type=item.name), part.rows)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as raw:
         hashing = _Hashing(raw)

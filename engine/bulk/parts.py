@@ -39,7 +39,7 @@ def rows_per_part(item: ItemTypePlan, conn: sqlite3.Connection, part_bytes: int)
     """Source rows per part so that a part holds about ``part_bytes`` of uncompressed DynamoDB JSON."""
     from engine.extract import stream_rows
 
-    rows = list(islice(stream_rows(conn, item.spec.query, item.spec.cursor), SAMPLE_ROWS))
+    rows = list(islice(stream_rows(conn, item.spec.query, item.spec.cursor, item_type=item.name), SAMPLE_ROWS))
     if not rows:
         return 1
     kept = []

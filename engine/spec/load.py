@@ -172,6 +172,7 @@ class _Builder:
             ),
             location=location,
             query_location=self._loc(doc, (*path, "query")),
+            cursor_location=self._loc(doc, (*path, "cursor")),
         )
 
     def _access_pattern(self, doc: YamlDocument, path: DocPath, raw: dict[str, Any]) -> AccessPatternSpec:

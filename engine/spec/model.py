@@ -167,6 +167,7 @@ class ItemTypeSpec:
     checks: tuple[ItemCheckSpec, ...]
     location: Location
     query_location: Location
+    cursor_location: Location | None = None
 
     def marker_value(self) -> str | None:
         """The constant of the marker attribute, used to count this type's items."""
