@@ -28,7 +28,7 @@ from engine.migrate import migrate as run_migration
 from engine.plan import Plan, compile_plan, config_table_name
 from engine.render import Renderer, raise_error
 from engine.snapshot import Snapshot, source_identity
-from engine.spec import load_mapping_set
+from engine.spec import MappingSet, load_mapping_set
 from engine.state import Lock, MigrationState, remove_stale_temps
 from engine.state.binding import check_owner, describe_where, generation, target_record
 from engine.state.fingerprints import FILE_NAME as FINGERPRINTS
@@ -83,10 +83,10 @@ def init_config(
 
 @contextmanager
 def opened_plan(
-    config: Config, count: bool = True, snapshot: Snapshot | None = None
+    config: Config, count: bool = True, snapshot: Snapshot | None = None, mapping: MappingSet | None = None
 ) -> Iterator[tuple[Plan, sqlite3.Connection]]:
-    """Load the mapping set, open the source (or its snapshot) read-only and compile the plan."""
-    mapping = load_mapping_set(config.mappings)
+    """Load the mapping set (unless given, already loaded), open the source (or its snapshot) read-only, compile the plan."""
+    mapping = mapping or load_mapping_set(config.mappings)
     conn = open_source(snapshot.path if snapshot else config.source_db, config.migration_settings.busy_timeout)
     try:
         yield compile_plan(mapping, conn, config.table_prefix, count=count), conn
@@ -201,9 +201,9 @@ def migrate(
     force: bool = False,
     reporter: Reporter | None = None,
 ) -> MigrationResult:
-    load_mapping_set(config.mappings)  # a bad mapping is said before the source is copied
+    mapping = load_mapping_set(config.mappings)  # a bad mapping is said before the source is copied
     source = migration_snapshot(config, force)
-    with opened_plan(config, snapshot=source) as (plan, conn):
+    with opened_plan(config, snapshot=source, mapping=mapping) as (plan, conn):
         select_item_types(plan, tables)
         with connect(config) as target:
             check_reachable(target)
@@ -527,10 +527,10 @@ def sync(
                 "(another sync, or --against-target found other items)",
                 "review a new plan",
             )
-    load_mapping_set(config.mappings)  # a bad mapping is said before the source is copied
+    mapping = load_mapping_set(config.mappings)  # a bad mapping is said before the source is copied
     copy = snapshot.take(config.source_db, config.state_dir, config.migration_settings.busy_timeout)
     try:
-        with opened_plan(config, snapshot=copy) as (plan, conn):
+        with opened_plan(config, snapshot=copy, mapping=mapping) as (plan, conn):
             select_item_types(plan, tables)
             with connect(config) as target:
                 check_reachable(target)
