@@ -4,7 +4,7 @@ PYTHON ?= python3
 CONFIG ?= config/migration.json
 PIP = $(PYTHON) -m pip install --disable-pip-version-check -q
 
-.PHONY: all setup java chromium dynamodb-local quickstart test lint format bench bench-quick bench-faults bench-report bench-validate bench-sync bench-hot clean
+.PHONY: all setup java chromium dynamodb-local quickstart test lint format bench bench-quick bench-faults bench-report bench-validate bench-sync bench-hot bench-everyday clean
 
 all: lint test
 
@@ -69,6 +69,10 @@ bench-sync: setup
 
 bench-hot: setup
 	$(PYTHON) benchmarks/hot_partitions.py
+
+# issue 25: migrate at x1 and x10 against the hand-written peer, fixed costs, fsyncs, the embedded default
+bench-everyday: setup
+	$(PYTHON) benchmarks/everyday.py
 
 clean:
 	rm -rf state/* logs/* config/migration.json .pytest_cache

@@ -29,7 +29,7 @@ from engine.migrate import migrate as run_migration
 from engine.plan import Plan, check_mapping_sql, compile_plan, config_table_name, require_item_types
 from engine.render import Renderer, raise_error
 from engine.snapshot import Snapshot, source_identity
-from engine.spec import digest, load_mapping_set
+from engine.spec import MappingSet, digest, load_mapping_set
 from engine.state import Lock, MigrationState, remove_stale_temps
 from engine.state.binding import check_owner, describe_where, generation, target_record
 from engine.state.fingerprints import FILE_NAME as FINGERPRINTS
@@ -104,10 +104,10 @@ def _refuse_overwrite(file: Path, config: Config, force: bool) -> None:
 
 @contextmanager
 def opened_plan(
-    config: Config, count: bool = True, snapshot: Snapshot | None = None
+    config: Config, count: bool = True, snapshot: Snapshot | None = None, mapping: MappingSet | None = None
 ) -> Iterator[tuple[Plan, sqlite3.Connection]]:
-    """Load the mapping set, open the source (or its snapshot) read-only and compile the plan."""
-    mapping = load_mapping_set(config.mappings)
+    """Load the mapping set (unless given, already loaded), open the source (or its snapshot) read-only, compile the plan."""
+    mapping = mapping or load_mapping_set(config.mappings)
     conn = open_source(snapshot.path if snapshot else config.source_db, config.migration_settings.busy_timeout)
     try:
         yield compile_plan(mapping, conn, config.table_prefix, count=count), conn
@@ -223,9 +223,9 @@ def migrate(
     force: bool = False,
     reporter: Reporter | None = None,
 ) -> MigrationResult:
-    require_item_types(load_mapping_set(config.mappings))  # a bad mapping is said before the source is copied
+    mapping = require_item_types(load_mapping_set(config.mappings))  # a bad mapping is said before the source is copied
     source = migration_snapshot(config, force)
-    with opened_plan(config, snapshot=source) as (plan, conn):
+    with opened_plan(config, snapshot=source, mapping=mapping) as (plan, conn):
         select_item_types(plan, tables)
         with connect(config) as target:
             check_reachable(target)
@@ -538,10 +538,10 @@ def sync(
                 "(another sync, or --against-target found other items)",
                 "review a new plan",
             )
-    require_item_types(load_mapping_set(config.mappings))  # a bad mapping is said before the source is copied
+    mapping = require_item_types(load_mapping_set(config.mappings))  # a bad mapping is said before the source is copied
     copy = snapshot.take(config.source_db, config.state_dir, config.migration_settings.busy_timeout)
     try:
-        with opened_plan(config, snapshot=copy) as (plan, conn):
+        with opened_plan(config, snapshot=copy, mapping=mapping) as (plan, conn):
             select_item_types(plan, tables)
             with connect(config) as target:
                 check_reachable(target)

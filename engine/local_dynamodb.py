@@ -125,6 +125,24 @@ class LocalServer:
                 time.sleep(0.1)
 
 
+def without_fsync() -> list[str]:
+    """``eatmydata`` (Debian's package of that name) when installed, to prefix the on-disk server's command.
+
+    DynamoDB Local keeps its tables in SQLite, which fsyncs about four times
+    per item written and cannot be tuned from the command line: on a busy
+    disk that made a Chinook load 5x slower than the in-memory server. Under
+    eatmydata its fsyncs return at once; the data is still written to the
+    files in the state folder, and a stopped (or killed) server loses nothing.
+    Only a machine crash can lose the last seconds of writes, and the next
+    ``migrate`` notices a table that is gone or recreated and writes it again.
+    ``MIGRATION_LOCAL_FSYNC=1`` keeps every fsync.
+    """
+    if os.environ.get("MIGRATION_LOCAL_FSYNC") == "1":
+        return []
+    path = shutil.which("eatmydata")
+    return [path] if path else []
+
+
 def start(data_dir: Path | None, port: int | None = None, in_memory: bool = False) -> LocalServer:
     """Start DynamoDB Local and wait until it answers."""
     jar = install()
@@ -143,7 +161,7 @@ def start(data_dir: Path | None, port: int | None = None, in_memory: bool = Fals
         args.append("-inMemory")
     else:
         data_dir.mkdir(parents=True, exist_ok=True)
-        args += ["-dbPath", str(data_dir.resolve())]
+        args = [*without_fsync(), *args, "-dbPath", str(data_dir.resolve())]
     log_file = open(Path(tempfile.gettempdir()) / f"dynamodb-local-{port}.log", "wb")  # noqa: SIM115
     process = subprocess.Popen(args, cwd=jar.parent, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
     server = LocalServer(process.pid, port, str(data_dir) if data_dir else None, True, process)
