@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--seed", type=int, default=42)
     args = ap.parse_args(argv)
-    from engine import local_dynamodb
+    from sqlite2ddb.dynamodb import local as local_dynamodb
 
     for key, value in bench.child_env().items():
         if key.startswith("AWS_"):

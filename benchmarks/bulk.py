@@ -29,9 +29,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine import local_dynamodb  # noqa: E402
-from engine.commands import init_config  # noqa: E402
-from engine.config import load_config, save_config  # noqa: E402
+from sqlite2ddb.commands import init_config  # noqa: E402
+from sqlite2ddb.config import load_config, save_config  # noqa: E402
+from sqlite2ddb.dynamodb import local as local_dynamodb  # noqa: E402
 
 
 def run_child(args: list[str], logs: Path) -> dict[str, Any]:

@@ -122,8 +122,8 @@ def write_config(folder: Path, db: Path, prefix: str, url: str | None) -> Path:
     """What ``init`` writes (the embedded server when ``url`` is None), state and log under ``folder``."""
     from dataclasses import replace
 
-    from engine import commands
-    from engine.config import save_config, with_settings
+    from sqlite2ddb import commands
+    from sqlite2ddb.config import save_config, with_settings
 
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "migration.json"
@@ -345,7 +345,7 @@ def embedded_report(db: Path, args: argparse.Namespace, tmp: Path, in_memory_s: 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from engine import local_dynamodb
+    from sqlite2ddb.dynamodb import local as local_dynamodb
 
     for key, value in bench.child_env().items():
         if key.startswith("AWS_"):

@@ -200,7 +200,7 @@ def proxy_for(variant: str, upstream: str, plan: FaultPlan, timeout: float, seed
 
 def write_config(folder: Path, session: Session, prefix: str, endpoint: str) -> Any:
     """``run.engine_config`` with this benchmark's batch size, retries and timeout, saved and read back."""
-    from engine.config import load_config, save_config, with_settings
+    from sqlite2ddb.config import load_config, save_config, with_settings
 
     s = session.settings
     config = bench.engine_config(folder, session.db, prefix, endpoint, s.workers, s.parallel_tables)
@@ -594,7 +594,7 @@ def source_db(args: argparse.Namespace, out: Path) -> tuple[Path, dict[str, Any]
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
 
-    from engine import local_dynamodb
+    from sqlite2ddb.dynamodb import local as local_dynamodb
 
     for key, value in bench.child_env().items():
         if key.startswith("AWS_"):

@@ -14,7 +14,7 @@ series, and the bytes of the HTML and JSON reports.
 
 The time series must stay under ``TIMELINE_LIMIT`` bytes for every scale
 measured (its size follows the run's duration, not its item count; see
-engine/timeline.py); the script exits 1 when it does not.
+engine/migrate/timeline.py); the script exits 1 when it does not.
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine import local_dynamodb  # noqa: E402
-from engine.commands import init_config  # noqa: E402
-from engine.config import load_config, save_config  # noqa: E402
-from engine.timeline import FILE_NAME  # noqa: E402
+from sqlite2ddb.commands import init_config  # noqa: E402
+from sqlite2ddb.config import load_config, save_config  # noqa: E402
+from sqlite2ddb.dynamodb import local as local_dynamodb  # noqa: E402
+from sqlite2ddb.migrate.timeline import FILE_NAME  # noqa: E402
 
 CHINOOK = ROOT / "data" / "Chinook_Sqlite.sqlite"
 TIMELINE_LIMIT = 100_000

@@ -323,8 +323,8 @@ class Prefixes:
 
 def engine_config(folder: Path, db: Path, prefix: str, url: str, workers: int, parallel_tables: int | None) -> Any:
     """A configuration for the engine with its state and log under ``folder``."""
-    from engine import commands
-    from engine.config import load_config, save_config, with_settings
+    from sqlite2ddb import commands
+    from sqlite2ddb.config import load_config, save_config, with_settings
 
     path = folder / "migration.json"
     config = commands.init_config(str(path), str(db), str(MAPPINGS), REGION, 25, prefix, "local", url, None)
@@ -443,7 +443,7 @@ def run_ceiling(
 
 def transform_only(db: Path, rounds: int, tmp: Path) -> dict[str, Any]:
     """Engine ``commands.estimate`` vs ``handwritten.iter_items``, in-process, best of ``rounds``."""
-    from engine import commands
+    from sqlite2ddb import commands
 
     folder = Path(tempfile.mkdtemp(prefix="transform-", dir=tmp))
     config = engine_config(folder, db, "transform_", "http://127.0.0.1:1", 1, None)
@@ -796,7 +796,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import boto3
 
-    from engine import local_dynamodb
+    from sqlite2ddb.dynamodb import local as local_dynamodb
 
     for key, value in child_env().items():
         if key.startswith("AWS_"):

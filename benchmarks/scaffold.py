@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.scaffold import scaffold  # noqa: E402
+from sqlite2ddb.scaffold import scaffold  # noqa: E402
 
 
 def timed(source: str, out: Path) -> tuple[float, dict[str, int]]:

@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import run as bench
 
-from engine import local_dynamodb
+from sqlite2ddb.dynamodb import local as local_dynamodb
 
 CLI = str(bench.ROOT / "cli.py")
 

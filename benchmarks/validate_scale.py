@@ -100,7 +100,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    from engine import local_dynamodb
+    from sqlite2ddb.dynamodb import local as local_dynamodb
 
     for key, value in bench.child_env().items():
         if key.startswith("AWS_"):

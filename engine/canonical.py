@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from engine.types import Wire, number_text, to_python
+from sqlite2ddb.wire import Wire, number_text, to_python
 
 if TYPE_CHECKING:
-    from engine.plan import TablePlan
+    from sqlite2ddb.plan.compile import TablePlan
 
 
 def jsonable(value: Any) -> Any:

@@ -10,8 +10,8 @@ import importlib.metadata
 import json
 import platform
 import sqlite3
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -20,21 +20,25 @@ from typing import Any
 import boto3
 from loguru import logger
 
-from engine import local_dynamodb, outputs, reviewed_plan, snapshot, table_settings
-from engine.config import Config, save_config
-from engine.errors import MigrationError, StateError, UsageError
-from engine.extract import open_source
-from engine.migrate import MigrationResult, Reporter, select_item_types
-from engine.migrate import migrate as run_migration
-from engine.plan import Plan, check_mapping_sql, compile_plan, config_table_name, require_item_types
-from engine.render import Renderer, raise_error
-from engine.snapshot import Snapshot, source_identity
-from engine.spec import MappingSet, digest, load_mapping_set
-from engine.state import Lock, MigrationState, remove_stale_temps
-from engine.state.binding import check_owner, describe_where, generation, target_record
-from engine.state.fingerprints import FILE_NAME as FINGERPRINTS
-from engine.target import check_reachable, connect, delete_tables, describe_table, existing_tables
-from engine.types import to_python
+from sqlite2ddb import outputs
+from sqlite2ddb.config import Config, save_config
+from sqlite2ddb.dynamodb import local as local_dynamodb
+from sqlite2ddb.dynamodb import table_settings
+from sqlite2ddb.dynamodb.target import check_reachable, connect, delete_tables, describe_table, existing_tables
+from sqlite2ddb.errors import MigrationError, StateError, UsageError
+from sqlite2ddb.extract.source import open_source
+from sqlite2ddb.migrate.run import MigrationResult, Reporter, select_item_types
+from sqlite2ddb.migrate.run import migrate as run_migration
+from sqlite2ddb.plan import reviewed as reviewed_plan
+from sqlite2ddb.plan.compile import Plan, check_mapping_sql, config_table_name, require_item_types
+from sqlite2ddb.plan.opened import opened_plan
+from sqlite2ddb.render.stream import Renderer, raise_error
+from sqlite2ddb.spec import digest, load_mapping_set
+from sqlite2ddb.state import Lock, MigrationState, remove_stale_temps, snapshot
+from sqlite2ddb.state.binding import check_owner, describe_where, generation, target_record
+from sqlite2ddb.state.fingerprints import FILE_NAME as FINGERPRINTS
+from sqlite2ddb.state.snapshot import Snapshot, source_identity
+from sqlite2ddb.wire import to_python
 
 __all__ = [
     "build_plan",
@@ -100,19 +104,6 @@ def _refuse_overwrite(file: Path, config: Config, force: bool) -> None:
             f"{file} exists: not overwriting it (write another with -c config/<name>.json, "
             "or replace it with init --force)"
         )
-
-
-@contextmanager
-def opened_plan(
-    config: Config, count: bool = True, snapshot: Snapshot | None = None, mapping: MappingSet | None = None
-) -> Iterator[tuple[Plan, sqlite3.Connection]]:
-    """Load the mapping set (unless given, already loaded), open the source (or its snapshot) read-only, compile the plan."""
-    mapping = mapping or load_mapping_set(config.mappings)
-    conn = open_source(snapshot.path if snapshot else config.source_db, config.migration_settings.busy_timeout)
-    try:
-        yield compile_plan(mapping, conn, config.table_prefix, count=count), conn
-    finally:
-        conn.close()
 
 
 def build_plan(config: Config, with_target: bool = False) -> dict[str, Any]:
@@ -204,7 +195,7 @@ def plan_document(
 
 def estimate(config: Config, limit: int | None) -> tuple[list[Any], list[Any]]:
     """Capacity and cost figures: from the first ``limit`` rows per item type, or every row."""
-    from engine.estimate import estimate_plan
+    from sqlite2ddb.render.estimate import estimate_plan
 
     with opened_plan(config) as (plan, conn):
         return estimate_plan(plan, conn, limit, config.batch_size)
@@ -443,7 +434,7 @@ def info(config: Config | None) -> dict[str, Any]:
 
 def export_model(config: Config, fmt: str, samples: int = 3, point_in_time_recovery: bool = True) -> dict[str, Any]:
     """The model as a NoSQL Workbench data model or a CloudFormation template (plain data, for JSON)."""
-    from engine.model_export import cloudformation, workbench
+    from sqlite2ddb.model_export import cloudformation, workbench
 
     if fmt == "cloudformation":
         with opened_plan(config, count=False) as (plan, _conn):
@@ -455,7 +446,7 @@ def export_model(config: Config, fmt: str, samples: int = 3, point_in_time_recov
 
 def scaffold(source_db: str, out: str, table: str | None, style: str) -> Any:
     """Write a first mapping set for ``source_db`` into ``out`` (see engine.scaffold)."""
-    from engine.scaffold import scaffold as write_scaffold
+    from sqlite2ddb.scaffold import scaffold as write_scaffold
 
     return write_scaffold(source_db, out, table, style)  # type: ignore[arg-type]
 
@@ -482,10 +473,10 @@ def _skippable_now(config: Config, plan: Plan, conn: sqlite3.Connection, store: 
 
 def plan_diff(config: Config, against_target: bool = False, check_target: bool = True) -> dict[str, Any]:
     """What ``sync`` would change, per item type and table, from the fingerprints (or the live tables)."""
-    from engine.diff import Differ
-    from engine.index_changes import index_changes
-    from engine.state.fingerprints import FingerprintStore
-    from engine.validate.reads import Reader
+    from sqlite2ddb.dynamodb.index_changes import index_changes
+    from sqlite2ddb.dynamodb.reads import Reader
+    from sqlite2ddb.state.fingerprints import FingerprintStore
+    from sqlite2ddb.sync.diff import Differ
 
     changes: list[str] = []
     with opened_plan(config) as (plan, conn), FingerprintStore.of(config.state_dir) as store:
@@ -525,8 +516,8 @@ def sync(
     guard: bool = False,
 ) -> Any:
     """Converge the tables to what the mapping renders from the source now (or exactly a reviewed plan)."""
-    from engine.sync import check_errors
-    from engine.sync import sync as run_sync
+    from sqlite2ddb.sync.run import check_errors
+    from sqlite2ddb.sync.run import sync as run_sync
 
     if plan_file:
         check_reviewed(config, plan_file, "sync")

@@ -11,7 +11,7 @@ from typing import Any
 
 import jsonschema
 
-from engine.errors import UsageError
+from sqlite2ddb.errors import UsageError
 
 DEFAULT_CONFIG = "config/migration.json"
 STATE_ROOT = "state"
@@ -61,6 +61,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
                 "on_error": {"enum": ["stop", "skip"]},
                 "max_errors": {"type": "integer", "minimum": 0},
                 "busy_timeout": {"type": "number", "minimum": 0},
+                "commit_interval_ms": {"type": "integer", "minimum": 0, "maximum": 60000},
                 "state_file": _OPTIONAL_TEXT,
             },
         },

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from loguru import logger
 
-from engine.config import LoggingSettings
+from sqlite2ddb.config import LoggingSettings
 
 TERMINAL_FORMAT = "<level>{level: <7}</level> {message}"
 

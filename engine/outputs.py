@@ -30,10 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine.errors import UsageError
+from sqlite2ddb.errors import UsageError
 
 if TYPE_CHECKING:
-    from engine.config import Config
+    from sqlite2ddb.config import Config
 
 TOOL = "sqlite2ddb"
 HEAD_BYTES = 4096  # the markers are all at the start of a file

@@ -12,7 +12,7 @@ The model's rules:
 
 - a put costs ceil(size / 1 KB) units, the size counted by DynamoDB's
   documented rules (attribute names plus values; a number about one byte per
-  two significant digits plus one), as ``engine.types.item_size`` counts it;
+  two significant digits plus one), as ``sqlite2ddb.wire.item_size`` counts it;
 - every GSI whose key attributes the item has is charged too, against the
   index's own per-key and per-index buckets (an index gets the table's
   limits), for the size of the item's entry in it (its projection: ALL, the
@@ -82,7 +82,7 @@ from faultproxy import (
     operation_from_target,
 )
 
-from engine.types import item_size, write_units
+from sqlite2ddb.wire import item_size, write_units
 
 __all__ = ["CapacityProxy", "IndexSchema", "TableSchema"]
 

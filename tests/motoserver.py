@@ -14,7 +14,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.local_dynamodb import free_port
+from sqlite2ddb.dynamodb.local import free_port
 
 START_TIMEOUT_S = 30.0
 

@@ -50,7 +50,7 @@ import pytest
 from conftest import ROOT, run_cli, run_process, table_rows
 from faultproxy import FaultProxy
 
-from engine.load import WINDOW_PER_WORKER
+from sqlite2ddb.dynamodb.writer import WINDOW_PER_WORKER
 
 KILL_AT = "SQLITE2DDB_KILL_AT"
 FULL = os.environ.get("CRASH_SUITE", "").lower() == "full"

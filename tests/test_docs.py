@@ -24,7 +24,7 @@ import click
 import pytest
 
 from cli import cli
-from engine import config as config_module
+from sqlite2ddb import config as config_module
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"

@@ -18,9 +18,9 @@ import pytest
 from boto3.dynamodb.types import TypeDeserializer
 from conftest import CHINOOK, error_lines, run_cli, run_process, write_config
 
-from engine.bulk.dynamodb_json import read_line
-from engine.commands import plan_samples
-from engine.config import load_config
+from sqlite2ddb.bulk.dynamodb_json import read_line
+from sqlite2ddb.commands import plan_samples
+from sqlite2ddb.config import load_config
 
 NO_DYNAMODB = "http://127.0.0.1:9"  # export never talks to DynamoDB
 deserialize = TypeDeserializer().deserialize

@@ -18,7 +18,7 @@ from conftest import error_lines, run_cli
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from engine.config import CONFIG_SCHEMA
+from sqlite2ddb.config import CONFIG_SCHEMA
 
 MEMORY_BOUND = 64 * 1024 * 1024  # bytes; the alias bomb of issue 24 reached 21 GB
 FUZZ = settings(

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from conftest import error_lines, line_of, run_cli
 
-from engine.extract import open_source
+from sqlite2ddb.extract.source import open_source
 
 MAPPING = """\
 tables:

@@ -25,7 +25,7 @@ import pytest
 from browser import Browser, chromium_path
 from conftest import CHINOOK, run_cli, write_config
 
-from engine.timeline import FILE_NAME, KEEP_RUNS, read_runs, recording
+from sqlite2ddb.migrate.timeline import FILE_NAME, KEEP_RUNS, read_runs, recording
 
 SCRIPT_NAME = "<script>alert(1)</script>"
 IMG_COMPOSER = '"><img src=x onerror=alert(2)>'

@@ -18,7 +18,7 @@ import pytest
 from cfnlint.api import lint_all
 from conftest import CHINOOK_MAPPINGS, run_cli
 
-from engine.spec import load_mapping_set
+from sqlite2ddb.spec import load_mapping_set
 
 SMALL = """\
 tables:

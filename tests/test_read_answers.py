@@ -1,4 +1,4 @@
-"""Read answers decoded by orjson (engine/read_answers.py) equal botocore's own parse, on every attribute type.
+"""Read answers decoded by orjson (engine/dynamodb/read_answers.py) equal botocore's own parse, on every attribute type.
 
 Two clients on one DynamoDB Local: boto3's as it comes, and one with the
 tool's handler. Every read operation the tool uses (Scan, Query, GetItem,
@@ -16,7 +16,7 @@ import boto3
 import pytest
 from conftest import FAKE_CREDENTIALS
 
-from engine import read_answers
+from sqlite2ddb.dynamodb import read_answers
 
 
 def _item(n: int) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from conftest import error_lines, run_cli, write_config
 
-from engine.outputs import TOOL
+from sqlite2ddb.outputs import TOOL
 
 
 class Project:

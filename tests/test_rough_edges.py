@@ -200,8 +200,8 @@ def test_one_true_with_more_than_one_child_row_fails_at_plan(tmp_path: Path, mak
 
 
 def test_a_bare_check_name_matching_two_kinds_is_refused_naming_both() -> None:
-    from engine.errors import UsageError
-    from engine.validate import resolve_bare_names
+    from sqlite2ddb.errors import UsageError
+    from sqlite2ddb.validate import resolve_bare_names
 
     known = ["shape:sales", "count:Track", "aggregate:Track", "pattern:s06-customer-by-email"]
     assert resolve_bare_names(["s06-customer-by-email"], known) == ["pattern:s06-customer-by-email"]

@@ -262,7 +262,7 @@ def test_an_edited_file_is_never_overwritten(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("style", ["single-table", "table-per-entity"])
 def test_scaffold_output_passes_the_schema_without_a_database_run(tmp_path: Path, style: str) -> None:
-    from engine.spec import load_mapping_set
+    from sqlite2ddb.spec import load_mapping_set
 
     out = tmp_path / "chinook"
     assert run_cli(None, "scaffold", "-s", str(CHINOOK), "-o", str(out), "--style", style).exit_code == 0

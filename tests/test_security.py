@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from conftest import ROOT, count_items, error_lines, line_of, own_tables, run_cli, run_process, scan_all
 
-from engine.extract import open_source
+from sqlite2ddb.extract.source import open_source
 
 ROWS = 6
 

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from conftest import ROOT, error_lines, run_cli, scan_all
 
-from engine.templates import ENV, TemplateError, compile_template
-from engine.types import ConversionError, converter, date_parser
+from sqlite2ddb.spec.templates import ENV, TemplateError, compile_template
+from sqlite2ddb.wire import ConversionError, converter, date_parser
 
 # ----------------------------------------------------------------------------- the handlers, table-driven
 EPOCH_CASES = [
@@ -182,7 +182,7 @@ def test_filters_refuse_bad_input_on_both_paths(template: str, message: str) -> 
 SHARD_SCRIPT = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
-from engine.templates import compile_template
+from sqlite2ddb.spec.templates import compile_template
 t = compile_template("{{ k | shard(16) }}")
 print(json.dumps([t.render({"k": k}) for k in ["a", "b", "ORDER#1", 7, 3.5, "Émile", "x" * 300]]))
 """

@@ -29,8 +29,8 @@ from conftest import (
 )
 from songs_and_plays import PLAYS, SONGS
 
-from engine import local_dynamodb
-from engine.state.checkpoints import _checksum
+from sqlite2ddb.dynamodb import local as local_dynamodb
+from sqlite2ddb.state.checkpoints import _checksum
 
 
 @pytest.fixture(autouse=True)

@@ -18,9 +18,9 @@ import boto3
 import pytest
 from conftest import FAKE_CREDENTIALS, error_lines, one_line, run_cli, scan_all
 
-from engine import table_settings
-from engine.plan import TablePlan
-from engine.spec.model import KeyAttribute, Location, TableSettings, TableSpec
+from sqlite2ddb.dynamodb import table_settings
+from sqlite2ddb.plan.compile import TablePlan
+from sqlite2ddb.spec.model import KeyAttribute, Location, TableSettings, TableSpec
 
 # dates in the future: with TTL on, DynamoDB (Local too) deletes items whose ExpiresAt has passed
 SCHEMA = """

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from conftest import items_written, run_cli, scan_all, table_rows, write_config
 
-from engine.templates import ENV, TemplateError, compile_template
-from engine.types import ConversionError, convert, number_text
+from sqlite2ddb.spec.templates import ENV, TemplateError, compile_template
+from sqlite2ddb.wire import ConversionError, convert, number_text
 
 SCHEMA = """
 CREATE TABLE thing (

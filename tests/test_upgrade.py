@@ -16,9 +16,9 @@ from typing import Any
 
 from conftest import CHINOOK_MAPPINGS, items_written, run_cli
 
-from engine.spec import load_mapping_set
-from engine.spec.digest import legacy_digest, matches, spec_digest
-from engine.state import MigrationState
+from sqlite2ddb.spec import load_mapping_set
+from sqlite2ddb.spec.digest import legacy_digest, matches, spec_digest
+from sqlite2ddb.state import MigrationState
 
 #: What main 6495872 wrote as ``identity.item_type_digests`` for mappings/chinook.
 DIGESTS_6495872 = {

@@ -21,7 +21,7 @@ import pytest
 from conftest import run_cli, write_config
 from faultproxy import FaultProxy
 
-from engine.validate.answers import SPILL_ROWS
+from sqlite2ddb.validate.answers import SPILL_ROWS
 
 BIG = 4500
 

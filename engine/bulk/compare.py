@@ -1,7 +1,7 @@
 """plan: the two ways to load each table, side by side: BatchWriteItem against S3 + ImportTable.
 
 BatchWriteItem pays write request units on the table and on every GSI the
-item lands in (``engine/estimate.py``); ImportTable pays per GB of
+item lands in (``engine/render/estimate.py``); ImportTable pays per GB of
 uncompressed source data in S3 and spends no write capacity. The size of
 the DynamoDB JSON is measured on the same rendered rows as the write units
 and scaled up the same way.
@@ -13,10 +13,10 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from engine.bulk.dynamodb_json import item_line
-from engine.estimate import Estimate
-from engine.plan import ItemTypePlan, Plan
-from engine.render import Renderer
+from sqlite2ddb.bulk.dynamodb_json import item_line
+from sqlite2ddb.plan.compile import ItemTypePlan, Plan
+from sqlite2ddb.render.estimate import Estimate
+from sqlite2ddb.render.stream import Renderer
 
 IMPORT_PRICE_PER_GB = 0.15
 IMPORT_PRICE_SOURCE = (
@@ -112,7 +112,7 @@ def compare_tables(
     max_wcu: float | None = None,
 ) -> list[PathComparison]:
     """``compare_paths`` for the configuration's plan (the ``plan`` command's section on load paths)."""
-    from engine.commands import opened_plan
+    from sqlite2ddb.plan.opened import opened_plan
 
     with opened_plan(config) as (plan, conn):
         return compare_paths(plan, conn, per_table, limit, price_per_million_wru, price_per_gb, max_wcu)

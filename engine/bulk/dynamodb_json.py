@@ -11,7 +11,7 @@ import base64
 import json
 from typing import Any
 
-from engine.types import Wire
+from sqlite2ddb.wire import Wire
 
 _ENCODER = json.JSONEncoder(
     ensure_ascii=False, separators=(",", ":"), default=lambda value: _binary(value), check_circular=False

@@ -20,15 +20,15 @@ from typing import Any
 
 from loguru import logger
 
-from engine.bulk.parallel import PartResult, SourceArgs, render_parts
-from engine.bulk.parts import PartSpec, plan_parts
-from engine.bulk.progress import BulkProgress
-from engine.bulk.s3 import S3Location, S3Sink, s3_client
-from engine.config import Config
-from engine.errors import UsageError
-from engine.faults import crash_point
-from engine.migrate import source_identity
-from engine.plan import ItemTypePlan, Plan
+from sqlite2ddb.bulk.parallel import PartResult, SourceArgs, render_parts
+from sqlite2ddb.bulk.parts import PartSpec, plan_parts
+from sqlite2ddb.bulk.progress import BulkProgress
+from sqlite2ddb.bulk.s3 import S3Location, S3Sink, s3_client
+from sqlite2ddb.config import Config
+from sqlite2ddb.errors import UsageError
+from sqlite2ddb.faults import crash_point
+from sqlite2ddb.migrate.run import source_identity
+from sqlite2ddb.plan.compile import ItemTypePlan, Plan
 
 DEFAULT_PART_MB = 64.0
 DEFAULT_PART_BYTES = int(DEFAULT_PART_MB * 1024 * 1024)
@@ -269,8 +269,8 @@ def run_export(
     on_part: Callable[[PartSpec, PartResult | None], None] | None = None,
 ) -> ExportResult:
     """The ``export`` command: the selected tables' item types to ``location``; rejected rows to the rejects file."""
-    from engine.commands import opened_plan
-    from engine.migrate import select_item_types
+    from sqlite2ddb.migrate.run import select_item_types
+    from sqlite2ddb.plan.opened import opened_plan
 
     with opened_plan(config, count=False) as (plan, conn):
         return export_items(config, plan, conn, select_item_types(plan, tables), location, part_mb, processes, on_part)

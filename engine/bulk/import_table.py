@@ -22,15 +22,15 @@ from typing import Any
 
 from loguru import logger
 
-from engine.bulk.export import export_items
-from engine.bulk.progress import BulkProgress
-from engine.bulk.s3 import S3Location, S3Sink, s3_client
-from engine.config import Config
-from engine.errors import TargetError, UsageError, WriteFailed
-from engine.faults import crash_point
-from engine.migrate import select_item_types
-from engine.plan import ItemTypePlan, Plan, TablePlan
-from engine.target import Target, check_reachable, connect, create_table_request, existing_tables
+from sqlite2ddb.bulk.export import export_items
+from sqlite2ddb.bulk.progress import BulkProgress
+from sqlite2ddb.bulk.s3 import S3Location, S3Sink, s3_client
+from sqlite2ddb.config import Config
+from sqlite2ddb.dynamodb.target import Target, check_reachable, connect, create_table_request, existing_tables
+from sqlite2ddb.errors import TargetError, UsageError, WriteFailed
+from sqlite2ddb.faults import crash_point
+from sqlite2ddb.migrate.run import select_item_types
+from sqlite2ddb.plan.compile import ItemTypePlan, Plan, TablePlan
 
 FINISHED = ("COMPLETED", "FAILED", "CANCELLED")
 POLL_FIRST_S, POLL_MAX_S = 0.5, 15.0
@@ -75,7 +75,7 @@ def migrate_via_s3(
     on_progress: Progress | None = None,
 ) -> list[ImportOutcome]:
     """Load the selected tables through S3 and ImportTable; WriteFailed when an import falls short."""
-    from engine.commands import opened_plan
+    from sqlite2ddb.plan.opened import opened_plan
 
     S3Location.parse(location)
     with opened_plan(config) as (plan, conn), connect(config) as target:

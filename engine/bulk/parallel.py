@@ -23,14 +23,14 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from engine.bulk.dynamodb_json import item_line
-from engine.bulk.parts import PartSpec
-from engine.errors import MigrationError, RowError
-from engine.extract import open_source, stream_rows
-from engine.plan import Plan, compile_plan
-from engine.spec import load_mapping_set
-from engine.transform import attach_children, build_item, cursor_of, keep_row
-from engine.types import MAX_ITEM_BYTES, item_size
+from sqlite2ddb.bulk.dynamodb_json import item_line
+from sqlite2ddb.bulk.parts import PartSpec
+from sqlite2ddb.errors import MigrationError, RowError
+from sqlite2ddb.extract.source import open_source, stream_rows
+from sqlite2ddb.plan.compile import Plan, compile_plan
+from sqlite2ddb.render.transform import attach_children, build_item, cursor_of, keep_row
+from sqlite2ddb.spec import load_mapping_set
+from sqlite2ddb.wire import MAX_ITEM_BYTES, item_size
 
 CHUNK_ROWS = 500
 COMPRESS_LEVEL = 6

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
-from engine.bulk.dynamodb_json import item_line
-from engine.errors import RowError
-from engine.extract import ordered_query, source_error
-from engine.plan import ItemTypePlan, Plan
-from engine.transform import attach_children, build_item, keep_row
+from sqlite2ddb.bulk.dynamodb_json import item_line
+from sqlite2ddb.errors import RowError
+from sqlite2ddb.extract.source import ordered_query, source_error
+from sqlite2ddb.plan.compile import ItemTypePlan, Plan
+from sqlite2ddb.render.transform import attach_children, build_item, keep_row
 
 SAMPLE_ROWS = 200
 
@@ -37,7 +37,7 @@ class PartSpec:
 
 def rows_per_part(item: ItemTypePlan, conn: sqlite3.Connection, part_bytes: int) -> int:
     """Source rows per part so that a part holds about ``part_bytes`` of uncompressed DynamoDB JSON."""
-    from engine.extract import stream_rows
+    from sqlite2ddb.extract.source import stream_rows
 
     rows = list(islice(stream_rows(conn, item.spec.query, item.spec.cursor, item_type=item.name), SAMPLE_ROWS))
     if not rows:

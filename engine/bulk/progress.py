@@ -15,7 +15,7 @@ from typing import Any
 
 from loguru import logger
 
-from engine.errors import StateError
+from sqlite2ddb.errors import StateError
 
 FILE_NAME = "bulk_state.json"
 

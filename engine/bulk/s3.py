@@ -11,8 +11,8 @@ import boto3
 import boto3.s3.transfer
 import botocore.exceptions
 
-from engine.config import Config
-from engine.errors import TargetError, UsageError
+from sqlite2ddb.config import Config
+from sqlite2ddb.errors import TargetError, UsageError
 
 LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
 #: Parts above this are sent as multipart uploads, in chunks of this size.

@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from engine.plan import Plan
-from engine.target import create_table_request
+from sqlite2ddb.dynamodb.target import create_table_request
+from sqlite2ddb.plan.compile import Plan
 
 
 def template(plan: Plan, point_in_time_recovery: bool = True) -> dict[str, Any]:

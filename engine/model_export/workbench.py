@@ -13,9 +13,9 @@ import base64
 import time
 from typing import Any
 
-from engine.plan import ItemTypePlan, Plan, TablePlan
-from engine.spec.model import AccessPatternSpec
-from engine.types import Wire
+from sqlite2ddb.plan.compile import ItemTypePlan, Plan, TablePlan
+from sqlite2ddb.spec.model import AccessPatternSpec
+from sqlite2ddb.wire import Wire
 
 _TYPES = {"number": "N", "string": "S", "binary": "B", "boolean": "BOOL", "map": "M", "list": "L", "json": "M"}
 

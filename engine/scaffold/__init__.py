@@ -14,14 +14,14 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.errors import UsageError
-from engine.extract import open_source
-from engine.scaffold import names
-from engine.scaffold.design import Style, design
-from engine.scaffold.infer import infer_relationships
-from engine.scaffold.patterns import aggregate_checks, patterns
-from engine.scaffold.schema_reader import read_schema
-from engine.scaffold.writer import is_unedited, render
+from sqlite2ddb.errors import UsageError
+from sqlite2ddb.extract.source import open_source
+from sqlite2ddb.scaffold import names
+from sqlite2ddb.scaffold.design import Style, design
+from sqlite2ddb.scaffold.infer import infer_relationships
+from sqlite2ddb.scaffold.patterns import aggregate_checks, patterns
+from sqlite2ddb.scaffold.schema_reader import read_schema
+from sqlite2ddb.scaffold.writer import is_unedited, render
 
 __all__ = ["ScaffoldResult", "next_command", "scaffold"]
 

@@ -19,8 +19,16 @@ import sqlite3
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from engine.scaffold import names
-from engine.scaffold.schema_reader import ColumnInfo, ForeignKey, SchemaInfo, TableInfo, group_sizes, quote, row_sizes
+from sqlite2ddb.scaffold import names
+from sqlite2ddb.scaffold.schema_reader import (
+    ColumnInfo,
+    ForeignKey,
+    SchemaInfo,
+    TableInfo,
+    group_sizes,
+    quote,
+    row_sizes,
+)
 
 Kind = Literal["entity", "child", "join"]
 Style = Literal["single-table", "table-per-entity"]

@@ -22,7 +22,7 @@ import re
 import sqlite3
 from dataclasses import dataclass, replace
 
-from engine.scaffold.schema_reader import ColumnInfo, ForeignKey, SchemaInfo, TableInfo, quote
+from sqlite2ddb.scaffold.schema_reader import ColumnInfo, ForeignKey, SchemaInfo, TableInfo, quote
 
 MIN_DISTINCT = 20
 MAX_ROWS = 200_000

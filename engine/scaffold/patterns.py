@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from engine.scaffold.design import Design, Embed, ItemDesign, parent_aliases, sort_aliases
-from engine.scaffold.names import kebab
-from engine.scaffold.schema_reader import quote
+from sqlite2ddb.scaffold.design import Design, Embed, ItemDesign, parent_aliases, sort_aliases
+from sqlite2ddb.scaffold.names import kebab
+from sqlite2ddb.scaffold.schema_reader import quote
 
 SAMPLE = 500  # parameter values tried per pattern on larger tables
 

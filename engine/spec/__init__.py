@@ -1,6 +1,6 @@
 """Mapping files: YAML with line numbers, JSON Schema, typed model."""
 
-from engine.spec.load import load_mapping_set
-from engine.spec.model import MappingSet
+from sqlite2ddb.spec.load import load_mapping_set
+from sqlite2ddb.spec.model import MappingSet
 
 __all__ = ["MappingSet", "load_mapping_set"]

@@ -20,7 +20,7 @@ import hashlib
 import json
 from typing import Any
 
-from engine.spec.model import ItemTypeSpec
+from sqlite2ddb.spec.model import ItemTypeSpec
 
 #: Where a spec stands in its file: never part of what it says.
 _PLACES = ("location", "query_location")

@@ -12,8 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from engine.errors import SpecError
-from engine.spec.model import (
+from sqlite2ddb.errors import SpecError
+from sqlite2ddb.spec.model import (
     AccessPatternSpec,
     AggregateCheckSpec,
     AggregateSpec,
@@ -30,9 +30,9 @@ from engine.spec.model import (
     TableSettings,
     TableSpec,
 )
-from engine.spec.schema import validate_document
-from engine.spec.yamlfile import DocPath, YamlDocument, format_path, read_yaml
-from engine.types import SET_TYPES, TIME_TYPES, ConversionError, converter
+from sqlite2ddb.spec.schema import validate_document
+from sqlite2ddb.spec.yamlfile import DocPath, YamlDocument, format_path, read_yaml
+from sqlite2ddb.wire import SET_TYPES, TIME_TYPES, ConversionError, converter
 
 DEFAULT_MARKER = "Entity"
 

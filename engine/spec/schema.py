@@ -11,8 +11,8 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import ValidationError, best_match
 
-from engine.errors import SpecError
-from engine.spec.yamlfile import YamlDocument, format_path
+from sqlite2ddb.errors import SpecError
+from sqlite2ddb.spec.yamlfile import YamlDocument, format_path
 
 SCHEMA_PATH = Path(__file__).with_name("schema.json")
 MAX_REPORTED = 5

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from engine.errors import SpecError
+from sqlite2ddb.errors import SpecError
 
 DocPath = tuple[str | int, ...]
 

@@ -6,6 +6,6 @@ generation of each table, so that a checkpoint is never trusted for a table
 it was not written to.
 """
 
-from engine.state.checkpoints import Lock, MigrationState, remove_stale_temps
+from sqlite2ddb.state.checkpoints import Lock, MigrationState, remove_stale_temps
 
 __all__ = ["Lock", "MigrationState", "remove_stale_temps"]

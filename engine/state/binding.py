@@ -16,11 +16,11 @@ from typing import Any
 
 from loguru import logger
 
-from engine.config import Config
-from engine.errors import StateError
-from engine.plan import Plan, TablePlan
-from engine.state.checkpoints import MigrationState
-from engine.target import Target
+from sqlite2ddb.config import Config
+from sqlite2ddb.dynamodb.target import Target
+from sqlite2ddb.errors import StateError
+from sqlite2ddb.plan.compile import Plan, TablePlan
+from sqlite2ddb.state.checkpoints import MigrationState
 
 
 def check_owner(state: MigrationState, config: Config) -> None:

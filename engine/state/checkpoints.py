@@ -22,9 +22,9 @@ from typing import Any, Literal
 
 from loguru import logger
 
-from engine.errors import StateError
-from engine.faults import crash_point
-from engine.state.disk import state_write
+from sqlite2ddb.errors import StateError
+from sqlite2ddb.faults import crash_point
+from sqlite2ddb.state.disk import state_write
 
 VERSION = 2
 #: Versions this code reads; older ones are upgraded in memory by ``_upgrade`` and saved as VERSION.

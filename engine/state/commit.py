@@ -1,6 +1,6 @@
 """Making acknowledged progress durable: the fingerprints first, then the checkpoint file, every interval.
 
-The writer (``engine.load.BatchWriter``) acknowledges batches in sequence
+The writer (``sqlite2ddb.dynamodb.writer.BatchWriter``) acknowledges batches in sequence
 order; the run records each acknowledgement in memory here (its
 fingerprints, and the low-water mark it moves in the state), and a commit
 makes them durable in this order:
@@ -29,8 +29,8 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from engine.state.checkpoints import MigrationState
-from engine.state.fingerprints import Fingerprint, FingerprintStore
+from sqlite2ddb.state.checkpoints import MigrationState
+from sqlite2ddb.state.fingerprints import Fingerprint, FingerprintStore
 
 #: Seconds between two commits while batches are acknowledged (a window that fills commits at once).
 COMMIT_INTERVAL_S = 0.25

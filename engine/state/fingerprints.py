@@ -6,7 +6,7 @@ DynamoDB acknowledged the write, before the checkpoint that covers it is
 saved, and removed only after an acknowledged delete: a kill can leave the
 store behind DynamoDB (the next ``sync`` writes those items again, harmless)
 but never ahead of it. ``sync`` and ``plan --diff`` compare what the mapping
-renders now with this store (``engine.item_diff`` attaches the file).
+renders now with this store (``sqlite2ddb.sync.item_diff`` attaches the file).
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from typing import Any, NamedTuple
 
 from loguru import logger
 
-from engine.canonical import key_of, wire_text
-from engine.faults import crash_point
-from engine.state.disk import state_write
-from engine.types import Wire
+from sqlite2ddb.canonical import key_of, wire_text
+from sqlite2ddb.faults import crash_point
+from sqlite2ddb.state.disk import state_write
+from sqlite2ddb.wire import Wire
 
 FILE_NAME = "fingerprints.sqlite"
 
@@ -44,7 +44,7 @@ def fingerprint(item: dict[str, Wire], keys: list[str], item_type: str) -> Finge
 
     The same rendering gives the same text; items read back from a table,
     which DynamoDB may spell differently, are told equal by the differ
-    (``engine.item_diff``) from their canonical form.
+    (``sqlite2ddb.sync.item_diff``) from their canonical form.
     """
     text = wire_text(item)
     return Fingerprint(key_text(key_of(item, keys)), item_type, text_hash(text), text)

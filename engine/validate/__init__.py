@@ -23,17 +23,19 @@ from contextlib import ExitStack, closing, contextmanager
 from pathlib import Path
 from typing import Any, cast
 
-from engine.commands import opened_plan
-from engine.config import Config
-from engine.errors import TargetError, UsageError
-from engine.extract import open_source
-from engine.plan import Plan, TablePlan
-from engine.render import Renderer
-from engine.spec.model import AccessPatternSpec
-from engine.state.checkpoints import record_last_validation
-from engine.target import Target, check_reachable, connect, existing_tables
-from engine.validate.index_file import IndexFile
-from engine.validate.pattern_proof import (
+from sqlite2ddb.config import Config
+from sqlite2ddb.dynamodb.reads import Reader, page_items
+from sqlite2ddb.dynamodb.target import Target, check_reachable, connect, existing_tables
+from sqlite2ddb.errors import TargetError, UsageError
+from sqlite2ddb.extract.connections import SourceConnections, register_functions
+from sqlite2ddb.extract.source import open_source
+from sqlite2ddb.plan.compile import Plan, TablePlan
+from sqlite2ddb.plan.opened import opened_plan
+from sqlite2ddb.render.stream import Renderer
+from sqlite2ddb.spec.model import AccessPatternSpec
+from sqlite2ddb.state.checkpoints import record_last_validation
+from sqlite2ddb.validate.index_file import IndexFile
+from sqlite2ddb.validate.pattern_proof import (
     DEFAULT_PROOF,
     FeedingReader,
     ProofSettings,
@@ -42,17 +44,15 @@ from engine.validate.pattern_proof import (
     provable,
     prove_group,
 )
-from engine.validate.patterns import param_count, pattern_check
-from engine.validate.progress import NO_PROGRESS, Progress
-from engine.validate.read_capacity import metered
-from engine.validate.reads import Reader, page_items
-from engine.validate.report import check_report, write_reports
-from engine.validate.results import CheckResult, Failure, ValidationResult
-from engine.validate.run_record import run_record
-from engine.validate.samples import sample_items
-from engine.validate.shape import shape_check
-from engine.validate.sources import SourceConnections, register_functions
-from engine.validate.table_pass import TablePass, table_check_names
+from sqlite2ddb.validate.patterns import param_count, pattern_check
+from sqlite2ddb.validate.progress import NO_PROGRESS, Progress
+from sqlite2ddb.validate.read_capacity import metered
+from sqlite2ddb.validate.report import check_report, write_reports
+from sqlite2ddb.validate.results import CheckResult, Failure, ValidationResult
+from sqlite2ddb.validate.run_record import run_record
+from sqlite2ddb.validate.samples import sample_items
+from sqlite2ddb.validate.shape import shape_check
+from sqlite2ddb.validate.table_pass import TablePass, table_check_names
 
 __all__ = [
     "NO_PROGRESS",

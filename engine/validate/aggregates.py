@@ -5,10 +5,10 @@ from __future__ import annotations
 import sqlite3
 from decimal import Decimal
 
-from engine.canonical import jsonable, plain_value
-from engine.spec.model import AggregateCheckSpec
-from engine.types import Wire
-from engine.validate.results import CheckResult, Failure
+from sqlite2ddb.canonical import jsonable, plain_value
+from sqlite2ddb.spec.model import AggregateCheckSpec
+from sqlite2ddb.validate.results import CheckResult, Failure
+from sqlite2ddb.wire import Wire
 
 
 class Aggregate:

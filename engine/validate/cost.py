@@ -20,14 +20,14 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from engine.commands import opened_plan
-from engine.config import Config
-from engine.estimate import Estimate
-from engine.plan import Plan
-from engine.spec.model import AccessPatternSpec
-from engine.validate.pattern_proof import DEFAULT_PROOF, provable
-from engine.validate.patterns import param_count
-from engine.validate.sources import register_functions
+from sqlite2ddb.config import Config
+from sqlite2ddb.extract.connections import register_functions
+from sqlite2ddb.plan.compile import Plan
+from sqlite2ddb.plan.opened import opened_plan
+from sqlite2ddb.render.estimate import Estimate
+from sqlite2ddb.spec.model import AccessPatternSpec
+from sqlite2ddb.validate.pattern_proof import DEFAULT_PROOF, provable
+from sqlite2ddb.validate.patterns import param_count
 
 PRICE_PER_MILLION_RRU = 0.125
 PRICE_SOURCE_RRU = (

@@ -16,10 +16,10 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from engine.canonical import jsonable, short
-from engine.outputs import VALIDATION_REPORT, marker
-from engine.validate import charts
-from engine.validate.results import status_of
+from sqlite2ddb.canonical import jsonable, short
+from sqlite2ddb.outputs import VALIDATION_REPORT, marker
+from sqlite2ddb.validate import charts
+from sqlite2ddb.validate.results import status_of
 
 TEMPLATES = Path(__file__).parent / "templates"
 

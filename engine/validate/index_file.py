@@ -28,10 +28,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from engine.spec.model import KeyAttribute
-from engine.types import Wire
-from engine.validate.progress import Progress
-from engine.validate.reads import Reader
+from sqlite2ddb.dynamodb.reads import Reader
+from sqlite2ddb.spec.model import KeyAttribute
+from sqlite2ddb.validate.progress import Progress
+from sqlite2ddb.wire import Wire
 
 BUFFER = 1000  # rows per executemany
 CACHE_KIB = 512  # page cache of the writing connection and of each reading one (one per worker thread)

@@ -1,6 +1,6 @@
 """The item-by-item check's failures: the differ's rows as ``validate`` reports them.
 
-The comparison itself is ``engine.item_diff``, the one ``plan --diff`` and
+The comparison itself is ``sqlite2ddb.sync.item_diff``, the one ``plan --diff`` and
 ``sync`` run: a held item no rendered item has is ``extra``, an updated item
 one ``differs`` failure per attribute path, a rendered item the table lacks
 ``missing``, and a rendered key that came earlier ``duplicate``.
@@ -12,10 +12,10 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from engine.canonical import key_of, wire_text
-from engine.item_diff import ItemDiff, Row, canonical_form
-from engine.types import Wire, to_python
-from engine.validate.results import Failure
+from sqlite2ddb.canonical import key_of, wire_text
+from sqlite2ddb.sync.item_diff import ItemDiff, Row, canonical_form
+from sqlite2ddb.validate.results import Failure
+from sqlite2ddb.wire import Wire, to_python
 
 
 def duplicates(compared: ItemDiff) -> Iterator[Failure]:

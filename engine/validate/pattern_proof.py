@@ -37,19 +37,19 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
-from engine.canonical import jsonable
-from engine.errors import TargetError
-from engine.plan import Plan
-from engine.spec.model import AccessPatternSpec, IndexSpec
-from engine.types import Wire
-from engine.validate.answers import Aligned, sorted_stream
-from engine.validate.index_file import IndexFile
-from engine.validate.pattern_runner import PatternRunner, _projection, parted
-from engine.validate.patterns import CHUNK, in_order, stream_params
-from engine.validate.progress import Progress
-from engine.validate.reads import Reader
-from engine.validate.results import CheckResult, Failure
-from engine.validate.sources import SourceConnections
+from sqlite2ddb.canonical import jsonable
+from sqlite2ddb.dynamodb.reads import Reader
+from sqlite2ddb.errors import TargetError
+from sqlite2ddb.extract.connections import SourceConnections
+from sqlite2ddb.plan.compile import Plan
+from sqlite2ddb.spec.model import AccessPatternSpec, IndexSpec
+from sqlite2ddb.validate.answers import Aligned, sorted_stream
+from sqlite2ddb.validate.index_file import IndexFile
+from sqlite2ddb.validate.pattern_runner import PatternRunner, _projection, parted
+from sqlite2ddb.validate.patterns import CHUNK, in_order, stream_params
+from sqlite2ddb.validate.progress import Progress
+from sqlite2ddb.validate.results import CheckResult, Failure
+from sqlite2ddb.wire import Wire
 
 
 @dataclass(frozen=True)

@@ -8,17 +8,17 @@ from collections.abc import Iterable, Iterator
 from itertools import chain
 from typing import Any
 
-from engine.canonical import at_path, jsonable, plain_value
-from engine.errors import TargetError
-from engine.plan import Plan
-from engine.spec.model import AccessPatternSpec
-from engine.target import describe_error
-from engine.templates import compile_template
-from engine.types import KEY_CONVERTERS, Wire, to_python
-from engine.validate.answers import Aligned, Difference, sorted_stream
-from engine.validate.reads import PAGE_ITEMS, Reader
-from engine.validate.results import Failure
-from engine.validate.sources import SourceConnections
+from sqlite2ddb.canonical import at_path, jsonable, plain_value
+from sqlite2ddb.dynamodb.reads import PAGE_ITEMS, Reader
+from sqlite2ddb.dynamodb.target import describe_error
+from sqlite2ddb.errors import TargetError
+from sqlite2ddb.extract.connections import SourceConnections
+from sqlite2ddb.plan.compile import Plan
+from sqlite2ddb.spec.model import AccessPatternSpec
+from sqlite2ddb.spec.templates import compile_template
+from sqlite2ddb.validate.answers import Aligned, Difference, sorted_stream
+from sqlite2ddb.validate.results import Failure
+from sqlite2ddb.wire import KEY_CONVERTERS, Wire, to_python
 
 
 class PatternRunner:

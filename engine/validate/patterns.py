@@ -18,13 +18,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import islice
 from typing import Any
 
-from engine.plan import Plan
-from engine.spec.model import AccessPatternSpec
-from engine.validate.pattern_runner import PatternRunner
-from engine.validate.progress import Progress
-from engine.validate.reads import Reader
-from engine.validate.results import CheckResult, Failure
-from engine.validate.sources import SourceConnections
+from sqlite2ddb.dynamodb.reads import Reader
+from sqlite2ddb.extract.connections import SourceConnections
+from sqlite2ddb.plan.compile import Plan
+from sqlite2ddb.spec.model import AccessPatternSpec
+from sqlite2ddb.validate.pattern_runner import PatternRunner
+from sqlite2ddb.validate.progress import Progress
+from sqlite2ddb.validate.results import CheckResult, Failure
 
 CHUNK = 100
 

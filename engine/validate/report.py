@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from engine import outputs
-from engine.canonical import jsonable, short
-from engine.errors import UsageError
-from engine.outputs import (
+from sqlite2ddb import outputs
+from sqlite2ddb.canonical import jsonable, short
+from sqlite2ddb.errors import UsageError
+from sqlite2ddb.outputs import (
     VALIDATION_REPORT,
     Output,
     Protected,
@@ -18,8 +18,8 @@ from engine.outputs import (
     protected,
     write,
 )
-from engine.validate.html import render_html
-from engine.validate.results import ValidationResult, status_of
+from sqlite2ddb.validate.html import render_html
+from sqlite2ddb.validate.results import ValidationResult, status_of
 
 
 def report_outputs(path: str | Path) -> list[Output]:

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.canonical import jsonable, short
+from sqlite2ddb.canonical import jsonable, short
 
 MAX_FAILURES_KEPT = 50
 

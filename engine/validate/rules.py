@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from engine.canonical import key_of
-from engine.plan import ItemTypePlan
-from engine.spec.model import ItemCheckSpec
-from engine.types import Wire, item_size
-from engine.validate.results import Failure
+from sqlite2ddb.canonical import key_of
+from sqlite2ddb.plan.compile import ItemTypePlan
+from sqlite2ddb.spec.model import ItemCheckSpec
+from sqlite2ddb.validate.results import Failure
+from sqlite2ddb.wire import Wire, item_size
 
 
 def rule_failure(

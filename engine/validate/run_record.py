@@ -1,4 +1,4 @@
-"""What the last migrate and sync recorded (engine/timeline.py), with the plan's capacity estimate, for the reports.
+"""What the last migrate and sync recorded (engine/migrate/timeline.py), with the plan's capacity estimate, for the reports.
 
 The time series is reduced to what the reports draw: per tick, items/s per
 table, retries and throttles; per item type its duration; per table the
@@ -13,9 +13,9 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from engine.estimate import estimate_plan
-from engine.plan import Plan
-from engine.timeline import read_runs
+from sqlite2ddb.migrate.timeline import read_runs
+from sqlite2ddb.plan.compile import Plan
+from sqlite2ddb.render.estimate import estimate_plan
 
 ESTIMATE_ROWS = 1000  # rows per item type rendered for the estimate, as ``plan`` does by default
 

@@ -7,9 +7,9 @@ from decimal import Decimal
 from itertools import islice
 from typing import Any
 
-from engine.plan import Plan
-from engine.render import Renderer
-from engine.types import to_python
+from sqlite2ddb.plan.compile import Plan
+from sqlite2ddb.render.stream import Renderer
+from sqlite2ddb.wire import to_python
 
 SAMPLES = 3
 BINARY_SHOWN = 16  # bytes of a binary value shown before it is cut

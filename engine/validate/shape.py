@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine import table_settings
-from engine.plan import TablePlan
-from engine.target import Target, create_table_request
-from engine.validate.results import CheckResult, Failure
+from sqlite2ddb.dynamodb import table_settings
+from sqlite2ddb.dynamodb.target import Target, create_table_request
+from sqlite2ddb.plan.compile import TablePlan
+from sqlite2ddb.validate.results import CheckResult, Failure
 
 
 def shape_check(table: TablePlan, described: dict[str, Any], target: Target) -> CheckResult:

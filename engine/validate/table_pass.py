@@ -13,17 +13,17 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from engine.canonical import jsonable, key_of, wire_key, wire_text
-from engine.item_diff import ItemDiff
-from engine.plan import ItemTypePlan, Plan, TablePlan
-from engine.render import Renderer
-from engine.types import Wire
-from engine.validate import items as item_failures
-from engine.validate.aggregates import Aggregate
-from engine.validate.progress import Progress
-from engine.validate.reads import Reader
-from engine.validate.results import CheckResult, Failure, SortedFailures
-from engine.validate.rules import rule_failure
+from sqlite2ddb.canonical import jsonable, key_of, wire_key, wire_text
+from sqlite2ddb.dynamodb.reads import Reader
+from sqlite2ddb.plan.compile import ItemTypePlan, Plan, TablePlan
+from sqlite2ddb.render.stream import Renderer
+from sqlite2ddb.sync.item_diff import ItemDiff
+from sqlite2ddb.validate import items as item_failures
+from sqlite2ddb.validate.aggregates import Aggregate
+from sqlite2ddb.validate.progress import Progress
+from sqlite2ddb.validate.results import CheckResult, Failure, SortedFailures
+from sqlite2ddb.validate.rules import rule_failure
+from sqlite2ddb.wire import Wire
 
 
 def table_check_names(plan: Plan, table: TablePlan) -> list[str]:

@@ -21,12 +21,13 @@ import botocore.config
 import botocore.exceptions
 from loguru import logger
 
-from engine import local_dynamodb, read_answers, table_settings
-from engine.config import Config
-from engine.errors import TargetError
-from engine.faults import crash_point
-from engine.plan import Plan, TablePlan
-from engine.retry import CONNECTION_ERRORS, RetryPolicy, ThrottleLog, with_retries
+from sqlite2ddb.config import Config
+from sqlite2ddb.dynamodb import local as local_dynamodb
+from sqlite2ddb.dynamodb import read_answers, table_settings
+from sqlite2ddb.dynamodb.retry import CONNECTION_ERRORS, RetryPolicy, ThrottleLog, with_retries
+from sqlite2ddb.errors import TargetError
+from sqlite2ddb.faults import crash_point
+from sqlite2ddb.plan.compile import Plan, TablePlan
 
 LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
 TABLE_WAIT_S = 600.0

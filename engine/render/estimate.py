@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
-from engine.errors import RowError
-from engine.extract import stream_rows
-from engine.partitions import PartitionLoad
-from engine.plan import ItemTypePlan, Plan
-from engine.spec.model import IndexSpec
-from engine.transform import attach_children, build_item, cursor_of, keep_row, primary_key
-from engine.types import MAX_ITEM_BYTES, Wire, item_size, write_units
+from sqlite2ddb.errors import RowError
+from sqlite2ddb.extract.source import stream_rows
+from sqlite2ddb.plan.compile import ItemTypePlan, Plan
+from sqlite2ddb.plan.partitions import PartitionLoad
+from sqlite2ddb.render.transform import attach_children, build_item, cursor_of, keep_row, primary_key
+from sqlite2ddb.spec.model import IndexSpec
+from sqlite2ddb.wire import MAX_ITEM_BYTES, Wire, item_size, write_units
 
 PRICE_PER_MILLION_WRU = 0.625
 PRICE_SOURCE = (

@@ -20,7 +20,7 @@ import jinja2
 from jinja2 import meta, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
-from engine.types import date_parser
+from sqlite2ddb.wire import date_parser
 
 
 def _text(value: Any) -> str:

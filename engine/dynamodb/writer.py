@@ -19,11 +19,11 @@ from typing import Any, Protocol
 import botocore.exceptions
 from loguru import logger
 
-from engine.errors import RowError, WriteFailed, WriteRefused
-from engine.faults import crash_point
-from engine.retry import MAX_BACKOFF_S, ThrottleLog, backoff_delay, error_code, transient_kind
-from engine.target import REFUSED_CODES, Target, explain
-from engine.types import Wire
+from sqlite2ddb.dynamodb.retry import MAX_BACKOFF_S, ThrottleLog, backoff_delay, error_code, transient_kind
+from sqlite2ddb.dynamodb.target import REFUSED_CODES, Target, explain
+from sqlite2ddb.errors import RowError, WriteFailed, WriteRefused
+from sqlite2ddb.faults import crash_point
+from sqlite2ddb.wire import Wire
 
 #: Batches a writer may have sent or queued past the checkpoint, per worker thread.
 WINDOW_PER_WORKER = 8

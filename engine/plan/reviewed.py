@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.errors import StateError, UsageError
-from engine.outputs import REVIEWED_PLAN, Output, Protected, json_marker, write
+from sqlite2ddb.errors import StateError, UsageError
+from sqlite2ddb.outputs import REVIEWED_PLAN, Output, Protected, json_marker, write
 
 VERSION = 1
 

@@ -1,7 +1,7 @@
 """The difference between what the mapping renders from the source now and what a table holds.
 
 ``plan --diff`` reports it and ``sync`` applies it: both run this differ,
-and ``validate`` runs the same comparison (``engine.item_diff``) to report
+and ``validate`` runs the same comparison (``sqlite2ddb.sync.item_diff``) to report
 it as failures. Every item type of a table is rendered again (through the
 same plan and the same transform as ``migrate``) and compared with what the
 table holds: the fingerprints recorded as writes were acknowledged, or, with
@@ -28,12 +28,12 @@ from typing import Any
 
 from loguru import logger
 
-from engine.canonical import from_canonical, key_of, wire_key, wire_text
-from engine.item_diff import UNKNOWN_TYPE, ItemDiff, Row
-from engine.plan import ItemTypePlan, Plan, TablePlan
-from engine.render import Renderer
-from engine.state.fingerprints import Fingerprint, FingerprintStore, key_text
-from engine.types import MAX_ITEM_BYTES, Wire, item_size
+from sqlite2ddb.canonical import from_canonical, key_of, wire_key, wire_text
+from sqlite2ddb.plan.compile import ItemTypePlan, Plan, TablePlan
+from sqlite2ddb.render.stream import Renderer
+from sqlite2ddb.state.fingerprints import Fingerprint, FingerprintStore, key_text
+from sqlite2ddb.sync.item_diff import UNKNOWN_TYPE, ItemDiff, Row
+from sqlite2ddb.wire import MAX_ITEM_BYTES, Wire, item_size
 
 SAMPLES = 5
 Scan = Iterable[list[dict[str, Wire]]]  # the pages of a table's Scan

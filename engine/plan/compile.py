@@ -12,11 +12,11 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from engine.cursor_check import prove_unique
-from engine.errors import SpecError
-from engine.extract import count_rows, is_locked, query_columns, source_error
-from engine.source_guard import NamedNulls, parameter_names, refusal
-from engine.spec.model import (
+from sqlite2ddb.errors import SpecError
+from sqlite2ddb.extract.cursor_check import prove_unique
+from sqlite2ddb.extract.guard import NamedNulls, parameter_names, refusal
+from sqlite2ddb.extract.source import count_rows, is_locked, query_columns, source_error
+from sqlite2ddb.spec.model import (
     AccessPatternSpec,
     AttributeSpec,
     EmbedSpec,
@@ -25,7 +25,7 @@ from engine.spec.model import (
     MappingSet,
     TableSpec,
 )
-from engine.templates import CompiledTemplate, TemplateError, compile_expression, compile_template
+from sqlite2ddb.spec.templates import CompiledTemplate, TemplateError, compile_expression, compile_template
 
 
 @dataclass(frozen=True)
@@ -269,7 +269,7 @@ def quote_name(name: str) -> str:
 
 
 def _register_check_functions(conn: sqlite3.Connection) -> None:
-    from engine.validate.sources import register_functions  # here: engine.validate imports this module
+    from sqlite2ddb.extract.connections import register_functions  # here: engine.validate imports this module
 
     register_functions(conn)  # the functions check SQL may call when validate runs it
 

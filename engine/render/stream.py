@@ -17,11 +17,11 @@ from collections.abc import Callable, Iterator
 from itertools import islice
 from typing import Any
 
-from engine.errors import RowError
-from engine.extract import stream_rows
-from engine.plan import ItemTypePlan
-from engine.transform import attach_children, build_item, keep_row
-from engine.types import Wire
+from sqlite2ddb.errors import RowError
+from sqlite2ddb.extract.source import stream_rows
+from sqlite2ddb.plan.compile import ItemTypePlan
+from sqlite2ddb.render.transform import attach_children, build_item, keep_row
+from sqlite2ddb.wire import Wire
 
 CHUNK_ROWS = 500
 

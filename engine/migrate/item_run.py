@@ -20,18 +20,18 @@ from typing import Any, Protocol
 
 from loguru import logger
 
-from engine.config import Config
-from engine.errors import Interrupted, MigrationError, RowError
-from engine.extract import Row, open_source, split_points, stream_rows
-from engine.load import WINDOW_PER_WORKER, Batch, BatchWriter, Progress, RateLimiter
-from engine.plan import ItemTypePlan
-from engine.state import MigrationState
-from engine.state.commit import Committer
-from engine.state.fingerprints import FingerprintStore, fingerprint
-from engine.target import Target
-from engine.timeline import Timeline
-from engine.transform import attach_children, build_item, cursor_of, keep_row, primary_key
-from engine.types import MAX_ITEM_BYTES, item_size, write_units
+from sqlite2ddb.config import Config
+from sqlite2ddb.dynamodb.target import Target
+from sqlite2ddb.dynamodb.writer import WINDOW_PER_WORKER, Batch, BatchWriter, Progress, RateLimiter
+from sqlite2ddb.errors import Interrupted, MigrationError, RowError
+from sqlite2ddb.extract.source import Row, open_source, split_points, stream_rows
+from sqlite2ddb.migrate.timeline import Timeline
+from sqlite2ddb.plan.compile import ItemTypePlan
+from sqlite2ddb.render.transform import attach_children, build_item, cursor_of, keep_row, primary_key
+from sqlite2ddb.state import MigrationState
+from sqlite2ddb.state.commit import Committer
+from sqlite2ddb.state.fingerprints import FingerprintStore, fingerprint
+from sqlite2ddb.wire import MAX_ITEM_BYTES, item_size, write_units
 
 CHUNK_ROWS = 500
 #: An item type is cut into ``workers`` cursor ranges when each would hold at least this many rows.

@@ -24,14 +24,14 @@ from typing import Any
 
 from loguru import logger
 
-from engine.canonical import content_hash, from_canonical
-from engine.diff import Delete, Put
-from engine.errors import MigrationError, UsageError
-from engine.plan import TablePlan
-from engine.retry import error_code, with_retries
-from engine.state.fingerprints import FingerprintStore
-from engine.target import Target, describe_error
-from engine.types import Wire
+from sqlite2ddb.canonical import content_hash, from_canonical
+from sqlite2ddb.dynamodb.retry import error_code, with_retries
+from sqlite2ddb.dynamodb.target import Target, describe_error
+from sqlite2ddb.errors import MigrationError, UsageError
+from sqlite2ddb.plan.compile import TablePlan
+from sqlite2ddb.state.fingerprints import FingerprintStore
+from sqlite2ddb.sync.diff import Delete, Put
+from sqlite2ddb.wire import Wire
 
 #: the longest UpdateExpression or ConditionExpression DynamoDB takes
 MAX_EXPRESSION = 4096

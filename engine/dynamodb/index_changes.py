@@ -15,9 +15,9 @@ from typing import Any
 
 from loguru import logger
 
-from engine.errors import TargetError
-from engine.plan import TablePlan
-from engine.target import TABLE_WAIT_S, Target, create_table_request, describe_table
+from sqlite2ddb.dynamodb.target import TABLE_WAIT_S, Target, create_table_request, describe_table
+from sqlite2ddb.errors import TargetError
+from sqlite2ddb.plan.compile import TablePlan
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from engine.canonical import canonical, diff, key_of, wire_text
-from engine.scratch import scratch_dir
-from engine.state.fingerprints import key_text, text_hash
-from engine.types import Wire
+from sqlite2ddb.canonical import canonical, diff, key_of, wire_text
+from sqlite2ddb.state.fingerprints import key_text, text_hash
+from sqlite2ddb.state.scratch import scratch_dir
+from sqlite2ddb.wire import Wire
 
 BUFFER = 1000  # items per executemany
 CACHE_KIB = 512  # page cache: the file is written and joined in order, so a larger one buys little

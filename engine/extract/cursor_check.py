@@ -13,7 +13,7 @@ skipped for good, and ``cursor > NULL`` is never true. Two guards:
   there is one: the same cost as the count the plan already does). Other
   queries (joins, unions, CTEs, subqueries) are left to the stream check, as
   the GROUP BY could cost as much as the whole read.
-* while streaming (``StrictOrder``, applied by ``engine.extract.stream_rows``,
+* while streaming (``StrictOrder``, applied by ``sqlite2ddb.extract.source.stream_rows``,
   which every row stream goes through): each row's cursor must be greater than
   the previous one's. Rows arrive ``ORDER BY cursor``, so any duplicate is
   adjacent to its twin and is caught before it is read past.
@@ -28,8 +28,8 @@ from itertools import chain, islice
 from operator import itemgetter, lt
 from typing import Any
 
-from engine.errors import SourceError, SpecError
-from engine.spec.model import ItemTypeSpec
+from sqlite2ddb.errors import SourceError, SpecError
+from sqlite2ddb.spec.model import ItemTypeSpec
 
 _IDENT = r'(?:[A-Za-z_][\w$]*|"(?:[^"]|"")+"|\[[^\]]+\]|`[^`]+`)'
 _PLAIN = re.compile(
@@ -119,7 +119,7 @@ def prove_unique(conn: sqlite3.Connection, item: ItemTypeSpec) -> str:
             return "schema"
         found = find_duplicate(conn, item.query, item.cursor)
     except sqlite3.Error as exc:
-        from engine.extract import source_error
+        from sqlite2ddb.extract.source import source_error
 
         raise source_error(exc, f"{item.location}: item type {item.name}: checking the cursor") from None
     if found is None:

@@ -1,6 +1,6 @@
 """Converge the target to what the mapping renders from the source now, writing only the difference.
 
-``sync`` runs the differ (``engine.diff``) over each table and sends its puts
+``sync`` runs the differ (``sqlite2ddb.sync.diff``) over each table and sends its puts
 and deletes through the same batch writer as ``migrate``: the same retries,
 workers, WCU cap and signals. It keeps no cursor: the fingerprint store is
 its checkpoint. An entry is recorded only once DynamoDB acknowledged the
@@ -20,25 +20,25 @@ from typing import Any
 
 from loguru import logger
 
-from engine.config import Config
-from engine.diff import Change, Delete, Differ, Put, Same, Scan, TypeDiff
-from engine.errors import MigrationError
-from engine.extract import open_source
-from engine.guard import Conflict, GuardedWriter, guard_attribute
-from engine.index_changes import IndexChange, apply_index_changes, index_changes
-from engine.item_run import StopFlag
-from engine.load import Batch, BatchWriter, RateLimiter
-from engine.migrate import bind_target, run_groups, run_identity, select_item_types, state_lock
-from engine.plan import ItemTypePlan, Plan, TablePlan
-from engine.scratch import remove_abandoned
-from engine.snapshot import Snapshot, remove_earlier, source_digests, unchanged
-from engine.spec.digest import matches
-from engine.state import MigrationState
-from engine.state.fingerprints import Fingerprint, FingerprintStore
-from engine.target import Target, describe_table
-from engine.timeline import Timeline, recording
-from engine.types import item_size, write_units
-from engine.validate.reads import Reader
+from sqlite2ddb.config import Config
+from sqlite2ddb.dynamodb.index_changes import IndexChange, apply_index_changes, index_changes
+from sqlite2ddb.dynamodb.reads import Reader
+from sqlite2ddb.dynamodb.target import Target, describe_table
+from sqlite2ddb.dynamodb.writer import Batch, BatchWriter, RateLimiter
+from sqlite2ddb.errors import MigrationError
+from sqlite2ddb.extract.source import open_source
+from sqlite2ddb.migrate.item_run import StopFlag
+from sqlite2ddb.migrate.run import bind_target, run_groups, run_identity, select_item_types, state_lock
+from sqlite2ddb.migrate.timeline import Timeline, recording
+from sqlite2ddb.plan.compile import ItemTypePlan, Plan, TablePlan
+from sqlite2ddb.spec.digest import matches
+from sqlite2ddb.state import MigrationState
+from sqlite2ddb.state.fingerprints import Fingerprint, FingerprintStore
+from sqlite2ddb.state.scratch import remove_abandoned
+from sqlite2ddb.state.snapshot import Snapshot, remove_earlier, source_digests, unchanged
+from sqlite2ddb.sync.diff import Change, Delete, Differ, Put, Same, Scan, TypeDiff
+from sqlite2ddb.sync.guard import Conflict, GuardedWriter, guard_attribute
+from sqlite2ddb.wire import item_size, write_units
 
 
 @dataclass

@@ -16,11 +16,11 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from engine.errors import TargetError
-from engine.load import RateLimiter
-from engine.retry import backoff_delay
-from engine.target import Target
-from engine.types import Wire
+from sqlite2ddb.dynamodb.retry import backoff_delay
+from sqlite2ddb.dynamodb.target import Target
+from sqlite2ddb.dynamodb.writer import RateLimiter
+from sqlite2ddb.errors import TargetError
+from sqlite2ddb.wire import Wire
 
 _DONE = object()
 #: Items per page of an access pattern's Query, and of a Scan when the table's item size is

@@ -16,21 +16,21 @@ from typing import Any
 
 from loguru import logger
 
-from engine.config import Config
-from engine.errors import StateError, TargetError, UsageError
-from engine.extract import open_source
-from engine.item_run import Aborted, ItemResult, ItemRun, Reporter, SilentReporter, StopFlag, wait_all
-from engine.load import RateLimiter
-from engine.plan import ItemTypePlan, Plan, TablePlan
-from engine.snapshot import Snapshot, remove_others, source_digests, source_identity
-from engine.spec.digest import matches, spec_digest
-from engine.spec.model import ItemTypeSpec
-from engine.state import Lock, MigrationState, remove_stale_temps
-from engine.state.binding import check_owner, check_target, reconcile_tables, target_record
-from engine.state.commit import Committer
-from engine.state.fingerprints import FingerprintStore
-from engine.target import Target, ensure_tables, existing_tables
-from engine.timeline import recording
+from sqlite2ddb.config import Config
+from sqlite2ddb.dynamodb.target import Target, ensure_tables, existing_tables
+from sqlite2ddb.dynamodb.writer import RateLimiter
+from sqlite2ddb.errors import StateError, TargetError, UsageError
+from sqlite2ddb.extract.source import open_source
+from sqlite2ddb.migrate.item_run import Aborted, ItemResult, ItemRun, Reporter, SilentReporter, StopFlag, wait_all
+from sqlite2ddb.migrate.timeline import recording
+from sqlite2ddb.plan.compile import ItemTypePlan, Plan, TablePlan
+from sqlite2ddb.spec.digest import matches, spec_digest
+from sqlite2ddb.spec.model import ItemTypeSpec
+from sqlite2ddb.state import Lock, MigrationState, remove_stale_temps
+from sqlite2ddb.state.binding import check_owner, check_target, reconcile_tables, target_record
+from sqlite2ddb.state.commit import Committer
+from sqlite2ddb.state.fingerprints import FingerprintStore
+from sqlite2ddb.state.snapshot import Snapshot, remove_others, source_digests, source_identity
 
 
 @dataclass

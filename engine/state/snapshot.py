@@ -24,10 +24,10 @@ from typing import Any
 
 from loguru import logger
 
-from engine.extract import lenient_text, open_source, source_error, undecodable
-from engine.plan import CompiledEmbed, ItemTypePlan
-from engine.source_guard import authorize, chained
-from engine.state.disk import is_full, state_write
+from sqlite2ddb.extract.guard import authorize, chained
+from sqlite2ddb.extract.source import lenient_text, open_source, source_error, undecodable
+from sqlite2ddb.plan.compile import CompiledEmbed, ItemTypePlan
+from sqlite2ddb.state.disk import is_full, state_write
 
 PREFIX = "snapshot-"
 

@@ -26,10 +26,10 @@ from typing import Any
 import botocore.exceptions
 from loguru import logger
 
-from engine.errors import TargetError
-from engine.plan import TablePlan
-from engine.retry import error_code, with_retries
-from engine.spec.model import IndexSpec, TableSettings, TableSpec
+from sqlite2ddb.dynamodb.retry import error_code, with_retries
+from sqlite2ddb.errors import TargetError
+from sqlite2ddb.plan.compile import TablePlan
+from sqlite2ddb.spec.model import IndexSpec, TableSettings, TableSpec
 
 UNSUPPORTED_CODES = frozenset({"UnknownOperationException"})
 _SSE_TYPES = {"aws_owned": None, "aws_managed": "KMS", "kms": "KMS"}
@@ -365,7 +365,7 @@ def _with_retries(target: Any, action: str, call: Callable[[], Any]) -> Any:
 
 
 def _described(exc: Exception, action: str, target: Any) -> TargetError:
-    from engine.target import describe_error  # target imports this module
+    from sqlite2ddb.dynamodb.target import describe_error  # target imports this module
 
     return describe_error(exc, action, target)
 

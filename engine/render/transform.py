@@ -13,13 +13,13 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
-from engine.canonical import content_hash
-from engine.errors import RowError
-from engine.extract import UNDECODABLE, Row, fetch_children
-from engine.plan import CompiledAttribute, CompiledEmbed, CompiledKey, ItemTypePlan
-from engine.spec.model import AttributeSpec
-from engine.templates import TemplateError
-from engine.types import KEY_CONVERTERS, ConversionError, Wire, convert, converter, from_python, number_text, set_of
+from sqlite2ddb.canonical import content_hash
+from sqlite2ddb.errors import RowError
+from sqlite2ddb.extract.source import UNDECODABLE, Row, fetch_children
+from sqlite2ddb.plan.compile import CompiledAttribute, CompiledEmbed, CompiledKey, ItemTypePlan
+from sqlite2ddb.spec.model import AttributeSpec
+from sqlite2ddb.spec.templates import TemplateError
+from sqlite2ddb.wire import KEY_CONVERTERS, ConversionError, Wire, convert, converter, from_python, number_text, set_of
 
 CHILDREN = "__children__"
 

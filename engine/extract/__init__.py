@@ -1,0 +1,1 @@
+"""The source, read only: connections under SQLite's authorizer, streaming rows in cursor order, counts."""

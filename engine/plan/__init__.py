@@ -1,0 +1,1 @@
+"""Mapping set + source -> an immutable plan: checks, estimates, hot partitions, reviewed plans."""

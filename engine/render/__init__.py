@@ -1,0 +1,1 @@
+"""Source rows become DynamoDB items: the one render stream, the row-to-item transform, estimates."""
