@@ -28,7 +28,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
+import cli as _checkout  # noqa: E402, F401 - binds the name sqlite2ddb to this checkout's engine/
 from sqlite2ddb.commands import init_config  # noqa: E402
 from sqlite2ddb.config import load_config, save_config  # noqa: E402
 from sqlite2ddb.dynamodb import local as local_dynamodb  # noqa: E402

@@ -51,7 +51,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-
+import cli as _checkout  # noqa: E402, F401 - binds the name sqlite2ddb to this checkout's engine/
 from benchmarks import run as bench  # noqa: E402
 
 PEER_THREADS = 8

@@ -68,9 +68,9 @@ ROOT = Path(__file__).resolve().parent.parent
 for _path in (ROOT, ROOT / "tests"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
-
 from faultproxy import MIXED_FAULTS, THROTTLE_KINDS, FaultProxy  # noqa: E402
 
+import cli as _checkout  # noqa: E402, F401 - binds the name sqlite2ddb to this checkout's engine/
 from benchmarks import run as bench  # noqa: E402
 from benchmarks.run import PYTHON, SUMMARY_LINE, admin_client, drop_tables, log, run_child  # noqa: E402
 

@@ -47,9 +47,9 @@ ROOT = Path(__file__).resolve().parent.parent
 for folder in (ROOT, ROOT / "tests"):
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
-
 from capacity_proxy import CapacityProxy  # noqa: E402
 
+import cli as _checkout  # noqa: E402, F401 - binds the name sqlite2ddb to this checkout's engine/
 from benchmarks import run as bench  # noqa: E402
 
 

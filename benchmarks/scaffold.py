@@ -22,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
+import cli as _checkout  # noqa: E402, F401 - binds the name sqlite2ddb to this checkout's engine/
 from sqlite2ddb.scaffold import scaffold  # noqa: E402
 
 

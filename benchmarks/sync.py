@@ -32,9 +32,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 import run as bench
 
+import cli as _checkout  # noqa: F401 - binds the name sqlite2ddb to this checkout's engine/
 from sqlite2ddb.dynamodb import local as local_dynamodb
 
 CLI = str(bench.ROOT / "cli.py")

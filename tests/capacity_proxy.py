@@ -68,7 +68,6 @@ from typing import Any, TextIO
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from faultproxy import (
     _DDB_PREFIX,
     _HOP_BY_HOP,
@@ -82,6 +81,7 @@ from faultproxy import (
     operation_from_target,
 )
 
+import cli as _checkout  # noqa: F401 - binds the name sqlite2ddb to this checkout's engine/
 from sqlite2ddb.wire import item_size, write_units
 
 __all__ = ["CapacityProxy", "IndexSchema", "TableSchema"]
