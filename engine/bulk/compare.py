@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlite2ddb.bulk.dynamodb_json import item_line
 from sqlite2ddb.plan.compile import ItemTypePlan, Plan
+from sqlite2ddb.plan.opened import opened_plan
 from sqlite2ddb.render.estimate import Estimate
 from sqlite2ddb.render.stream import Renderer
 
@@ -112,7 +113,5 @@ def compare_tables(
     max_wcu: float | None = None,
 ) -> list[PathComparison]:
     """``compare_paths`` for the configuration's plan (the ``plan`` command's section on load paths)."""
-    from sqlite2ddb.plan.opened import opened_plan
-
     with opened_plan(config) as (plan, conn):
         return compare_paths(plan, conn, per_table, limit, price_per_million_wru, price_per_gb, max_wcu)

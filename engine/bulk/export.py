@@ -27,8 +27,9 @@ from sqlite2ddb.bulk.s3 import S3Location, S3Sink, s3_client
 from sqlite2ddb.config import Config
 from sqlite2ddb.errors import UsageError
 from sqlite2ddb.faults import crash_point
-from sqlite2ddb.migrate.run import source_identity
+from sqlite2ddb.migrate.run import select_item_types, source_identity
 from sqlite2ddb.plan.compile import ItemTypePlan, Plan
+from sqlite2ddb.plan.opened import opened_plan
 
 DEFAULT_PART_MB = 64.0
 DEFAULT_PART_BYTES = int(DEFAULT_PART_MB * 1024 * 1024)
@@ -269,9 +270,6 @@ def run_export(
     on_part: Callable[[PartSpec, PartResult | None], None] | None = None,
 ) -> ExportResult:
     """The ``export`` command: the selected tables' item types to ``location``; rejected rows to the rejects file."""
-    from sqlite2ddb.migrate.run import select_item_types
-    from sqlite2ddb.plan.opened import opened_plan
-
     with opened_plan(config, count=False) as (plan, conn):
         return export_items(config, plan, conn, select_item_types(plan, tables), location, part_mb, processes, on_part)
 

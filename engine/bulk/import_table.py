@@ -31,6 +31,7 @@ from sqlite2ddb.errors import TargetError, UsageError, WriteFailed
 from sqlite2ddb.faults import crash_point
 from sqlite2ddb.migrate.run import select_item_types
 from sqlite2ddb.plan.compile import ItemTypePlan, Plan, TablePlan
+from sqlite2ddb.plan.opened import opened_plan
 
 FINISHED = ("COMPLETED", "FAILED", "CANCELLED")
 POLL_FIRST_S, POLL_MAX_S = 0.5, 15.0
@@ -75,8 +76,6 @@ def migrate_via_s3(
     on_progress: Progress | None = None,
 ) -> list[ImportOutcome]:
     """Load the selected tables through S3 and ImportTable; WriteFailed when an import falls short."""
-    from sqlite2ddb.plan.opened import opened_plan
-
     S3Location.parse(location)
     with opened_plan(config) as (plan, conn), connect(config) as target:
         check_reachable(target)

@@ -26,6 +26,7 @@ from typing import Any
 import botocore.exceptions
 from loguru import logger
 
+from sqlite2ddb.dynamodb.failures import describe_error
 from sqlite2ddb.dynamodb.retry import error_code, with_retries
 from sqlite2ddb.errors import TargetError
 from sqlite2ddb.plan.compile import TablePlan
@@ -365,8 +366,6 @@ def _with_retries(target: Any, action: str, call: Callable[[], Any]) -> Any:
 
 
 def _described(exc: Exception, action: str, target: Any) -> TargetError:
-    from sqlite2ddb.dynamodb.target import describe_error  # target imports this module
-
     return describe_error(exc, action, target)
 
 

@@ -19,8 +19,9 @@ from typing import Any, Protocol
 import botocore.exceptions
 from loguru import logger
 
+from sqlite2ddb.dynamodb.failures import REFUSED_CODES, explain
 from sqlite2ddb.dynamodb.retry import MAX_BACKOFF_S, ThrottleLog, backoff_delay, error_code, transient_kind
-from sqlite2ddb.dynamodb.target import REFUSED_CODES, Target, explain
+from sqlite2ddb.dynamodb.target import Target
 from sqlite2ddb.errors import RowError, WriteFailed, WriteRefused
 from sqlite2ddb.faults import crash_point
 from sqlite2ddb.wire import Wire

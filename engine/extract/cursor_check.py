@@ -29,6 +29,7 @@ from operator import itemgetter, lt
 from typing import Any
 
 from sqlite2ddb.errors import SourceError, SpecError
+from sqlite2ddb.extract.failures import source_error
 from sqlite2ddb.spec.model import ItemTypeSpec
 
 _IDENT = r'(?:[A-Za-z_][\w$]*|"(?:[^"]|"")+"|\[[^\]]+\]|`[^`]+`)'
@@ -119,8 +120,6 @@ def prove_unique(conn: sqlite3.Connection, item: ItemTypeSpec) -> str:
             return "schema"
         found = find_duplicate(conn, item.query, item.cursor)
     except sqlite3.Error as exc:
-        from sqlite2ddb.extract.source import source_error
-
         raise source_error(exc, f"{item.location}: item type {item.name}: checking the cursor") from None
     if found is None:
         return "checked"

@@ -16,12 +16,12 @@ from typing import Any
 
 from sqlite2ddb.errors import SourceError
 from sqlite2ddb.extract.cursor_check import StrictOrder
+from sqlite2ddb.extract.failures import LOCKED_HINT, is_locked, source_error
 from sqlite2ddb.extract.guard import authorize
 
 Row = dict[str, Any]
 FETCH_SIZE = 1000
 BUSY_TIMEOUT_S = 10.0
-LOCKED_HINT = "wait for the writer to finish, raise busy_timeout in the configuration, or migrate from a copy"
 
 
 def open_source(path: str | os.PathLike[str], busy_timeout: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
@@ -58,18 +58,6 @@ def open_source(path: str | os.PathLike[str], busy_timeout: float = BUSY_TIMEOUT
     except sqlite3.DatabaseError as exc:
         raise SourceError(f"{file} is not a readable SQLite database: {exc}") from exc
     return conn
-
-
-def is_locked(exc: sqlite3.Error) -> bool:
-    text = str(exc)
-    return "locked" in text or "busy" in text
-
-
-def source_error(exc: sqlite3.Error, what: str) -> SourceError:
-    """A SQLite failure while reading, as one line for a person."""
-    if is_locked(exc):
-        return SourceError(f"{what}: the source database is locked by another process", LOCKED_HINT)
-    return SourceError(f"{what}: {exc}")
 
 
 def query_columns(conn: sqlite3.Connection, query: str) -> tuple[str, ...]:

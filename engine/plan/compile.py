@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlite2ddb.errors import SpecError
+from sqlite2ddb.extract.connections import register_functions
 from sqlite2ddb.extract.cursor_check import prove_unique
 from sqlite2ddb.extract.guard import NamedNulls, parameter_names, refusal
 from sqlite2ddb.extract.source import count_rows, is_locked, query_columns, source_error
@@ -269,8 +270,6 @@ def quote_name(name: str) -> str:
 
 
 def _register_check_functions(conn: sqlite3.Connection) -> None:
-    from sqlite2ddb.extract.connections import register_functions  # here: engine.validate imports this module
-
     register_functions(conn)  # the functions check SQL may call when validate runs it
 
 

@@ -19,7 +19,7 @@ import sqlite3
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from sqlite2ddb.scaffold import names
+import sqlite2ddb.scaffold.names as names
 from sqlite2ddb.scaffold.schema_reader import (
     ColumnInfo,
     ForeignKey,

@@ -25,8 +25,9 @@ from typing import Any
 from loguru import logger
 
 from sqlite2ddb.canonical import content_hash, from_canonical
+from sqlite2ddb.dynamodb.failures import describe_error
 from sqlite2ddb.dynamodb.retry import error_code, with_retries
-from sqlite2ddb.dynamodb.target import Target, describe_error
+from sqlite2ddb.dynamodb.target import Target
 from sqlite2ddb.errors import MigrationError, UsageError
 from sqlite2ddb.plan.compile import TablePlan
 from sqlite2ddb.state.fingerprints import FingerprintStore

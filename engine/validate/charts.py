@@ -22,6 +22,7 @@ SIZE = (7.5, 2.8)
 
 
 def _figure(height: float = SIZE[1]) -> Any:
+    # imported here on purpose: matplotlib is slow to import (a second or more) and only an HTML report draws charts
     import matplotlib
 
     matplotlib.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "sqlite2ddb", "font.size": 9})

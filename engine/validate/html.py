@@ -16,9 +16,9 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+import sqlite2ddb.validate.charts as charts
 from sqlite2ddb.canonical import jsonable, short
 from sqlite2ddb.outputs import VALIDATION_REPORT, marker
-from sqlite2ddb.validate import charts
 from sqlite2ddb.validate.results import status_of
 
 TEMPLATES = Path(__file__).parent / "templates"

@@ -9,8 +9,8 @@ from itertools import chain
 from typing import Any
 
 from sqlite2ddb.canonical import at_path, jsonable, plain_value
+from sqlite2ddb.dynamodb.failures import describe_error
 from sqlite2ddb.dynamodb.reads import PAGE_ITEMS, Reader
-from sqlite2ddb.dynamodb.target import describe_error
 from sqlite2ddb.errors import TargetError
 from sqlite2ddb.extract.connections import SourceConnections
 from sqlite2ddb.plan.compile import Plan

@@ -13,12 +13,12 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import sqlite2ddb.validate.items as item_failures
 from sqlite2ddb.canonical import jsonable, key_of, wire_key, wire_text
 from sqlite2ddb.dynamodb.reads import Reader
 from sqlite2ddb.plan.compile import ItemTypePlan, Plan, TablePlan
 from sqlite2ddb.render.stream import Renderer
 from sqlite2ddb.sync.item_diff import ItemDiff
-from sqlite2ddb.validate import items as item_failures
 from sqlite2ddb.validate.aggregates import Aggregate
 from sqlite2ddb.validate.progress import Progress
 from sqlite2ddb.validate.results import CheckResult, Failure, SortedFailures
