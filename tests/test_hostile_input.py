@@ -286,3 +286,28 @@ def test_statements_that_return_no_columns(project: Any, kind: str) -> None:
     line = refused(project(text))
     assert f"mappings/things.yaml:{line_of(text, NEEDLES[kind])}: " in line, line
     assert "not a query that returns rows (a SELECT, WITH or VALUES statement)" in line, line
+
+
+# ----------------------------------------------------------------------------- scaffold -o and links that lead nowhere
+def test_scaffold_into_a_folder_with_a_dangling_link_is_one_line(tmp_path: Path) -> None:
+    from conftest import CHINOOK
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "dangling.yaml").symlink_to(tmp_path / "nowhere")
+    result = run_cli(None, "scaffold", "-s", str(CHINOOK), "-o", str(out))
+    assert result.exit_code == 2
+    assert error_lines(result.stderr) == [
+        f"error: {out / 'dangling.yaml'}: cannot read it (a link that leads nowhere); scaffold does not write into a "
+        "folder with a file it cannot check (remove it, or scaffold into another folder with -o)"
+    ]
+    assert sorted(p.name for p in out.iterdir()) == ["dangling.yaml"], "nothing written beside it"
+
+    linked = tmp_path / "linked"
+    linked.symlink_to(tmp_path / "no-such-folder")
+    result = run_cli(None, "scaffold", "-s", str(CHINOOK), "-o", str(linked))
+    assert result.exit_code == 2
+    assert error_lines(result.stderr) == [
+        f"error: {linked} is a link to {tmp_path / 'no-such-folder'}, which does not exist (scaffold into a folder)"
+    ]
+    assert not (tmp_path / "no-such-folder").exists()

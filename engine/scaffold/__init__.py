@@ -9,6 +9,7 @@ together and refuses to overwrite a file someone has edited.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from dataclasses import dataclass
@@ -88,7 +89,8 @@ def next_command(source: str, out: str) -> str:
 
 def _write(folder: Path, files: dict[str, str]) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
     """Check every file first, then write: nothing is written when one file was edited."""
-    existing = {p.name: p.read_text(encoding="utf-8") for p in folder.glob("*.y*ml")} if folder.is_dir() else {}
+    _check_folder(folder)
+    existing = {p.name: _read(p) for p in folder.glob("*.y*ml")} if folder.is_dir() else {}
     edited = [name for name in files if name in existing and not is_unedited(existing[name])]
     if edited:
         raise UsageError(
@@ -108,3 +110,23 @@ def _write(folder: Path, files: dict[str, str]) -> tuple[tuple[str, ...], tuple[
     for name in stale:
         (folder / name).unlink()
     return tuple(written), tuple(unchanged), tuple(str(folder / n) for n in stale)
+
+
+def _check_folder(folder: Path) -> None:
+    """The output folder must be a folder (or not exist yet); a link that leads nowhere is said, not followed."""
+    if folder.is_symlink() and not folder.exists():
+        raise UsageError(f"{folder} is a link to {os.readlink(folder)}, which does not exist", "scaffold into a folder")
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{folder} is not a folder", "scaffold into a folder with -o")
+
+
+def _read(path: Path) -> str:
+    """A YAML file already in the output folder; one that cannot be read is said, never written over."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = "a link that leads nowhere" if path.is_symlink() and not path.exists() else str(exc)
+        raise UsageError(
+            f"{path}: cannot read it ({reason}); scaffold does not write into a folder with a file it cannot check",
+            "remove it, or scaffold into another folder with -o",
+        ) from None
