@@ -133,9 +133,39 @@ def write_config(folder: Path, db: Path, prefix: str, url: str | None) -> Path:
     return path
 
 
+#: The engine measured: this checkout's cli.py, or another checkout's (``--engine``), for a before/after table.
+ENGINE_CLI = ROOT / "cli.py"
+
+
 def engine_cmd(db: Path, url: str | None, prefix: str, folder: Path) -> list[str]:
     """``cli.py migrate --no-validate`` with default settings."""
+    if ENGINE_CLI != ROOT / "cli.py":
+        return [
+            bench.PYTHON,
+            str(ENGINE_CLI),
+            "-c",
+            str(foreign_config(folder, db, prefix, url)),
+            "migrate",
+            "--no-validate",
+        ]
     return [bench.PYTHON, "cli.py", "-c", str(write_config(folder, db, prefix, url)), "migrate", "--no-validate"]
+
+
+def foreign_config(folder: Path, db: Path, prefix: str, url: str | None) -> Path:
+    """The configuration another checkout's ``init`` writes (its keys may differ from ours), state under ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "migration.json"
+    endpoint = ["--endpoint-url", url] if url else []
+    subprocess.run(
+        [bench.PYTHON, str(ENGINE_CLI), "-c", str(path), "init", "-s", str(db), "-m", str(bench.MAPPINGS), "-p", prefix,
+         *endpoint],
+        cwd=ENGINE_CLI.parent, env=bench.child_env(), capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    data = json.loads(path.read_text())
+    data["migration_settings"]["state_file"] = str(folder / "state" / "migration_state.json")
+    data["logging"]["file"] = str(folder / "state" / "migration.log")
+    path.write_text(json.dumps(data, indent=2))
+    return path
 
 
 def peer_cmd(db: Path, url: str, prefix: str) -> list[str]:
@@ -295,8 +325,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--embedded-fsync", action="store_true", help="also the embedded server with every fsync kept")
     ap.add_argument("--no-strace", action="store_true", help="skip the traced runs")
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--engine", type=Path, default=None, help="another checkout's cli.py to measure (a baseline)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = ap.parse_args(argv)
+    if args.engine:
+        global ENGINE_CLI
+        ENGINE_CLI = args.engine.resolve()
     args.scales = [int(s) for s in args.scales.split(",")]
     if args.quick:
         args.scales, args.pairs, args.embedded_runs = [1], 3, min(args.embedded_runs, 1)
