@@ -237,3 +237,30 @@ def test_resume_after_a_mapping_change_names_sync_with_what_it_would_write(
     assert synced.exit_code == 0, synced.output
     labels = {i["PK"]["S"]: i["Label"]["S"] for i in ddb.scan(TableName=f"{prefix}Docs")["Items"]}
     assert labels["DOC#0003"] == "LABEL3" and labels["DOC#0010"] == "label10"
+
+
+# ----------------------------------------------------------------------------- point 8: plan's table
+def test_plan_never_cuts_two_item_type_names_to_the_same_text(
+    tmp_path: Path, make_config: Any, monkeypatch: Any
+) -> None:
+    from sqlite2ddb import cli as cli_module
+
+    config, mapping = make_project(tmp_path, make_config)
+    first, second = "BaseFieldMappingForCustomerAccounts", "BaseFieldMappingForCustomerOrders"
+    text = mapping.read_text().replace("  - name: Doc\n", f"  - name: {first}\n")
+    doc = text[text.index(f"  - name: {first}") :]
+    mapping.write_text(
+        text + doc.replace(first, second).replace("SK: META", "SK: META2").replace("Entity: {const: Doc}", "")
+    )
+    text = mapping.read_text()
+    mapping.write_text(
+        text.replace("Entity: {const: Doc}", f"Entity: {{const: {first}}}", 1)
+        .replace("      Label:", f"      Entity: {{const: {second}}}\n      Label:", 2)
+        .replace(f"      Entity: {{const: {second}}}\n      Label:", "      Label:", 1)
+    )
+    monkeypatch.setattr(cli_module.console, "width", 100)
+    result = run_cli(config, "plan", "--no-check-target")
+    assert result.exit_code == 0, result.output
+    assert first in result.output and second in result.output
+    rows = [line for line in result.output.splitlines() if "BaseField" in line]
+    assert len(rows) == 2, result.output  # one line each: the table stays compact
