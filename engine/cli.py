@@ -437,8 +437,11 @@ def _print_plan(document: dict[str, Any]) -> None:
     console.print(tables)
     _print_table_settings(document["tables"])
     items = Table(title="Item types, in order")
-    for column in ("item type", "table", "rows", "cursor", "PK / SK", "embeds", "defined at"):
-        items.add_column(column)
+    # names are never cut short (two could read the same): as wide as the longest, folded only past 48
+    longest = max((len(i["name"]) for i in document["item_types"]), default=9)
+    items.add_column("item type", min_width=min(longest, 48), overflow="fold")
+    for column in ("table", "rows", "cursor", "PK / SK", "embeds", "defined at"):
+        items.add_column(column, overflow="fold")
     for i in document["item_types"]:
         keys = list(i["keys"].values())
         items.add_row(
@@ -448,7 +451,7 @@ def _print_plan(document: dict[str, Any]) -> None:
             ", ".join(i["cursor"]),
             " / ".join(keys[:2]),
             ", ".join(i["embeds"]) or "-",
-            i["defined_at"],
+            Path(i["defined_at"]).name,  # file:line in the mapping set named above
         )
     console.print(items)
     checks = document["checks"]

@@ -27,9 +27,10 @@ from sqlite2ddb.dynamodb import table_settings
 from sqlite2ddb.dynamodb.target import check_reachable, connect, delete_tables, describe_table, existing_tables
 from sqlite2ddb.errors import MigrationError, StateError, UsageError
 from sqlite2ddb.extract.source import open_source
-from sqlite2ddb.migrate.run import MigrationResult, Reporter, select_item_types
+from sqlite2ddb.migrate.run import MappingChanged, MigrationResult, Reporter, select_item_types
 from sqlite2ddb.migrate.run import migrate as run_migration
 from sqlite2ddb.plan import reviewed as reviewed_plan
+from sqlite2ddb.plan.bounds import check_bounds, pad_warnings
 from sqlite2ddb.plan.compile import Plan, check_mapping_sql, config_table_name, require_item_types
 from sqlite2ddb.plan.opened import opened_plan
 from sqlite2ddb.render.stream import Renderer, raise_error
@@ -110,6 +111,9 @@ def build_plan(config: Config, with_target: bool = False) -> dict[str, Any]:
     """The plan as plain data, for review (``plan``) and machines (``--format json``)."""
     with opened_plan(config) as (plan, conn):
         check_mapping_sql(plan.mapping, conn)
+        warnings = check_bounds(plan, conn)  # keys over DynamoDB's limits are refused here
+        for line in warnings:
+            logger.warning("{}", line)
         existing: dict[str, Any] | None = None
         changes: dict[str, list[str]] = {}
         if with_target:
@@ -119,7 +123,7 @@ def build_plan(config: Config, with_target: bool = False) -> dict[str, Any]:
                     changes = setting_changes(target, plan, existing)
             except MigrationError as exc:
                 logger.warning("cannot tell which tables exist: {}", exc)
-        return plan_document(plan, existing, changes)
+        return plan_document(plan, existing, changes) | {"warnings": warnings}
 
 
 def setting_changes(target: Any, plan: Plan, existing: dict[str, Any]) -> dict[str, list[str]]:
@@ -217,12 +221,32 @@ def migrate(
     mapping = require_item_types(load_mapping_set(config.mappings))  # a bad mapping is said before the source is copied
     source = migration_snapshot(config, force)
     with opened_plan(config, snapshot=source, mapping=mapping) as (plan, conn):
-        select_item_types(plan, tables)
+        rows = sum(i.expected_rows for i in select_item_types(plan, tables))
         with connect(config) as target:
             check_reachable(target)
-            return run_migration(
-                plan, config, target, conn, tables=tables, force=force, reporter=reporter, snapshot=source
-            )
+            try:
+                return run_migration(
+                    plan, config, target, conn, tables=tables, force=force, reporter=reporter, snapshot=source
+                )
+            except MappingChanged as refusal:
+                changed = refusal
+    raise with_sync_advice(config, changed, rows)  # the state and fingerprints are released: the differ reads them
+
+
+def with_sync_advice(config: Config, refusal: MappingChanged, rows: int) -> MigrationError:
+    """The mapping-changed refusal with what 'sync' would write (the differ of 'plan --diff') next to '--force'."""
+    try:
+        difference = plan_diff(config, check_target=False)
+    except MigrationError as exc:
+        logger.debug("cannot tell what sync would write: {}", exc)
+        return refusal
+    puts = sum(d["new"] + d["updated"] for d in difference["item_types"])
+    deletes = sum(d["deleted"] for d in difference["item_types"])
+    return MappingChanged(
+        refusal.changed,
+        f"run 'sync': it would write {puts:,} items and delete {deletes:,} (see 'plan --diff'); "
+        f"'migrate --force' rewrites all {rows:,} rows; or 'reset' to start over",
+    )
 
 
 def migration_snapshot(config: Config, force: bool) -> Snapshot:
@@ -534,6 +558,8 @@ def sync(
     try:
         with opened_plan(config, snapshot=copy, mapping=mapping) as (plan, conn):
             select_item_types(plan, tables)
+            for line in pad_warnings(plan, conn):
+                logger.warning("{}", line)
             with connect(config) as target:
                 check_reachable(target)
                 result = run_sync(

