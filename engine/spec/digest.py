@@ -22,8 +22,10 @@ from typing import Any
 
 from sqlite2ddb.spec.model import ItemTypeSpec
 
-#: Where a spec stands in its file: never part of what it says.
-_PLACES = ("location", "query_location")
+
+def _is_place(name: str) -> bool:
+    """Where a spec (or a part of it: its query, its cursor) stands in its file: never part of what it says."""
+    return name == "location" or name.endswith("_location")
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -70,7 +72,7 @@ def _said(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         said = {}
         for field in dataclasses.fields(value):
-            if field.name in _PLACES:
+            if _is_place(field.name):
                 continue
             content = getattr(value, field.name)
             if _is_default(field, content):
@@ -96,7 +98,7 @@ def _legacy(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         known = LEGACY_FIELDS.get(type(value).__name__)
         names = known if known is not None else tuple(f.name for f in dataclasses.fields(value))
-        return {n: _legacy(getattr(value, n)) for n in names if n not in _PLACES and hasattr(value, n)}
+        return {n: _legacy(getattr(value, n)) for n in names if not _is_place(n) and hasattr(value, n)}
     if isinstance(value, dict):
         return {str(k): _legacy(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
