@@ -6,13 +6,16 @@ drift, and tests can call the same functions the CLI calls.
 
 from __future__ import annotations
 
+import base64
 import importlib.metadata
 import json
 import platform
 import sqlite3
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
+from decimal import Decimal
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -21,11 +24,11 @@ import boto3
 from loguru import logger
 
 from sqlite2ddb import outputs
-from sqlite2ddb.config import Config, save_config
+from sqlite2ddb.config import Config, load_config, save_config
 from sqlite2ddb.dynamodb import local as local_dynamodb
 from sqlite2ddb.dynamodb import table_settings
 from sqlite2ddb.dynamodb.target import check_reachable, connect, delete_tables, describe_table, existing_tables
-from sqlite2ddb.errors import MigrationError, StateError, UsageError
+from sqlite2ddb.errors import MigrationError, StateError, UsageError, ValidationFailed, WriteRefused
 from sqlite2ddb.extract.source import open_source
 from sqlite2ddb.migrate.run import MappingChanged, MigrationResult, Reporter, select_item_types
 from sqlite2ddb.migrate.run import migrate as run_migration
@@ -33,24 +36,58 @@ from sqlite2ddb.plan import reviewed as reviewed_plan
 from sqlite2ddb.plan.bounds import check_bounds, pad_warnings
 from sqlite2ddb.plan.compile import Plan, check_mapping_sql, config_table_name, require_item_types
 from sqlite2ddb.plan.opened import opened_plan
+from sqlite2ddb.render.estimate import PRICE_PER_MILLION_WRU, PRICE_SOURCE
 from sqlite2ddb.render.stream import Renderer, raise_error
 from sqlite2ddb.spec import digest, load_mapping_set
 from sqlite2ddb.state import Lock, MigrationState, remove_stale_temps, snapshot
 from sqlite2ddb.state.binding import check_owner, describe_where, generation, target_record
 from sqlite2ddb.state.fingerprints import FILE_NAME as FINGERPRINTS
 from sqlite2ddb.state.snapshot import Snapshot, source_identity
+from sqlite2ddb.validate.cost import read_estimate
+from sqlite2ddb.validate.results import ValidationResult
 from sqlite2ddb.wire import to_python
 
 __all__ = [
+    "PRICE_PER_MILLION_WRU",
+    "DryRun",
+    "PlanReport",
     "build_plan",
+    "check_outcome",
+    "check_report",
+    "dry_run",
+    "estimate",
+    "export",
     "export_model",
     "info",
     "init_config",
+    "json_default",
+    "json_text",
+    "load_config",
+    "load_mapping_set",
+    "local_install",
+    "local_start",
+    "local_status",
+    "local_stop",
     "migrate",
+    "migrate_via_s3",
+    "plan_diff",
+    "plan_diff_report",
+    "plan_report",
     "plan_samples",
+    "render_report",
     "reset",
+    "resumable",
+    "resume",
     "scaffold",
+    "scaffold_next",
     "status",
+    "sync",
+    "sync_difference",
+    "validate",
+    "validate_after_run",
+    "via_s3_load",
+    "write_model",
+    "write_reports",
 ]
 
 
@@ -218,6 +255,8 @@ def migrate(
     force: bool = False,
     reporter: Reporter | None = None,
 ) -> MigrationResult:
+    """Write every item type (or those of ``tables``) into DynamoDB, continuing from the checkpoint of an earlier
+    run; ``force`` rewrites item types already done. ``reporter`` hears the progress."""
     mapping = require_item_types(load_mapping_set(config.mappings))  # a bad mapping is said before the source is copied
     source = migration_snapshot(config, force)
     with opened_plan(config, snapshot=source, mapping=mapping) as (plan, conn):
@@ -586,3 +625,332 @@ def save_reviewed(config: Config, path: str, kind: str, document: dict[str, Any]
 def check_reviewed(config: Config, path: str, kind: str) -> None:
     """Refuse to run a reviewed plan whose mapping, source or target changed since the review."""
     reviewed_plan.check(path, reviewed_plan.load(path, kind), plan_basis(config))
+
+
+# What the command line needs around the calls above. Each decision lives here, once, so that the CLI only
+# parses options and prints, and a program using the library gets the same behaviour as the command.
+
+
+def json_default(value: Any) -> Any:
+    """JSON for what the documents hold besides plain data: Decimal numbers, bytes (base64), sets."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, set):
+        return sorted(value)
+    return str(value)
+
+
+def json_text(document: Any) -> str:
+    """A document as the commands print and write it: indented, non-ASCII kept, no trailing newline."""
+    return json.dumps(document, indent=2, ensure_ascii=False, default=json_default)
+
+
+@dataclass
+class PlanReport:
+    """What ``plan`` shows: the plan (or, with ``--diff``, the difference) and where it was saved for review."""
+
+    document: dict[str, Any]
+    saved: Path | None = None  # the reviewed plan written for 'migrate --plan' (or 'sync --plan')
+    max_wcu: float | None = None  # the write cap the times were computed at (option, else configuration)
+    run_with: str = "migrate"  # the command that applies a saved plan
+
+
+def plan_report(
+    config: Config,
+    *,
+    check_target: bool = True,
+    estimate_rows: int = 1000,
+    price: float = PRICE_PER_MILLION_WRU,
+    max_wcu: float | None = None,
+    import_price: float | None = None,
+    samples: int = 0,
+    out: str | None = None,
+) -> PlanReport:
+    """The plan document of ``plan --format json``: tables, item types, checks, capacity, reads, load paths.
+
+    ``estimate_rows`` rows per item type are rendered for the estimate (0: every row). With ``out`` the plan
+    is saved for ``migrate --plan`` (refused before any work if ``out`` is a file the tool did not write).
+    """
+    guard = outputs.protected(config)
+    if out:
+        outputs.check([reviewed_plan.output(out)], guard)
+    document = build_plan(config, with_target=check_target)
+    _, per_table = estimate(config, estimate_rows or None)
+    max_wcu = max_wcu or config.migration_settings.max_wcu
+    document["capacity"] = {
+        "price_per_million_wru": price,
+        "price_source": PRICE_SOURCE if price == PRICE_PER_MILLION_WRU else "given with --price",
+        "tables": [e.to_json(price, max_wcu) for e in per_table],
+    }
+    document["validation_reads"] = read_estimate(config, per_table)
+    document["load_paths"] = _load_paths(config, per_table, estimate_rows, price, import_price, max_wcu)
+    saved = save_reviewed(config, out, "migrate", document) if out else None
+    if samples:
+        document["samples"] = {
+            n: [describe_item(i) for i in items] for n, items in plan_samples(config, samples).items()
+        }
+    return PlanReport(document, saved, max_wcu)
+
+
+def _load_paths(
+    config: Config,
+    per_table: list[Any],
+    estimate_rows: int,
+    price: float,
+    import_price: float | None,
+    max_wcu: float | None,
+) -> dict[str, Any]:
+    from sqlite2ddb.bulk.compare import IMPORT_PRICE_PER_GB, IMPORT_PRICE_SOURCE, compare_tables
+
+    per_gb = import_price or IMPORT_PRICE_PER_GB
+    compared = compare_tables(config, per_table, estimate_rows or None, price, per_gb, max_wcu)
+    return {
+        "import_price_per_gb": per_gb,
+        "import_price_source": IMPORT_PRICE_SOURCE if import_price is None else "given with --import-price",
+        "tables": [c.to_json() for c in compared],
+    }
+
+
+def plan_diff_report(
+    config: Config, against_target: bool = False, check_target: bool = True, out: str | None = None
+) -> PlanReport:
+    """What ``plan --diff`` shows: the difference ``sync`` would apply, saved for ``sync --plan`` with ``out``."""
+    if out:
+        outputs.check([reviewed_plan.output(out)], outputs.protected(config))
+    difference = plan_diff(config, against_target, check_target)
+    saved = save_reviewed(config, out, "sync", difference) if out else None
+    return PlanReport(difference, saved, run_with="sync")
+
+
+@dataclass
+class DryRun:
+    """``migrate --dry-run``: every row read and transformed, nothing written."""
+
+    item_types: list[Any]  # one estimate per item type: rows, items, bytes, problems
+    capacity: dict[str, Any]  # as in the plan document
+    max_wcu: float | None
+    seconds: float
+
+    @property
+    def problems(self) -> list[str]:
+        return [p for e in self.item_types for p in e.problems]
+
+    @property
+    def problem_rows(self) -> int:
+        return sum(e.problem_count for e in self.item_types)
+
+
+def dry_run(config: Config, max_wcu: float | None = None) -> DryRun:
+    """Read and transform every row of every item type, write nothing; ``check_outcome`` fails on a problem."""
+    started = time.monotonic()
+    per_item, per_table = estimate(config, None)
+    max_wcu = max_wcu or config.migration_settings.max_wcu
+    capacity = {
+        "price_per_million_wru": PRICE_PER_MILLION_WRU,
+        "price_source": PRICE_SOURCE,
+        "tables": [e.to_json(PRICE_PER_MILLION_WRU, max_wcu) for e in per_table],
+    }
+    return DryRun(per_item, capacity, max_wcu, time.monotonic() - started)
+
+
+def check_outcome(result: Any) -> None:
+    """Raise the error a failed outcome ends with (exit code 1): a failed validation, a dry run with problems."""
+    if isinstance(result, DryRun) and result.problem_rows:
+        raise MigrationError(f"dry run: {result.problem_rows} rows cannot be written as mapped")
+    if isinstance(result, ValidationResult) and not result.passed:
+        raise ValidationFailed(result.verdict())
+
+
+def resume(config: Config, tables: Sequence[str] | None = None, reporter: Reporter | None = None) -> MigrationResult:
+    """Continue an interrupted or failed migration from its checkpoint (on the source snapshot it was reading)."""
+    return migrate(config, tables, force=False, reporter=reporter)
+
+
+def resumable(exc: MigrationError, via_s3: bool = False) -> bool:
+    """Whether a failed run kept its progress, so that ``resume`` continues it (not so for bad input)."""
+    if via_s3:
+        return not isinstance(exc, UsageError)
+    return exc.exit_code == 1 or exc.exit_code >= 128 or isinstance(exc, WriteRefused)
+
+
+def via_s3_load(
+    config: Config, location: str | None, resuming: bool, tables: Sequence[str]
+) -> tuple[str | None, tuple[str, ...], bool]:
+    """Where a migrate loads through S3 and ImportTable: ``location``, else (on resume) the unfinished load's.
+
+    Returns the location (None: the ordinary write path), the tables, and whether an unfinished load continues.
+    """
+    from sqlite2ddb.bulk.import_table import pending_load
+
+    if location or not resuming:
+        return location, tuple(tables), False
+    pending = pending_load(config)
+    if not pending:
+        return None, tuple(tables), False
+    return pending[0], tuple(tables) or tuple(pending[1] or ()), True
+
+
+def migrate_via_s3(
+    config: Config,
+    location: str,
+    tables: Sequence[str] | None = None,
+    part_mb: float | None = None,
+    processes: int | None = None,
+    on_progress: Callable[[str, dict[str, Any]], None] | None = None,
+) -> list[Any]:
+    """Load new tables through ``s3://bucket/prefix`` and ImportTable; one outcome per table."""
+    from sqlite2ddb.bulk.import_table import migrate_via_s3 as load_via_s3
+
+    return load_via_s3(config, location, tables or None, part_mb, processes, on_progress)
+
+
+def validate(
+    config: Config,
+    table: str | None = None,
+    checks: Sequence[str] = (),
+    sample: int | None = None,
+    sample_pct: float | None = None,
+    *,
+    max_rcu: float | None = None,
+    index_read_above: int | None = 2000,
+    real_queries: int = 10,
+    strict: bool = False,
+    progress: Any = None,
+) -> ValidationResult:
+    """Prove the migration: shape, counts, every item (or a sample), access patterns, aggregates, item rules.
+
+    ``index_read_above`` (None or negative: never) and ``real_queries`` say when an access pattern is proven
+    from one read of its index. The result says whether it ``passed``; ``check_outcome`` raises when not.
+    """
+    from sqlite2ddb import validate as validation
+    from sqlite2ddb.validate.pattern_proof import ProofSettings
+
+    above = None if index_read_above is None or index_read_above < 0 else index_read_above
+    return validation.run(
+        config,
+        table,
+        checks,
+        sample,
+        sample_pct,
+        max_rcu=max_rcu,
+        progress=progress or validation.NO_PROGRESS,
+        proof=ProofSettings(above, real_queries),
+        strict=strict,
+    )
+
+
+def validate_after_run(
+    config: Config, skip: bool = False, progress: Any = None, announce: Callable[[str], None] | None = None
+) -> ValidationResult | None:
+    """The validation that ends migrate, resume and sync: when ``enable_validation`` is on and not ``skip``.
+
+    None when it does not run; ``announce`` is told why it runs, before it starts.
+    """
+    if skip or not config.migration_settings.enable_validation:
+        return None
+    if announce is not None:
+        announce("validating (enable_validation is true in the configuration)")
+    return validate(config, progress=progress)
+
+
+def check_report(config: Config, report: str | None) -> None:
+    """Refuse, before any work, a report path that names a file the tool did not write."""
+    if report:
+        from sqlite2ddb.validate.report import check_report as check
+
+        check(report, outputs.protected(config))
+
+
+def write_reports(config: Config, result: ValidationResult, report: str | None) -> list[Path]:
+    """Write the validation report(s) ``report`` names (.json, .md, .html); the paths written."""
+    if not report:
+        return []
+    from sqlite2ddb.validate.report import write_reports as write
+
+    return write(result, report, outputs.protected(config))
+
+
+def render_report(report_json: str, out: str | None = None) -> Path:
+    """A saved JSON validation report as its HTML page (default: beside it, .html), without validating again."""
+    from sqlite2ddb.validate.report import render_saved
+
+    return render_saved(Path(report_json), Path(out) if out else Path(report_json).with_suffix(".html"))
+
+
+def sync_difference(result: Any, against_target: bool = False) -> dict[str, Any]:
+    """A sync's outcome as the difference document ``plan --diff`` shows."""
+    return {
+        "compared_with": "the live tables" if against_target else "the fingerprints",
+        "index_changes": [c.line() for c in result.index_changes],
+        "item_types": [d.to_json() for d in result.diffs],
+        "change_digest": result.change_digest,
+    }
+
+
+def export(
+    config: Config,
+    out: str,
+    tables: Sequence[str] | None = None,
+    part_mb: float | None = None,
+    processes: int | None = None,
+) -> Any:
+    """Every item as ImportTable's DynamoDB JSON (gzip parts, one folder per table) and a manifest, to ``out``."""
+    from sqlite2ddb.bulk.export import run_export
+
+    return run_export(config, out, part_mb, processes, tables or None)
+
+
+def write_model(
+    config: Config, fmt: str, out: str | None, samples: int = 3, point_in_time_recovery: bool = True
+) -> str | None:
+    """``export-model``: the model's JSON text when ``out`` is None; else written to ``out`` (None returned).
+
+    A file the tool did not write is refused before any work.
+    """
+    target, guard = outputs.Output(Path(out or "-"), outputs.MODEL_EXPORT, "model"), outputs.protected(config)
+    if out is not None:
+        outputs.check([target], guard)
+    text = json_text(export_model(config, fmt, samples, point_in_time_recovery)) + "\n"
+    if out is None:
+        return text
+    outputs.write(target, text, guard)
+    return None
+
+
+def scaffold_next(source_db: str, out: str) -> str:
+    """The commands to run after ``scaffold``."""
+    from sqlite2ddb.scaffold import next_command
+
+    return next_command(source_db, out)
+
+
+def state_dir_of(config_path: str | Path) -> Path:
+    """The state folder of a configuration file (the default one when the file does not exist yet)."""
+    path = Path(config_path)
+    return load_config(path).state_dir if path.exists() else Config(source_db="", path=str(path)).state_dir
+
+
+def local_install() -> tuple[Path, str]:
+    """Download DynamoDB Local into .tools/; its jar and the Java that runs it."""
+    return local_dynamodb.install(), local_dynamodb.check_java()
+
+
+def local_start(config_path: str | Path) -> tuple[Any, bool]:
+    """Start DynamoDB Local for later commands; the server and whether it was running already."""
+    state_dir = state_dir_of(config_path)
+    server = local_dynamodb.running(state_dir)
+    if server:
+        return server, True
+    return local_dynamodb.start_recorded(state_dir), False
+
+
+def local_stop(config_path: str | Path) -> bool:
+    """Stop the DynamoDB Local 'local start' started; whether one was running."""
+    return local_dynamodb.stop_recorded(state_dir_of(config_path))
+
+
+def local_status(config_path: str | Path) -> Any:
+    """The DynamoDB Local 'local start' started, or None."""
+    return local_dynamodb.running(state_dir_of(config_path))

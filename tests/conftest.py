@@ -89,7 +89,9 @@ def write_config(
     """A configuration file whose state and logs live in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "migration.json"
-    config = init_config(str(path), str(source), str(mappings), "us-east-1", 25, prefix, "local", endpoint, None, force=True)
+    config = init_config(
+        str(path), str(source), str(mappings), "us-east-1", 25, prefix, "local", endpoint, None, force=True
+    )
     data = config.to_json()
     data["migration_settings"].update({"state_file": str(folder / "state" / "migration_state.json"), **settings})
     data["logging"]["file"] = str(folder / "logs" / "migration.log")
