@@ -12,7 +12,7 @@ of every column the item type uses, so ``plan`` can say before any write:
 The key bound is exact for a template of columns and text (the longest sum
 over the rows); filters are bounded by what they can produce. Templates that
 are not plain columns and filters are left to the render check
-(``sqlite2ddb.render.limits``), which sees every row.
+(``sqlite2ddb.plan.limits``), which sees every row.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from jinja2 import TemplateSyntaxError, nodes
 from sqlite2ddb.errors import SpecError
 from sqlite2ddb.extract.source import source_error
 from sqlite2ddb.plan.compile import CompiledAttribute, CompiledEmbed, ItemTypePlan, Plan, quote_name
-from sqlite2ddb.render.limits import PARTITION_KEY_BYTES, key_limits
+from sqlite2ddb.plan.limits import PARTITION_KEY_BYTES, key_limits
 from sqlite2ddb.spec.templates import ENV
 from sqlite2ddb.wire import MAX_ITEM_BYTES
 

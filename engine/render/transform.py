@@ -17,7 +17,7 @@ from sqlite2ddb.canonical import content_hash
 from sqlite2ddb.errors import RowError
 from sqlite2ddb.extract.source import UNDECODABLE, Row, fetch_children
 from sqlite2ddb.plan.compile import CompiledAttribute, CompiledEmbed, CompiledKey, ItemTypePlan
-from sqlite2ddb.render.limits import KeyTooLarge, check_key_sizes
+from sqlite2ddb.plan.limits import KeyTooLarge, check_key_sizes
 from sqlite2ddb.spec.model import AttributeSpec
 from sqlite2ddb.spec.templates import TemplateError
 from sqlite2ddb.wire import KEY_CONVERTERS, ConversionError, Wire, convert, converter, from_python, number_text, set_of
@@ -66,7 +66,7 @@ def build_item(plan: ItemTypePlan, row: Row) -> dict[str, Wire]:
     try:
         for setter in builder[1]:
             setter(item, row)
-        check_key_sizes(plan, item)  # DynamoDB's 2,048 / 1,024-byte key limits (render/limits.py)
+        check_key_sizes(plan, item)  # DynamoDB's 2,048 / 1,024-byte key limits (plan/limits.py)
     except (ConversionError, TemplateError, _KeyProblem, KeyTooLarge) as exc:
         raise RowError(plan.name, cursor_of(plan, row), str(exc)) from None
     marker = plan.table.spec.fingerprint_attribute
