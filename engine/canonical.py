@@ -111,10 +111,16 @@ def wire_text(item: dict[str, Wire]) -> str:
     and ``sync`` compares is fingerprinted from it); the standard encoder
     takes what orjson refuses (a lone surrogate, very deep nesting).
     """
+    data = wire_bytes(item)
+    return _WIRE_ENCODER.encode(item) if data is None else data.decode()
+
+
+def wire_bytes(item: dict[str, Wire]) -> bytes | None:
+    """``wire_text`` as orjson writes it, UTF-8 encoded; None for what orjson refuses (``wire_text`` takes it)."""
     try:
-        return orjson.dumps(item, option=orjson.OPT_SORT_KEYS, default=_base64).decode()
+        return _dumps(item, option=_SORTED, default=_base64)
     except TypeError:  # orjson.JSONEncodeError
-        return _WIRE_ENCODER.encode(item)
+        return None
 
 
 def _base64(value: Any) -> str:
@@ -123,6 +129,7 @@ def _base64(value: Any) -> str:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+_dumps, _SORTED = orjson.dumps, orjson.OPT_SORT_KEYS
 # one encoder for every item: ``json.dumps`` with options builds a new one per call
 _WIRE_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_base64)
 

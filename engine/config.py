@@ -7,11 +7,12 @@ import os
 import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
-
-import jsonschema
+from typing import TYPE_CHECKING, Any
 
 from sqlite2ddb.errors import UsageError
+
+if TYPE_CHECKING:
+    import jsonschema
 
 DEFAULT_CONFIG = "config/migration.json"
 STATE_ROOT = "state"
@@ -88,6 +89,8 @@ _EXPECTED = {
 
 def check_config_data(data: Any, file: str | os.PathLike[str]) -> None:
     """Raise UsageError naming the file, the key, what it holds and what is expected (the first fault)."""
+    import jsonschema  # here, not with the module: ``cli.py --help`` reads no configuration
+
     validator = jsonschema.Draft202012Validator(CONFIG_SCHEMA)
     error = min(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)), default=None)
     if error is None:

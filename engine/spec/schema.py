@@ -6,13 +6,14 @@ import difflib
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
-
-import jsonschema
-from jsonschema.exceptions import ValidationError, best_match
+from typing import TYPE_CHECKING, Any
 
 from sqlite2ddb.errors import SpecError
 from sqlite2ddb.spec.yamlfile import YamlDocument, format_path
+
+if TYPE_CHECKING:
+    import jsonschema
+    from jsonschema.exceptions import ValidationError
 
 SCHEMA_PATH = Path(__file__).with_name("schema.json")
 MAX_REPORTED = 5
@@ -20,12 +21,17 @@ MAX_REPORTED = 5
 
 @lru_cache(maxsize=1)
 def _validator() -> jsonschema.Draft202012Validator:
+    """Built on first use: jsonschema is imported when a mapping file is checked, not with this module."""
+    import jsonschema
+
     schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
     return jsonschema.Draft202012Validator(schema)
 
 
 def validate_document(doc: YamlDocument) -> None:
     """Raise SpecError listing schema violations, each with file:line and path."""
+    from jsonschema.exceptions import best_match
+
     errors = sorted(_validator().iter_errors(doc.data), key=lambda e: doc.line_of(tuple(e.absolute_path)))
     if not errors:
         return

@@ -4,7 +4,8 @@ Every template is compiled once per plan. A template that is only literal
 text and ``{{ Column }}`` or ``{{ Column | filter(...) }}`` with filters from
 FILTERS is turned into a plain Python function that calls the very same
 filter functions, so both paths give the same text; anything else runs in
-Jinja's SandboxedEnvironment with StrictUndefined.
+Jinja's SandboxedEnvironment with StrictUndefined. Jinja is imported when the
+first template is compiled, not with this module (``cli.py --help`` needs none).
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
-
-import jinja2
-from jinja2 import meta, nodes
-from jinja2.sandbox import SandboxedEnvironment
+from typing import TYPE_CHECKING, Any
 
 from sqlite2ddb.wire import date_parser
+
+if TYPE_CHECKING:
+    from jinja2 import nodes
+    from jinja2.sandbox import SandboxedEnvironment
 
 
 def _text(value: Any) -> str:
@@ -98,6 +99,9 @@ def _finalize(value: Any) -> Any:
 
 
 def make_environment() -> SandboxedEnvironment:
+    import jinja2
+    from jinja2.sandbox import SandboxedEnvironment
+
     env = SandboxedEnvironment(
         undefined=jinja2.StrictUndefined,
         autoescape=False,
@@ -108,7 +112,17 @@ def make_environment() -> SandboxedEnvironment:
     return env
 
 
-ENV = make_environment()
+@lru_cache(maxsize=1)
+def environment() -> SandboxedEnvironment:
+    """The one sandboxed environment, built on first use."""
+    return make_environment()
+
+
+def __getattr__(name: str) -> Any:
+    """``ENV``: the environment, built when first asked for."""
+    if name == "ENV":
+        return environment()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class TemplateError(ValueError):
@@ -127,15 +141,19 @@ class CompiledTemplate:
 
 def compile_template(source: str) -> CompiledTemplate:
     """Compile once; raise TemplateError with Jinja's message on bad syntax."""
+    import jinja2
+    from jinja2 import meta
+
+    env = environment()
     try:
-        tree = ENV.parse(source)
+        tree = env.parse(source)
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(f"template {source!r}: {exc.message} (template line {exc.lineno})") from None
     columns = frozenset(meta.find_undeclared_variables(tree))
     fast = _fast_renderer(tree, source)
     if fast is not None:
         return CompiledTemplate(source, columns, fast, True)
-    template = ENV.from_string(source)
+    template = env.from_string(source)
 
     def render(row: Mapping[str, Any]) -> str:
         try:
@@ -152,12 +170,16 @@ def compile_template(source: str) -> CompiledTemplate:
 
 def compile_expression(source: str) -> tuple[Callable[[Mapping[str, Any]], Any], frozenset[str]]:
     """A Jinja expression (``Total > 0``, or ``{{ Total > 0 }}``) as a row predicate."""
+    import jinja2
+    from jinja2 import meta
+
+    env = environment()
     text = source.strip()
     if text.startswith("{{") and text.endswith("}}"):
         text = text[2:-2]
     try:
-        expression = ENV.compile_expression(text, undefined_to_none=False)
-        columns = frozenset(meta.find_undeclared_variables(ENV.parse("{{ " + text + " }}")))
+        expression = env.compile_expression(text, undefined_to_none=False)
+        columns = frozenset(meta.find_undeclared_variables(env.parse("{{ " + text + " }}")))
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(f"expression {source!r}: {exc.message}") from None
 
@@ -174,6 +196,8 @@ def compile_expression(source: str) -> tuple[Callable[[Mapping[str, Any]], Any],
 
 def _fast_renderer(tree: nodes.Template, source: str) -> Callable[[Mapping[str, Any]], str] | None:
     """A plain function for literal text plus simple column references, else None."""
+    from jinja2 import nodes
+
     parts: list[str | tuple[str, tuple[tuple[Callable[..., str], tuple[Any, ...]], ...]]] = []
     for statement in tree.body:
         if not isinstance(statement, nodes.Output):
@@ -214,6 +238,8 @@ def _fast_renderer(tree: nodes.Template, source: str) -> Callable[[Mapping[str, 
 
 
 def _filter_chain(node: nodes.Node) -> tuple[str, tuple[tuple[Callable[..., str], tuple[Any, ...]], ...]] | None:
+    from jinja2 import nodes
+
     filters: list[tuple[Callable[..., str], tuple[Any, ...]]] = []
     while isinstance(node, nodes.Filter):
         if node.name not in FILTERS or node.kwargs or node.dyn_args or node.dyn_kwargs:

@@ -14,17 +14,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sqlite3
 import threading
 import time
 import zlib
 from collections.abc import Iterable
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from loguru import logger
 
-from sqlite2ddb.canonical import key_of, wire_text
+from sqlite2ddb.canonical import key_of, wire_bytes, wire_text
 from sqlite2ddb.faults import crash_point
 from sqlite2ddb.state.disk import state_write
 from sqlite2ddb.wire import Wire
@@ -36,7 +38,7 @@ class Fingerprint(NamedTuple):
     key: str  # the primary key as sorted JSON, e.g. {"PK": "ALBUM#1", "SK": "A"}
     item_type: str
     hash: str
-    text: str  # the item as JSON: what changed is told from it (stored compressed)
+    text: str  # the item as JSON: what changed is told from it (stored compressed when long)
 
 
 def fingerprint(item: dict[str, Wire], keys: list[str], item_type: str) -> Fingerprint:
@@ -44,10 +46,17 @@ def fingerprint(item: dict[str, Wire], keys: list[str], item_type: str) -> Finge
 
     The same rendering gives the same text; items read back from a table,
     which DynamoDB may spell differently, are told equal by the differ
-    (``sqlite2ddb.sync.item_diff``) from their canonical form.
+    (``sqlite2ddb.sync.item_diff``) from their canonical form. Every item
+    ``migrate`` writes passes here, so the text is hashed as the bytes orjson
+    wrote (never decoded and encoded again) and the key text is written
+    directly for string and integer keys: the same texts and hashes as
+    ``key_text(key_of(item, keys))`` and ``text_hash(wire_text(item))``.
     """
-    text = wire_text(item)
-    return Fingerprint(key_text(key_of(item, keys)), item_type, text_hash(text), text)
+    data = wire_bytes(item)
+    if data is None:  # what orjson refuses: the standard encoder's text, hashed as before
+        text = wire_text(item)
+        return Fingerprint(item_key_text(item, keys), item_type, text_hash(text), text)
+    return Fingerprint(item_key_text(item, keys), item_type, _blake2b(data, digest_size=16).hexdigest(), data.decode())
 
 
 def key_text(key: dict[str, Any]) -> str:
@@ -55,11 +64,54 @@ def key_text(key: dict[str, Any]) -> str:
     return _KEY_ENCODER.encode(key)
 
 
-def text_hash(text: str) -> str:
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+def item_key_text(item: dict[str, Wire], keys: list[str]) -> str:
+    """``key_text(key_of(item, keys))``, written directly when every key is a string or a plain integer."""
+    parts = []
+    for name, label in _labels(keys):
+        wire = item.get(name)
+        value = wire.get("S") if wire is not None and len(wire) == 1 else None
+        if value.__class__ is str:
+            parts.append(label + _quote(value))
+            continue
+        value = wire.get("N") if wire is not None and len(wire) == 1 else None
+        if value.__class__ is str and _PLAIN_INT.fullmatch(value):  # as Decimal -> int writes it
+            parts.append(label + value)
+            continue
+        return key_text(key_of(item, keys))
+    return "{" + ", ".join(parts) + "}"
 
+
+def _labels(keys: list[str]) -> list[tuple[str, str]]:
+    """(name, ``"name": ``) of each key name, in the encoder's (sorted) order; built once per key list."""
+    found = _LABELS.get(tuple(keys))
+    if found is None:
+        found = _LABELS[tuple(keys)] = [(k, _quote(k) + ": ") for k in sorted(set(keys))]
+    return found
+
+
+def text_hash(text: str) -> str:
+    return _blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def stored_text(text: str) -> str | bytes:
+    """What the store keeps of a wire text: the text itself, or compressed when it is long.
+
+    zlib costs about 15 µs per call whatever the length (its state is set up
+    and freed each time), more than the rest of a small item's fingerprint;
+    short texts gain little from it. Readers take both forms
+    (``sqlite2ddb.sync.item_diff``: bytes are decompressed, text is used as it is).
+    """
+    return text if len(text) < COMPRESS_FROM else zlib.compress(text.encode(), 1)
+
+
+#: Wire texts of at least this many characters are kept compressed (zlib, level 1).
+COMPRESS_FROM = 1024
 
 _KEY_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False)  # one for every key, not one per call
+_quote = encode_basestring  # a JSON string as _KEY_ENCODER writes it (ensure_ascii=False)
+_PLAIN_INT = re.compile(r"0|-?[1-9][0-9]{0,37}")  # an N key that is its own int text: no sign of zero, no padding
+_LABELS: dict[tuple[str, ...], list[tuple[str, str]]] = {}
+_blake2b = hashlib.blake2b
 
 
 def _open(path: Path) -> sqlite3.Connection:
@@ -143,7 +195,7 @@ class FingerprintStore:
 
     # -- writes, after DynamoDB acknowledged them ---------------------------------
     def record(self, table: str, entries: Iterable[Fingerprint]) -> None:
-        rows = [(table, f.key, f.item_type, f.hash, zlib.compress(f.text.encode(), 1)) for f in entries]
+        rows = [(table, f.key, f.item_type, f.hash, stored_text(f.text)) for f in entries]
         if rows:
             self._change("INSERT OR REPLACE INTO items VALUES (?, ?, ?, ?, ?)", rows)
             crash_point("fingerprints_saved")
