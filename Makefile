@@ -38,9 +38,12 @@ quickstart: setup
 	$(PYTHON) cli.py -c $(CONFIG) migrate --no-validate
 	$(PYTHON) cli.py -c $(CONFIG) validate --report state/validation-report.md
 
+# mypy cannot see engine/ as sqlite2ddb by itself: .mypy_path/sqlite2ddb links to it (git-ignored).
 lint:
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
+	@mkdir -p .mypy_path && ln -sfn ../engine .mypy_path/sqlite2ddb
+	MYPYPATH=.mypy_path $(PYTHON) -m mypy -p sqlite2ddb
 
 format:
 	$(PYTHON) -m ruff format .
