@@ -72,9 +72,12 @@ quickstart: setup
 	$(PY) cli.py -c $(CONFIG) migrate --no-validate
 	$(PY) cli.py -c $(CONFIG) validate --report state/validation-report.md
 
+# mypy cannot see engine/ as sqlite2ddb by itself: .mypy_path/sqlite2ddb links to it (git-ignored).
 lint: test-tools
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	@mkdir -p .mypy_path && ln -sfn ../engine .mypy_path/sqlite2ddb
+	MYPYPATH=.mypy_path $(PY) -m mypy -p sqlite2ddb
 
 format: test-tools
 	$(PY) -m ruff format .

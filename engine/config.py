@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -120,7 +121,7 @@ def _shown(value: Any) -> str:
 
 
 def _expected(error: jsonschema.ValidationError, path: list[str]) -> str:
-    schema = error.schema
+    schema = error.schema if isinstance(error.schema, Mapping) else {}  # a boolean schema expects nothing nameable
     if path and path[-1] in _EXPECTED and error.validator != "type":
         return _EXPECTED[path[-1]]
     if "enum" in schema:

@@ -236,7 +236,8 @@ def date_parser(fmt: str | None) -> Callable[[str], datetime]:
     each at most once, as strptime reads them, about ten times faster), strptime for the rest."""
     if fmt is None or fmt == "iso8601":
         return _from_iso
-    pattern, order, rest = "", [], fmt
+    order: list[str] = []
+    pattern, rest = "", fmt
     while rest:
         if rest.startswith("%") and rest[1:2] in _NUMERIC_DIRECTIVES and rest[1] not in order:
             pattern, order, rest = pattern + _NUMERIC_DIRECTIVES[rest[1]], [*order, rest[1]], rest[2:]
@@ -254,9 +255,9 @@ def date_parser(fmt: str | None) -> Callable[[str], datetime]:
         if found is None:
             raise ValueError(text)
         groups = found.groups()
-        values = [int(groups[i]) if i >= 0 else 0 for i in fields[:6]]
+        year, month, day, hour, minute, second = [int(groups[i]) if i >= 0 else 0 for i in fields[:6]]
         fraction = int(groups[fields[6]].ljust(6, "0")) if fields[6] >= 0 else 0
-        return datetime(*values, fraction)
+        return datetime(year, month, day, hour, minute, second, fraction)
 
     return parse
 

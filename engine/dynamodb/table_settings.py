@@ -275,7 +275,7 @@ def _sse_difference(target: Any, name: str, settings: TableSettings, described: 
     if sse is None and settings.sse != "aws_owned" and target.kind != "aws":
         _skip(target, "encryption", "does not report encryption settings")
         return []
-    enabled = bool(sse) and sse.get("Status") in ("ENABLED", "ENABLING", "UPDATING")
+    enabled = bool(sse and sse.get("Status") in ("ENABLED", "ENABLING", "UPDATING"))
     actual = "kms" if enabled else "aws_owned"
     wanted = "aws_owned" if settings.sse == "aws_owned" else "kms"
     key = (sse or {}).get("KMSMasterKeyArn", "")

@@ -83,6 +83,7 @@ def connect(config: Config, need_server: bool = True) -> Iterator[Target]:
     workers = config.migration_settings.workers
     client_config = _client_config(config, workers)
     server: local_dynamodb.LocalServer | None = None
+    url: str | None
     try:
         if config.target == "local" and not endpoint_for(config):
             state_dir = config.state_dir

@@ -132,7 +132,7 @@ class RateLimiter:
         self.updated = time.monotonic()
         self.lock = threading.Lock()
 
-    def acquire(self, units: int) -> None:
+    def acquire(self, units: float) -> None:
         while True:
             with self.lock:
                 now = time.monotonic()

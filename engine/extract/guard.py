@@ -119,7 +119,7 @@ def describe(action: int, arg1: str | None, arg2: str | None) -> str:
     return f"{what} {arg1}" if arg1 else what
 
 
-class NamedNulls(dict):  # type: ignore[type-arg]
+class NamedNulls(dict):
     """Parameters for compiling a statement: every ``:name`` is NULL, and its name is noted."""
 
     def __init__(self) -> None:

@@ -7,12 +7,12 @@ forced), one with a checkpoint continues after it, the rest start fresh.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from loguru import logger
 
@@ -31,6 +31,9 @@ from sqlite2ddb.state.binding import check_owner, check_target, reconcile_tables
 from sqlite2ddb.state.commit import Committer
 from sqlite2ddb.state.fingerprints import FingerprintStore
 from sqlite2ddb.state.snapshot import Snapshot, remove_others, source_digests, source_identity
+
+G = TypeVar("G")  # a group of work run_groups hands to one worker
+R = TypeVar("R")  # what the worker returns for it
 
 
 @dataclass
@@ -292,11 +295,11 @@ def _table_groups(items: list[ItemTypePlan]) -> list[list[ItemTypePlan]]:
     return list(groups.values())
 
 
-def run_groups(groups: list[list[ItemTypePlan]], parallel: int, run: Any) -> list[list[ItemResult]]:
+def run_groups(groups: list[G], parallel: int, run: Callable[[G], R]) -> list[R]:
     """Run the table groups, ``parallel`` at a time; the first error is raised after all stop."""
     if parallel == 1:
         return [run(group) for group in groups]
-    outcomes: list[list[ItemResult]] = []
+    outcomes: list[R] = []
     errors: list[BaseException] = []
     with ThreadPoolExecutor(parallel, thread_name_prefix="table") as pool:
         futures = [pool.submit(run, group) for group in groups]

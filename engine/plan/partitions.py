@@ -46,7 +46,7 @@ class PartitionLoad:
 
     def hottest(self, n: int = TOP) -> list[dict[str, Any]]:
         """The ``n`` hottest keys over the table and its indexes, with their share of their index."""
-        rows = []
+        rows: list[dict[str, Any]] = []
         for where, counter in self.by_index().items():
             total = sum(counter.values()) or 1
             for key, units in counter.most_common(n):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Any, Literal
 
 import sqlite2ddb.scaffold.names as names
 from sqlite2ddb.scaffold.schema_reader import (
@@ -139,7 +139,7 @@ def design(conn: sqlite3.Connection, schema: SchemaInfo, style: Style, table_nam
     if style == "single-table":
         gsi1 = any(i.kind != "entity" for i in items)
         gsi2 = any(i.lookup for i in items)
-        tables = (TableDesign(table_name, gsi1, _single_table_note(items), gsi2),)
+        tables: tuple[TableDesign, ...] = (TableDesign(table_name, gsi1, _single_table_note(items), gsi2),)
     else:
         items = [replace(i, table=i.name) for i in items]
         tables = tuple(
@@ -216,7 +216,7 @@ def key_bytes(table: TableInfo, columns: tuple[str, ...], prefix: str) -> int:
 def _field(column: ColumnInfo, alias: str, rows: int) -> Field:
     """The attribute type from the storage classes the values actually have."""
     classes = column.classes
-    base = {"column": column.name, "alias": alias, "json_hint": False, "sortable": None}
+    base: dict[str, Any] = {"column": column.name, "alias": alias, "json_hint": False, "sortable": None}
     if not classes:
         note = "always NULL in the source" if rows else None  # an empty table says nothing about its columns
         return Field(**base, type="auto", note=note, comparable=False)
@@ -425,7 +425,7 @@ def _embed_sizes(
 
 def _in_order(fk: ForeignKey, parent: ItemDesign) -> tuple[str, ...]:
     """The foreign key's columns in the order of the parent's identity."""
-    mapping = dict(zip(fk.references, fk.columns))
+    mapping: dict[str | None, str] = dict(zip(fk.references, fk.columns))  # identity columns are named here
     return tuple(mapping[parent.field(a).column] for a in parent.identity)
 
 

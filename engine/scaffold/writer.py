@@ -65,7 +65,7 @@ def is_unedited(text: str) -> bool:
     if len(lines) < 3:
         return False
     match = _STAMP.match(lines[1])
-    return bool(match) and match.group(1) == _digest(lines[2])
+    return match is not None and match.group(1) == _digest(lines[2])
 
 
 def _digest(body: str) -> str:

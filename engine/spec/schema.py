@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -57,12 +58,17 @@ def _describe(doc: YamlDocument, error: ValidationError) -> str:
 
 def _unexpected_keys(error: ValidationError) -> list[str]:
     instance: Any = error.instance
-    allowed = set(error.schema.get("properties", {}))
+    allowed = set(_properties(error))
     return sorted(k for k in instance if k not in allowed) if isinstance(instance, dict) else []
 
 
+def _properties(error: ValidationError) -> Mapping[str, Any]:
+    """The properties the failing schema declares (none for a boolean schema)."""
+    return error.schema.get("properties", {}) if isinstance(error.schema, Mapping) else {}
+
+
 def _unknown_key_message(error: ValidationError) -> str:
-    allowed = sorted(error.schema.get("properties", {}))
+    allowed = sorted(_properties(error))
     parts = []
     for key in _unexpected_keys(error):
         close = difflib.get_close_matches(key, allowed, n=1)

@@ -237,16 +237,17 @@ def _fast_renderer(tree: nodes.Template, source: str) -> Callable[[Mapping[str, 
     return render
 
 
-def _filter_chain(node: nodes.Node) -> tuple[str, tuple[tuple[Callable[..., str], tuple[Any, ...]], ...]] | None:
+def _filter_chain(node: nodes.Node | None) -> tuple[str, tuple[tuple[Callable[..., str], tuple[Any, ...]], ...]] | None:
     from jinja2 import nodes
 
     filters: list[tuple[Callable[..., str], tuple[Any, ...]]] = []
     while isinstance(node, nodes.Filter):
         if node.name not in FILTERS or node.kwargs or node.dyn_args or node.dyn_kwargs:
             return None
-        if not all(isinstance(a, nodes.Const) for a in node.args):
+        constants = [a.value for a in node.args if isinstance(a, nodes.Const)]
+        if len(constants) != len(node.args):
             return None
-        filters.append((FILTERS[node.name], tuple(a.value for a in node.args)))
+        filters.append((FILTERS[node.name], tuple(constants)))
         node = node.node
     if not isinstance(node, nodes.Name):
         return None

@@ -102,8 +102,9 @@ def _collect_lines(node: yaml.Node, path: DocPath, lines: dict[DocPath, int], di
             if isinstance(key_node, yaml.ScalarNode):
                 # a key is a name: `null:`, `on:` or `yes:` must not turn into None or True
                 key_node.tag = "tag:yaml.org,2002:str"
-            lines[(*path, key)] = key_node.start_mark.line + 1
-            _collect_lines(value_node, (*path, key), lines, display)
+            key_path = (*path, key)
+            lines[key_path] = key_node.start_mark.line + 1
+            _collect_lines(value_node, key_path, lines, display)
     elif isinstance(node, yaml.SequenceNode):
         for index, child in enumerate(node.value):
             _collect_lines(child, (*path, index), lines, display)
@@ -118,11 +119,12 @@ class _GuardedLoader(yaml.SafeLoader):
         self.depth = 0
         self.aliases: list[tuple[yaml.Node, int, str]] = []  # (node it names, line, anchor)
 
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         event = self.peek_event()
         if isinstance(event, yaml.AliasEvent):
             node = super().compose_node(parent, index)
-            self.aliases.append((node, event.start_mark.line + 1, event.anchor))
+            if node is not None and event.start_mark is not None:  # always: an alias names a node, events have marks
+                self.aliases.append((node, event.start_mark.line + 1, event.anchor or ""))
             return node
         self.depth += 1
         if self.depth > MAX_DEPTH:

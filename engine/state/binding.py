@@ -48,7 +48,7 @@ def generation(description: dict[str, Any]) -> str:
     table_id = description.get("TableId")
     if table_id:
         return str(table_id)
-    created = description.get("CreationDateTime")
+    created: Any = description.get("CreationDateTime")  # a datetime from boto3
     return created.isoformat(timespec="milliseconds") if hasattr(created, "isoformat") else str(created)
 
 
@@ -62,9 +62,8 @@ def account_of(arn: str | None) -> str | None:
 
 def target_record(target: Target, described: dict[str, dict[str, Any] | None]) -> dict[str, Any]:
     """Where the writes go: the endpoint (or AWS region) and, on AWS, the account from a table ARN."""
-    accounts = {account_of(d.get("TableArn")) for d in described.values() if d}
-    accounts.discard(None)
-    return {"endpoint": target.identity, "account": sorted(accounts)[0] if accounts else None}
+    accounts = sorted(set(filter(None, (account_of(d.get("TableArn")) for d in described.values() if d))))
+    return {"endpoint": target.identity, "account": accounts[0] if accounts else None}
 
 
 def describe_where(record: dict[str, Any]) -> str:

@@ -136,7 +136,7 @@ class MigrationState:
     @property
     def owner(self) -> str | None:
         """The configuration file (absolute path) this state belongs to."""
-        return self._data.get("owner")  # type: ignore[no-any-return]
+        return self._data.get("owner")
 
     @property
     def tables(self) -> dict[str, dict[str, Any]]:
@@ -164,10 +164,10 @@ class MigrationState:
             return dict(self._data["item_types"].get(name) or _new_item_state())
 
     def status(self, name: str) -> Status:
-        return self.item(name)["status"]  # type: ignore[no-any-return]
+        return self.item(name)["status"]
 
     def cursor(self, name: str) -> list[Any] | None:
-        return self.item(name)["cursor"]  # type: ignore[no-any-return]
+        return self.item(name)["cursor"]
 
     def ranges(self, name: str) -> list[dict[str, Any]] | None:
         """The cursor ranges an item type is written in, each with its own checkpoint (None: one stream)."""

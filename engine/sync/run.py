@@ -272,7 +272,8 @@ class _TableSync:
         self.stop.check()
 
     def _send(self, changes: Iterator[Change]) -> None:
-        batch, same = Batch(0, [], [], None), []
+        batch = Batch(0, [], [], None)
+        same: list[Fingerprint] = []
         size = self.config.batch_size
         try:
             for change in changes:

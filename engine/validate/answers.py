@@ -24,7 +24,7 @@ T = TypeVar("T")
 WINDOW = 20  # ids of each side a failure shows
 SPILL_ROWS = 2000  # rows sorted in memory; a larger answer is sorted in a temporary file
 SPILL_CACHE_KIB = 1024
-_END = object()
+_END: Any = object()
 
 
 def sorted_stream(rows: Iterable[T], key: Callable[[T], str]) -> Iterator[T]:

@@ -212,7 +212,7 @@ class IndexFile:
         return (marshal.loads(blob) for (blob,) in self._db().execute(sql, args))
 
     def _numeric_query(
-        self, partition: Wire, op: str, values: Sequence[Wire], forward: bool
+        self, partition: Wire, op: str | None, values: Sequence[Wire], forward: bool
     ) -> Iterator[dict[str, Wire]]:
         """A numeric sort key: filtered and ordered by value in Python (SQLite's REAL would round).
 

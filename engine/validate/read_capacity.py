@@ -9,7 +9,7 @@ not report capacity leaves the figures empty (None in the report).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -41,7 +41,7 @@ def metered(client: Any) -> Iterator[ReadMeter]:
     """Meter the reads ``client`` makes inside the block."""
     meter = ReadMeter()
     events = client.meta.events
-    hooks = [(f"provide-client-params.dynamodb.{op}", meter.ask) for op in READS]
+    hooks: list[tuple[str, Callable[..., None]]] = [(f"provide-client-params.dynamodb.{op}", meter.ask) for op in READS]
     hooks += [(f"after-call.dynamodb.{op}", meter.count) for op in READS]
     for event, handler in hooks:
         events.register(event, handler)

@@ -140,9 +140,11 @@ class TablePass:
             for stored in reader.batch_get(name, request, f"reading {name}"):
                 found[json.dumps(key_of(stored, self.keys), default=jsonable, sort_keys=True)] = stored
             for key in chunk:
-                stored = found.get(json.dumps(key, default=jsonable, sort_keys=True))
+                found_item = found.get(json.dumps(key, default=jsonable, sort_keys=True))
                 failures = (
-                    [item_failures.missing(differ, key)] if stored is None else item_failures.compare(differ, stored)
+                    [item_failures.missing(differ, key)]
+                    if found_item is None
+                    else item_failures.compare(differ, found_item)
                 )
                 for failure in failures:
                     self.compare.fail(failure)
