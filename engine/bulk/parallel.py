@@ -96,7 +96,7 @@ def render_part(plan: Plan, conn: sqlite3.Connection, part: PartSpec, path: Path
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as raw:
         hashing = _Hashing(raw)
-        with gzip.GzipFile(filename="", mode="wb", fileobj=hashing, mtime=0, compresslevel=COMPRESS_LEVEL) as out:  # type: ignore[arg-type]
+        with gzip.GzipFile(filename="", mode="wb", fileobj=hashing, mtime=0, compresslevel=COMPRESS_LEVEL) as out:
             while chunk := list(islice(rows, CHUNK_ROWS)):
                 result.rows += len(chunk)
                 kept = []

@@ -71,8 +71,8 @@ def template_parts(source: str) -> list[Part] | None:
             while isinstance(node, nodes.Filter):
                 if not all(isinstance(a, nodes.Const) for a in node.args) or node.kwargs:
                     return None
-                filters.append((node.name, tuple(a.value for a in node.args)))
-                node = node.node
+                filters.append((node.name, tuple(a.value for a in node.args if isinstance(a, nodes.Const))))
+                node = node.node  # type: ignore[assignment] # a Filter always has the node it filters
             if not isinstance(node, nodes.Name):
                 return None
             parts.append((node.name, tuple(reversed(filters))))
@@ -114,7 +114,7 @@ def _key_sqls(item: ItemTypePlan) -> list[tuple[str, int, str, int, list[str], s
         sqls = [_part_sql(c, f) for c, f in columns]
         if not columns or None in sqls:
             continue
-        out.append((key.name, *limits[key.name], text, [c for c, _ in columns], " + ".join(f"({s})" for s in sqls)))  # type: ignore[arg-type]
+        out.append((key.name, *limits[key.name], text, [c for c, _ in columns], " + ".join(f"({s})" for s in sqls)))
     return out
 
 

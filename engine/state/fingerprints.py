@@ -20,7 +20,7 @@ import threading
 import time
 import zlib
 from collections.abc import Iterable
-from json.encoder import encode_basestring  # type: ignore[attr-defined]
+from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any, NamedTuple
 
