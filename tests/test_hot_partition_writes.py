@@ -95,7 +95,8 @@ def test_status_shows_the_checkpoint_of_each_cursor_range_after_an_interruption(
     mappings = tmp_path / "mappings"
     mappings.mkdir()
     (mappings / "events.yaml").write_text(MAPPING)
-    config = make_config(source=source, mappings=mappings, workers=4)
+    # every acknowledged batch saved (the interval at 0), so that the kill at the third leaves range checkpoints
+    config = make_config(source=source, mappings=mappings, workers=4, commit_interval_ms=0)
     killed = run_process(config, "migrate", "--no-validate", env={"SQLITE2DDB_KILL_AT": "after_checkpoint:3"})
     assert killed.returncode != 0
     status = run_cli(config, "status")
