@@ -182,6 +182,7 @@ def test_filters_refuse_bad_input_on_both_paths(template: str, message: str) -> 
 SHARD_SCRIPT = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
+import cli  # binds the name sqlite2ddb to this checkout's engine/
 from sqlite2ddb.spec.templates import compile_template
 t = compile_template("{{ k | shard(16) }}")
 print(json.dumps([t.render({"k": k}) for k in ["a", "b", "ORDER#1", 7, 3.5, "Émile", "x" * 300]]))
