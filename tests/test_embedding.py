@@ -226,8 +226,8 @@ PARENTS = 2000
 
 # The child query carries a deliberately slow uncorrelated subquery (a few
 # hundred thousand steps of a recursive CTE, evaluated once per execution).
-# engine/render/transform.py attach_children fetches the children of a whole chunk of
-# parents (CHUNK_ROWS = 500 in engine/migrate/run.py) with one query, so this
+# engine/extract/children.py attach_children fetches the children of a whole chunk of
+# parents (CHUNK_ROWS = 500 in engine/render/stream.py) with one query, so this
 # costs a handful of executions; one query per parent would cost 2,000 of them
 # (minutes), which the time bound below would catch.
 SLOW_CHILDREN = """

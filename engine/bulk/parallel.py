@@ -26,13 +26,11 @@ from typing import Any, BinaryIO
 from sqlite2ddb.bulk.dynamodb_json import item_line
 from sqlite2ddb.bulk.parts import PartSpec
 from sqlite2ddb.errors import MigrationError, RowError
-from sqlite2ddb.extract.source import open_source, stream_rows
+from sqlite2ddb.extract.source import open_source
 from sqlite2ddb.plan.compile import Plan, compile_plan
-from sqlite2ddb.render.transform import attach_children, build_item, cursor_of, keep_row
+from sqlite2ddb.render.stream import CHUNK_ROWS, Rows, render
 from sqlite2ddb.spec import load_mapping_set
-from sqlite2ddb.wire import MAX_ITEM_BYTES, item_size
 
-CHUNK_ROWS = 500
 COMPRESS_LEVEL = 6
 PR_SET_PDEATHSIG = 1
 
@@ -92,38 +90,21 @@ def render_part(plan: Plan, conn: sqlite3.Connection, part: PartSpec, path: Path
     """Write one part to ``path``: its rows rendered through the plan, one DynamoDB JSON line per item, gzip."""
     item = plan.item_type(part.item_type)
     result = PartResult(part.key)
-    rows = islice(stream_rows(conn, item.spec.query, item.spec.cursor, part.after, item_type=item.name), part.rows)
+    rows = render(conn, item, Rows(after=part.after, first=part.rows))
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as raw:
         hashing = _Hashing(raw)
         with gzip.GzipFile(filename="", mode="wb", fileobj=hashing, mtime=0, compresslevel=COMPRESS_LEVEL) as out:
             while chunk := list(islice(rows, CHUNK_ROWS)):
                 result.rows += len(chunk)
-                kept = []
-                for row in chunk:
-                    try:
-                        if keep_row(item, row):
-                            kept.append(row)
-                        else:
-                            result.skipped += 1
-                    except RowError as error:
-                        _row_error(result, error, on_error)
-                attach_children(conn, item.embeds, kept)
                 lines = []
-                for row in kept:
-                    try:
-                        built = build_item(item, row)
-                        size = item_size(built)
-                        if size > MAX_ITEM_BYTES:
-                            raise RowError(
-                                item.name,
-                                cursor_of(item, row),
-                                f"item is {size} bytes, over DynamoDB's 400 KB item limit",
-                            )
-                    except RowError as error:
-                        _row_error(result, error, on_error)
-                        continue
-                    lines.append(item_line(built))
+                for row in chunk:
+                    if row.item is not None:
+                        lines.append(item_line(row.item))
+                    elif row.error is not None:
+                        _row_error(result, row.error, on_error)
+                    else:
+                        result.skipped += 1
                 data = b"".join(lines)
                 out.write(data)
                 result.items += len(lines)

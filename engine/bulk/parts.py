@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from itertools import islice
 from typing import Any
 
 from sqlite2ddb.bulk.dynamodb_json import item_line
-from sqlite2ddb.errors import RowError
 from sqlite2ddb.extract.source import ordered_query, source_error
 from sqlite2ddb.plan.compile import ItemTypePlan, Plan
-from sqlite2ddb.render.transform import attach_children, build_item, keep_row
+from sqlite2ddb.render.stream import Rows, render
 
 SAMPLE_ROWS = 200
 
@@ -37,25 +35,10 @@ class PartSpec:
 
 def rows_per_part(item: ItemTypePlan, conn: sqlite3.Connection, part_bytes: int) -> int:
     """Source rows per part so that a part holds about ``part_bytes`` of uncompressed DynamoDB JSON."""
-    from sqlite2ddb.extract.source import stream_rows
-
-    rows = list(islice(stream_rows(conn, item.spec.query, item.spec.cursor, item_type=item.name), SAMPLE_ROWS))
+    rows = list(render(conn, item, Rows(first=SAMPLE_ROWS)))
     if not rows:
         return 1
-    kept = []
-    for row in rows:
-        try:
-            if keep_row(item, row):
-                kept.append(row)
-        except RowError:
-            pass
-    attach_children(conn, item.embeds, kept)
-    size = 0
-    for row in kept:
-        try:
-            size += len(item_line(build_item(item, row)))
-        except RowError:
-            pass
+    size = sum(len(item_line(row.item)) for row in rows if row.item is not None)
     per_row = max(1.0, size / len(rows))
     return max(1, int(part_bytes / per_row))
 

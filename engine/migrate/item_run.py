@@ -11,10 +11,8 @@ import json
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from itertools import islice
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -24,16 +22,15 @@ from sqlite2ddb.config import Config
 from sqlite2ddb.dynamodb.target import Target
 from sqlite2ddb.dynamodb.writer import WINDOW_PER_WORKER, Batch, BatchWriter, Progress, RateLimiter
 from sqlite2ddb.errors import Interrupted, MigrationError, RowError
-from sqlite2ddb.extract.source import Row, open_source, split_points, stream_rows
+from sqlite2ddb.extract.source import open_source, split_points
 from sqlite2ddb.migrate.timeline import Timeline
 from sqlite2ddb.plan.compile import ItemTypePlan
-from sqlite2ddb.render.transform import attach_children, build_item, cursor_of, keep_row, primary_key
+from sqlite2ddb.render.stream import Rows, primary_key, render
 from sqlite2ddb.state import MigrationState
 from sqlite2ddb.state.commit import Committer
 from sqlite2ddb.state.fingerprints import FingerprintStore, fingerprint
-from sqlite2ddb.wire import MAX_ITEM_BYTES, item_size, write_units
+from sqlite2ddb.wire import Wire, write_units
 
-CHUNK_ROWS = 500
 #: An item type is cut into ``workers`` cursor ranges when each would hold at least this many rows.
 SPLIT_MIN_ROWS = 250
 #: How often a main thread waiting on workers wakes to run a signal handler.
@@ -351,51 +348,33 @@ class ItemRun:
 
     def _produce(self, lane: _Lane) -> None:
         item = self.item
-        cursor_columns = item.spec.cursor
-        rows = stream_rows(lane.conn, item.spec.query, cursor_columns, lane.after, lane.upto, item.name)
+        columns = item.spec.cursor
         batch_size = self.config.batch_size
         batch = Batch(0, [], [], None)
         keys: dict[Any, dict[str, Any]] = {}
-        for chunk in _chunks(rows, CHUNK_ROWS):
-            verdicts = [self._verdict(row) for row in chunk]
-            kept = [row for row, verdict in zip(chunk, verdicts) if verdict is True]
-            if item.embeds and kept:
-                attach_children(lane.conn, item.embeds, kept)
-            for row, verdict in zip(chunk, verdicts):
-                if self.stop.signum is not None or self.stop.aborted:
-                    lane.writer.submit(batch)
-                    lane.writer.close()
-                    self.stop.check()
-                if verdict is True:
-                    verdict = self._add(row, batch, keys)
-                if isinstance(verdict, RowError):
-                    self._row_error(verdict, batch, lane)
-                elif verdict is False:
-                    batch.skipped += 1
-                batch.rows += 1
-                batch.cursor = [row[c] for c in cursor_columns]
-                if len(batch.items) >= batch_size:
-                    lane.writer.submit(batch)
-                    batch, keys = Batch(batch.seq + 1, [], [], None), {}
+        for row in render(lane.conn, item, Rows(after=lane.after, upto=lane.upto)):
+            if self.stop.signum is not None or self.stop.aborted:
+                lane.writer.submit(batch)
+                lane.writer.close()
+                self.stop.check()
+            if row.item is not None:
+                error = self._add(row.item, row.size, dict(zip(columns, row.cursor)), batch, keys)
+            else:
+                error = row.error
+                batch.skipped += error is None
+            if error is not None:
+                self._row_error(error, batch, lane)
+            batch.rows += 1
+            batch.cursor = row.cursor
+            if len(batch.items) >= batch_size:
+                lane.writer.submit(batch)
+                batch, keys = Batch(batch.seq + 1, [], [], None), {}
         lane.writer.submit(batch)
 
-    def _verdict(self, row: Row) -> bool | RowError:
-        """True to write the row, False when the filter skips it, or the error it raises."""
-        try:
-            return keep_row(self.item, row)
-        except RowError as error:
-            return error
-
-    def _add(self, row: Row, batch: Batch, keys: dict[Any, dict[str, Any]]) -> bool | RowError:
-        """Add the row's item to the batch, or return why it cannot be written."""
-        cursor = cursor_of(self.item, row)
-        try:
-            built = build_item(self.item, row)
-        except RowError as error:
-            return error
-        size = item_size(built)
-        if size > MAX_ITEM_BYTES:
-            return RowError(self.item.name, cursor, f"item is {size} bytes, over DynamoDB's 400 KB item limit")
+    def _add(
+        self, built: dict[str, Wire], size: int, cursor: dict[str, Any], batch: Batch, keys: dict[Any, dict[str, Any]]
+    ) -> RowError | None:
+        """Add the item to the batch, or return why it cannot be written (a key twice in one batch)."""
         key = primary_key(self.item, built)
         if key in keys:
             return RowError(
@@ -406,7 +385,7 @@ class ItemRun:
         batch.items.append(built)
         batch.cursors.append(cursor)
         batch.wcu += write_units(size)
-        return True
+        return None
 
     def _row_error(self, error: RowError, batch: Batch, lane: _Lane) -> None:
         """on_error=skip: record the row and go on; stop: write what came before, then fail."""
@@ -426,11 +405,3 @@ def _outcome(exc: BaseException) -> str:
     if isinstance(exc, Aborted):
         return "stopped at its checkpoint (another item type failed)"
     return "failed"
-
-
-def _chunks(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
-    while True:
-        chunk = list(islice(rows, size))
-        if not chunk:
-            return
-        yield chunk

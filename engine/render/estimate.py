@@ -11,23 +11,19 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass, field
-from itertools import islice
 from typing import Any
 
-from sqlite2ddb.errors import RowError
-from sqlite2ddb.extract.source import stream_rows
 from sqlite2ddb.plan.compile import ItemTypePlan, Plan
 from sqlite2ddb.plan.partitions import PartitionLoad
-from sqlite2ddb.render.transform import attach_children, build_item, cursor_of, keep_row, primary_key
+from sqlite2ddb.render.stream import ItemTooLarge, Rows, primary_key, render
 from sqlite2ddb.spec.model import IndexSpec
-from sqlite2ddb.wire import MAX_ITEM_BYTES, Wire, item_size, write_units
+from sqlite2ddb.wire import Wire, item_size, write_units
 
 PRICE_PER_MILLION_WRU = 0.625
 PRICE_SOURCE = (
     "AWS DynamoDB on-demand, Standard table class, us-east-1: USD 0.625 per million write request units "
     "(in force since the 2024-11-01 price cut; read 2026-11-25)"
 )
-CHUNK = 500
 
 
 @dataclass
@@ -118,60 +114,47 @@ def estimate_item_type(
     result = Estimate(item.name)
     table = item.table.spec
     batch_keys: dict[Any, dict[str, Any]] = {}  # keys of the current batch, as migrate cuts them
-    rows = stream_rows(conn, item.spec.query, item.spec.cursor, item_type=item.name)
-    if limit is not None:
-        rows = islice(rows, limit)
-    while True:
-        chunk = list(islice(rows, CHUNK))
-        if not chunk:
-            break
-        kept = []
-        for row in chunk:
-            result.rows_read += 1
-            try:
-                if keep_row(item, row):
-                    kept.append(row)
-                else:
-                    result.rows_skipped += 1
-            except RowError as error:
-                _problem(result, str(error))
-        attach_children(conn, item.embeds, kept)
-        for row in kept:
-            try:
-                built = build_item(item, row)
-            except RowError as error:
-                _problem(result, str(error))
-                continue
-            key = primary_key(item, built)
-            if key in batch_keys:
-                _problem(
-                    result,
-                    f"item type {item.name}, row {cursor_of(item, row)}: renders the same primary key {key} "
-                    f"as row {batch_keys[key]} in the same batch",
-                )
-                continue
-            batch_keys[key] = cursor_of(item, row)
-            if len(batch_keys) >= batch_size:
-                batch_keys = {}
-            _count(result, item, built, table.indexes + table.local_indexes, table.primary_key_names)
+    for row in render(conn, item, Rows(first=limit)):
+        result.rows_read += 1
+        if row.item is None:
+            if row.error is None:
+                result.rows_skipped += 1
+            elif isinstance(row.error, ItemTooLarge):
+                named = _key(row.error.item, table.primary_key_names)
+                _problem(result, f"item type {item.name}, key {named}: {row.error.reason}")
+            else:
+                _problem(result, str(row.error))
+            continue
+        key = primary_key(item, row.item)
+        cursor = dict(zip(item.spec.cursor, row.cursor))
+        if key in batch_keys:
+            _problem(
+                result,
+                f"item type {item.name}, row {cursor}: renders the same primary key {key} "
+                f"as row {batch_keys[key]} in the same batch",
+            )
+            continue
+        batch_keys[key] = cursor
+        if len(batch_keys) >= batch_size:
+            batch_keys = {}
+        _count(result, row.item, row.size, table.indexes + table.local_indexes, table.primary_key_names)
     if limit is not None and result.rows_read >= limit and item.expected_rows > result.rows_read:
         _scale(result, item.expected_rows / result.rows_read)
     return result
 
 
+def _key(built: dict[str, Wire], keys: tuple[str, ...]) -> dict[str, Any]:
+    return {k: next(iter(built[k].values())) for k in keys if k in built}
+
+
 def _count(
-    result: Estimate, item: ItemTypePlan, built: dict[str, Wire], indexes: tuple[IndexSpec, ...], keys: tuple[str, ...]
+    result: Estimate, built: dict[str, Wire], size: int, indexes: tuple[IndexSpec, ...], keys: tuple[str, ...]
 ) -> None:
-    size = item_size(built)
-    if size > MAX_ITEM_BYTES:
-        key = {k: next(iter(built[k].values())) for k in keys if k in built}
-        _problem(result, f"item type {item.name}, key {key}: item is {size} bytes, over DynamoDB's 400 KB item limit")
-        return
     result.items += 1
     result.bytes += size
     if size > result.largest:
         result.largest = size
-        result.largest_at = {k: next(iter(built[k].values())) for k in keys if k in built}
+        result.largest_at = _key(built, keys)
     units = write_units(size)
     result.table_wcu += units
     load = result.partitions.units

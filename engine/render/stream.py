@@ -1,10 +1,18 @@
-"""The items the plan writes, rendered from the source: all of them, the first rows, or a sample.
+"""The one render stream: an item type's source rows become items, for everyone.
 
-One place where rows become items for everyone who needs them without
-writing them: validate (all, or a deterministic sample), the differ behind
-``plan --diff`` and ``sync``, ``plan --samples``, the report's samples and the
-bulk path's size estimates. ``migrate`` batches its own rows, keeping each
-row's cursor for its checkpoints.
+``render(conn, item, rows)`` reads the rows of one item type that ``rows``
+selects (all of them, a cursor range ``(after, upto]`` after a checkpoint, the
+first N, a deterministic sample, or given cursor values) and yields one
+``Rendered`` per row, in cursor order: the item with the cursor of the row it
+came from, or the row's ``RowError`` (the caller decides: skip or stop), or
+neither when the item type's filter skips the row (so a checkpoint can count
+it). Rows are read and rendered in chunks of ``CHUNK_ROWS``; the child rows of
+embeds are fetched per chunk, in extract. An item over DynamoDB's 400 KB is a
+row error here, and nowhere else (``ItemTooLarge``).
+
+migrate (``migrate.item_run``), sync and the differ, validate, export,
+estimates and samples all render through this module; it is the only importer
+of the row-to-item transform (``render.transform``).
 """
 
 from __future__ import annotations
@@ -13,17 +21,145 @@ import hashlib
 import heapq
 import json
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass
 from itertools import islice
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlite2ddb.errors import RowError
-from sqlite2ddb.extract.source import stream_rows
+from sqlite2ddb.extract.children import attach_children
+from sqlite2ddb.extract.source import Row, stream_rows
 from sqlite2ddb.plan.compile import ItemTypePlan
-from sqlite2ddb.render.transform import attach_children, build_item, keep_row
-from sqlite2ddb.wire import Wire
+from sqlite2ddb.render.transform import build_item, cursor_of, keep_row, primary_key
+from sqlite2ddb.wire import MAX_ITEM_BYTES, Wire, item_size
 
 CHUNK_ROWS = 500
+
+__all__ = [
+    "ALL",
+    "CHUNK_ROWS",
+    "ItemTooLarge",
+    "Rendered",
+    "Renderer",
+    "Rows",
+    "cursor_of",
+    "items",
+    "primary_key",
+    "raise_error",
+    "render",
+    "rows_written",
+    "skip",
+]
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Which rows of an item type to render; the fields combine (a range, then its first N, then a sample)."""
+
+    after: Sequence[Any] | None = None  # rows after this cursor (a checkpoint) ...
+    upto: Sequence[Any] | None = None  # ... up to this one, inclusive
+    first: int | None = None  # at most the first N rows read
+    sample: int | None = None  # a deterministic sample of N rows ...
+    sample_pct: float | None = None  # ... or of P percent of the rows
+    cursors: Collection[tuple[Any, ...]] | None = None  # only the rows with these cursor values
+
+    @property
+    def sampling(self) -> bool:
+        return self.sample is not None or self.sample_pct is not None
+
+
+ALL = Rows()
+
+
+class Rendered(NamedTuple):
+    """One row's outcome: its item (and the item's size in bytes), its error, or neither (the filter skips it)."""
+
+    cursor: list[Any]  # the row's cursor values, as a checkpoint holds them
+    item: dict[str, Wire] | None
+    error: RowError | None = None
+    size: int = 0
+
+
+class ItemTooLarge(RowError):
+    """The row renders an item over DynamoDB's 400 KB item limit."""
+
+    def __init__(self, item_type: str, cursor: dict[str, Any], item: dict[str, Wire], size: int) -> None:
+        super().__init__(item_type, cursor, f"item is {size} bytes, over DynamoDB's 400 KB item limit")
+        self.item = item
+        self.size = size
+
+
+def render(conn: sqlite3.Connection, item: ItemTypePlan, rows: Rows = ALL) -> Iterator[Rendered]:
+    """Every selected row of the item type as a ``Rendered``, in cursor order."""
+    columns = item.spec.cursor
+    embeds = tuple(embed.spec for embed in item.embeds)
+    source = _selected(conn, item, rows)
+    while chunk := list(islice(source, CHUNK_ROWS)):
+        verdicts = [_verdict(item, row) for row in chunk]
+        if embeds:
+            attach_children(conn, embeds, [row for row, verdict in zip(chunk, verdicts) if verdict is True])
+        for row, verdict in zip(chunk, verdicts):
+            cursor = [row[c] for c in columns]
+            if verdict is True:
+                yield _rendered(item, row, cursor)
+            elif verdict is False:
+                yield Rendered(cursor, None)
+            else:
+                yield Rendered(cursor, None, verdict)
+
+
+def _verdict(item: ItemTypePlan, row: Row) -> bool | RowError:
+    """True to render the row, False when the filter skips it, or the error it raises."""
+    try:
+        return keep_row(item, row)
+    except RowError as error:
+        return error
+
+
+def _rendered(item: ItemTypePlan, row: Row, cursor: list[Any]) -> Rendered:
+    try:
+        built = build_item(item, row)
+    except RowError as error:
+        return Rendered(cursor, None, error)
+    size = item_size(built)
+    if size > MAX_ITEM_BYTES:
+        return Rendered(cursor, None, ItemTooLarge(item.name, cursor_of(item, row), built, size))
+    return Rendered(cursor, built, None, size)
+
+
+def _selected(conn: sqlite3.Connection, item: ItemTypePlan, rows: Rows) -> Iterator[Row]:
+    columns = item.spec.cursor
+    source: Iterator[Row] = stream_rows(conn, item.spec.query, columns, rows.after, rows.upto, item.name)
+    if rows.first is not None:
+        source = islice(source, rows.first)
+    if rows.cursors is not None:
+        wanted = {tuple(values) for values in rows.cursors}
+        source = (row for row in source if tuple(row[c] for c in columns) in wanted)
+    chosen = _sampler(conn, item, rows)
+    return source if chosen is None else filter(chosen, source)
+
+
+def _sampler(conn: sqlite3.Connection, item: ItemTypePlan, rows: Rows) -> Callable[[Row], bool] | None:
+    """Which rows the sample takes: deterministic, by a well-mixed hash of the cursor (None: every row).
+
+    ``sample`` N takes the N rows with the smallest hashes (one extra pass over
+    the cursor values, holding N hashes); ``sample_pct`` P takes the rows whose
+    hash falls in the first P percent.
+    """
+    if rows.sample_pct is not None:
+        limit = int(max(0.0, min(100.0, rows.sample_pct)) / 100 * 2**64)
+        return lambda row: _cursor_hash(item, row) < limit
+    if rows.sample is None or item.expected_rows <= rows.sample:
+        return None
+    every = stream_rows(conn, item.spec.query, item.spec.cursor, item_type=item.name)
+    smallest = heapq.nsmallest(rows.sample, (_cursor_hash(item, row) for row in every))
+    threshold = smallest[-1] if smallest else -1
+    return lambda row: _cursor_hash(item, row) <= threshold
+
+
+def _cursor_hash(item: ItemTypePlan, row: Row) -> int:
+    text = json.dumps([row[c] for c in item.spec.cursor], default=str)
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
 
 
 def skip(error: RowError) -> None:
@@ -34,8 +170,28 @@ def raise_error(error: RowError) -> None:
     raise error
 
 
+def items(
+    conn: sqlite3.Connection, item: ItemTypePlan, rows: Rows = ALL, on_error: Callable[[RowError], None] = skip
+) -> Iterator[dict[str, Wire]]:
+    """Only the items of ``render``; each row that fails goes to ``on_error``."""
+    for outcome in render(conn, item, rows):
+        if outcome.item is not None:
+            yield outcome.item
+        elif outcome.error is not None:
+            on_error(outcome.error)
+
+
+def rows_written(conn: sqlite3.Connection, item: ItemTypePlan) -> int:
+    """How many items the plan writes for this type: its rows that pass the filter (none is rendered)."""
+    if item.filter is None:
+        return item.expected_rows
+    return sum(
+        _verdict(item, row) is True for row in stream_rows(conn, item.spec.query, item.spec.cursor, item_type=item.name)
+    )
+
+
 class Renderer:
-    """Renders item types from one source connection, optionally sampled."""
+    """One source connection and one selection (all rows, or a sample) for the item types of a plan."""
 
     def __init__(self, conn: sqlite3.Connection, sample: int | None = None, sample_pct: float | None = None) -> None:
         self.conn = conn
@@ -49,67 +205,8 @@ class Renderer:
     def render(
         self, item: ItemTypePlan, on_error: Callable[[RowError], None] = skip, rows: int | None = None
     ) -> Iterator[dict[str, Wire]]:
-        """The items the plan writes for this item type (all, the sample, or those of the first ``rows``
-        rows); rows that fail go to ``on_error``."""
-        chosen = self._sampler(item)
-        rows_read: Iterator[dict[str, Any]] = stream_rows(
-            self.conn, item.spec.query, item.spec.cursor, item_type=item.name
-        )
-        if rows is not None:
-            rows_read = islice(rows_read, rows)
-        while True:
-            chunk = list(islice(rows_read, CHUNK_ROWS))
-            if not chunk:
-                return
-            kept = []
-            for row in chunk:
-                try:
-                    if chosen(row) and keep_row(item, row):
-                        kept.append(row)
-                except RowError as error:
-                    on_error(error)
-            attach_children(self.conn, item.embeds, kept)
-            for row in kept:
-                try:
-                    yield build_item(item, row)
-                except RowError as error:
-                    on_error(error)
+        """The items of this item type (all, the sample, or those of the first ``rows`` rows)."""
+        return items(self.conn, item, Rows(first=rows, sample=self.sample, sample_pct=self.sample_pct), on_error)
 
     def rows_written(self, item: ItemTypePlan) -> int:
-        """How many items the plan writes for this type: its rows that pass the filter."""
-        if item.filter is None:
-            return item.expected_rows
-        count = 0
-        for row in stream_rows(self.conn, item.spec.query, item.spec.cursor, item_type=item.name):
-            try:
-                count += bool(keep_row(item, row))
-            except RowError:
-                pass
-        return count
-
-    def _sampler(self, item: ItemTypePlan) -> Callable[[dict[str, Any]], bool]:
-        """Which rows the sample takes: deterministic, by a well-mixed hash of the cursor.
-
-        ``--sample N`` takes the N rows with the smallest hashes (one extra pass over
-        the cursor values, holding N hashes); ``--sample-pct P`` takes the rows whose
-        hash falls in the first P percent.
-        """
-        if self.sample_pct is not None:
-            limit = int(max(0.0, min(100.0, self.sample_pct)) / 100 * 2**64)
-            return lambda row: _cursor_hash(item, row) < limit
-        if self.sample is None or item.expected_rows <= self.sample:
-            return lambda row: True
-        smallest = heapq.nsmallest(
-            self.sample,
-            (
-                _cursor_hash(item, row)
-                for row in stream_rows(self.conn, item.spec.query, item.spec.cursor, item_type=item.name)
-            ),
-        )
-        threshold = smallest[-1] if smallest else -1
-        return lambda row: _cursor_hash(item, row) <= threshold
-
-
-def _cursor_hash(item: ItemTypePlan, row: dict[str, Any]) -> int:
-    text = json.dumps([row[c] for c in item.spec.cursor], default=str)
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+        return rows_written(self.conn, item)

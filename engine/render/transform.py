@@ -2,40 +2,26 @@
 
 A key built from a NULL column is left out when it feeds only an index
 (that is what makes an index sparse) and is an error for the table's own
-key. A NULL column attribute is left out. Children of embeds are attached
-to the parent rows by ``attach_children`` before ``build_item`` runs.
+key. A NULL column attribute is left out. Children of embeds are fetched in
+extract (``sqlite2ddb.extract.children``) and only folded here. Only the
+render stream (``sqlite2ddb.render.stream``) imports this module.
 """
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 from sqlite2ddb.canonical import content_hash
 from sqlite2ddb.errors import RowError
-from sqlite2ddb.extract.source import UNDECODABLE, Row, fetch_children
+from sqlite2ddb.extract.children import CHILDREN
+from sqlite2ddb.extract.source import UNDECODABLE, Row
 from sqlite2ddb.plan.compile import CompiledAttribute, CompiledEmbed, CompiledKey, ItemTypePlan
 from sqlite2ddb.plan.limits import KeyTooLarge, check_key_sizes
 from sqlite2ddb.spec.model import AttributeSpec
 from sqlite2ddb.spec.templates import TemplateError
 from sqlite2ddb.wire import KEY_CONVERTERS, ConversionError, Wire, convert, converter, from_python, number_text, set_of
-
-CHILDREN = "__children__"
-
-
-def attach_children(conn: sqlite3.Connection, embeds: Sequence[CompiledEmbed], rows: Sequence[Row]) -> None:
-    """Fetch the children of every embed for these rows in one query each, recursively."""
-    for embed in embeds:
-        spec = embed.spec
-        keys = [tuple(row[c] for c in spec.parent_columns) for row in rows]
-        wanted = [k for k in keys if None not in k]
-        grouped = fetch_children(conn, spec.query, spec.child_columns, spec.order_by, wanted)
-        for row, key in zip(rows, keys):
-            row.setdefault(CHILDREN, {})[spec.name] = grouped.get(key, [])
-        if embed.embeds:
-            attach_children(conn, embed.embeds, [child for group in grouped.values() for child in group])
 
 
 def cursor_of(plan: ItemTypePlan, row: Row) -> dict[str, Any]:

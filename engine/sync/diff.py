@@ -30,10 +30,10 @@ from loguru import logger
 
 from sqlite2ddb.canonical import from_canonical, key_of, wire_key, wire_text
 from sqlite2ddb.plan.compile import ItemTypePlan, Plan, TablePlan
-from sqlite2ddb.render.stream import Renderer
+from sqlite2ddb.render.stream import ItemTooLarge, render
 from sqlite2ddb.state.fingerprints import Fingerprint, FingerprintStore, key_text
 from sqlite2ddb.sync.item_diff import UNKNOWN_TYPE, ItemDiff, Row
-from sqlite2ddb.wire import MAX_ITEM_BYTES, Wire, item_size
+from sqlite2ddb.wire import Wire
 
 SAMPLES = 5
 Scan = Iterable[list[dict[str, Wire]]]  # the pages of a table's Scan
@@ -160,7 +160,7 @@ class Differ:
         """
         keys = list(table.spec.primary_key_names)
         with ItemDiff(keys, table.name, self.scratch) as compared:
-            rendered = {item.name: self._render(Renderer(conn), item, compared) for item in items}
+            rendered = {item.name: self._render(conn, item, compared) for item in items}
             for key, item_type, first in compared.duplicates():
                 message = f"item type {item_type}: key {key} is rendered again (first by {first}); kept the first"
                 self.counts(table.name, item_type).error(message)
@@ -179,20 +179,21 @@ class Differ:
             counts = self.counts(table.name, item.name)
             counts.unchanged = rendered[item.name] - counts.new - counts.updated
 
-    def _render(self, renderer: Renderer, item: ItemTypePlan, compared: ItemDiff) -> int:
+    def _render(self, conn: sqlite3.Connection, item: ItemTypePlan, compared: ItemDiff) -> int:
         """One item type's items into the comparison; how many (items over the size limit are errors)."""
         counts = self.counts(item.table.name, item.name)
         added = 0
-        for built in renderer.render(item, lambda error: counts.error(str(error))):
-            text = wire_text(built)
-            # the JSON text is never shorter than DynamoDB's size in characters, so most items
-            # need no exact size: only those whose text could be over the limit in UTF-8 bytes
-            if len(text) * 4 > MAX_ITEM_BYTES and (size := item_size(built)) > MAX_ITEM_BYTES:
-                key = key_text(key_of(built, compared.keys))
-                counts.error(f"item type {item.name}, key {key}: item is {size} bytes, over the 400 KB item limit")
-                continue
-            compared.add(item.name, built, text)
-            added += 1
+        for row in render(conn, item):
+            if row.item is not None:
+                compared.add(item.name, row.item, wire_text(row.item))
+                added += 1
+            elif isinstance(row.error, ItemTooLarge):
+                key = key_text(key_of(row.error.item, compared.keys))
+                counts.error(
+                    f"item type {item.name}, key {key}: item is {row.error.size} bytes, over the 400 KB item limit"
+                )
+            elif row.error is not None:
+                counts.error(str(row.error))
         return added
 
     def _read(self, table: TablePlan, scan: Scan, compared: ItemDiff) -> None:
