@@ -276,11 +276,6 @@ def test_dynamodb_layer_imports_no_validate_sync_migrate_state_commands() -> Non
     assert not bad, "the DynamoDB layer imports a stage that uses it:\n  " + listed(bad)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 23: migrate/item_run, bulk/parallel, bulk/parts and render/estimate still call the transform; "
-    "being moved onto render.stream on another branch",
-)
 def test_transform_is_imported_only_by_the_render_stream() -> None:
     bad = [a for a in ARROWS if a.target == f"{ROOT}.render.transform" and a.source != f"{ROOT}.render.stream"]
     assert not bad, "rows become items only through sqlite2ddb.render.stream; other importers:\n  " + listed(bad)
