@@ -243,7 +243,7 @@ def test_resume_after_a_mapping_change_names_sync_with_what_it_would_write(
 def test_plan_never_cuts_two_item_type_names_to_the_same_text(
     tmp_path: Path, make_config: Any, monkeypatch: Any
 ) -> None:
-    from sqlite2ddb import cli as cli_module
+    from sqlite2ddb.cli import views as cli_module
 
     config, mapping = make_project(tmp_path, make_config)
     first, second = "BaseFieldMappingForCustomerAccounts", "BaseFieldMappingForCustomerOrders"
