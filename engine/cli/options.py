@@ -173,7 +173,7 @@ validate_options = _apply(
             "--check",
             "checks",
             multiple=True,
-            help="Only checks whose name starts with this (e.g. pattern:, count:Track).",
+            help="Only checks whose name starts with this (e.g. pattern:, count:<item type>).",
         ),
         click.option("--sample", type=AT_LEAST_ONE, default=None, help="Compare N items per item type instead of all."),
         click.option(

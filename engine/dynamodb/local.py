@@ -142,7 +142,7 @@ def without_fsync() -> list[str]:
 
     DynamoDB Local keeps its tables in SQLite, which fsyncs about four times
     per item written and cannot be tuned from the command line: on a busy
-    disk that made a Chinook load 5x slower than the in-memory server. Under
+    disk that made a small load (13,337 items) 5x slower than the in-memory server. Under
     eatmydata its fsyncs return at once; the data is still written to the
     files in the state folder, and a stopped (or killed) server loses nothing.
     Only a machine crash can lose the last seconds of writes, and the next
