@@ -8,7 +8,7 @@ PY = $(VENV)/bin/python
 CONFIG ?= config/migration.json
 PIP = $(PY) -m pip install --disable-pip-version-check -q
 
-.PHONY: all setup venv test-tools java npm chromium dynamodb-local quickstart test lint format bench bench-quick bench-faults bench-report bench-validate bench-sync bench-hot bench-everyday clean
+.PHONY: all setup eatmydata venv test-tools java npm chromium dynamodb-local quickstart test lint format bench bench-quick bench-faults bench-report bench-validate bench-sync bench-hot bench-everyday clean
 
 all: lint test
 
@@ -56,7 +56,16 @@ npm:
 	  else echo "install npm (e.g. apt-get install npm)"; exit 1; fi; \
 	fi
 
-setup: java npm venv
+# The embedded DynamoDB Local on disk runs under eatmydata when it is there (its fsyncs, ~4 per item, return at
+# once; the data is still written to the state folder). Optional: without it the server keeps every fsync.
+eatmydata:
+	@if ! command -v eatmydata >/dev/null && command -v apt-get >/dev/null; then \
+	  echo "installing eatmydata (the embedded DynamoDB Local's fsyncs skipped: a development target)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq eatmydata >/dev/null) \
+	    || echo "could not install eatmydata: the embedded server keeps every fsync (slower, as safe)"; \
+	fi
+
+setup: java npm eatmydata venv
 	@echo "installing the tool's Python packages into $(VENV)/"
 	$(PIP) -e .
 	$(PY) cli.py local install
