@@ -93,7 +93,7 @@ format: test-tools
 	$(PY) -m ruff check --fix .
 
 test: setup test-tools chromium lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=25
 
 bench: setup test-tools
 	$(PY) benchmarks/run.py
