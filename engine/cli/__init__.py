@@ -19,6 +19,7 @@ from typing import Any
 import click
 
 from sqlite2ddb import commands
+from sqlite2ddb.cli import progress as bars
 from sqlite2ddb.cli import views
 from sqlite2ddb.cli.options import (
     export_model_options,
@@ -193,7 +194,7 @@ def _resume_hint(exc: MigrationError, via_s3: bool = False) -> None:
 
 def _run_migration(config: Config, tables: tuple[str, ...], force: bool) -> None:
     try:
-        with views.migration_progress() as reporter:
+        with bars.migration_progress() as reporter:
             result = commands.migrate(config, tables or None, force, reporter)
     except MigrationError as exc:
         _resume_hint(exc)
@@ -214,7 +215,7 @@ def _run_via_s3(
 
 def _validate_after_run(config: Config, no_validate: bool) -> None:
     """The library decides whether the run ends with a validation; this shows it."""
-    with views.check_progress() as progress:
+    with bars.check_progress() as progress:
         result = commands.validate_after_run(config, no_validate, progress, announce=say)
     if result is not None:
         views.print_validation(result)
@@ -275,7 +276,7 @@ def validate(ctx: click.Context, report: str | None, workers: int | None, fmt: s
     """Prove the migration: counts, item by item, access patterns, aggregates, shape."""
     config = with_settings(_config(ctx), workers=workers)
     commands.check_report(config, report)  # before the validation: never replace what the tool did not write
-    with views.check_progress(interactive=fmt == "table") as progress:
+    with bars.check_progress(interactive=fmt == "table") as progress:
         result = commands.validate(config, **options, progress=progress)
     views.print_validation(result, fmt)
     views.print_reports(commands.write_reports(config, result, report), fmt)
