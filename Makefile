@@ -76,10 +76,14 @@ test-tools: venv
 
 dynamodb-local: setup
 
+# One embedded server for both commands (`local start`, stopped at the end whatever happens): one JVM start, and
+# validate reads from a server the migrate already warmed up.
 quickstart: setup
 	$(PY) cli.py -c $(CONFIG) init --source-db data/Chinook_Sqlite.sqlite --mappings mappings/chinook
-	$(PY) cli.py -c $(CONFIG) migrate --no-validate
-	$(PY) cli.py -c $(CONFIG) validate --report state/validation-report.md
+	$(PY) cli.py -c $(CONFIG) local start
+	$(PY) cli.py -c $(CONFIG) migrate --no-validate \
+	  && $(PY) cli.py -c $(CONFIG) validate --report state/validation-report.md; \
+	  rc=$$?; $(PY) cli.py -c $(CONFIG) local stop; exit $$rc
 
 # mypy cannot see engine/ as sqlite2ddb by itself: .mypy_path/sqlite2ddb links to it (git-ignored).
 lint: test-tools
