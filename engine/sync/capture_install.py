@@ -140,7 +140,8 @@ def install(conn: sqlite3.Connection, tables: Iterable[str]) -> InstallReport:
                     "not replacing it",
                     "rename or drop that trigger, then install again",
                 )
-        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (LOG_TABLE,)).fetchone() is None:
+        fresh = conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (LOG_TABLE,)).fetchone() is None
+        if fresh:
             _create_log(conn)
         for name, sql in wanted.items():
             if existing.get(name) == sql:
@@ -151,11 +152,20 @@ def install(conn: sqlite3.Connection, tables: Iterable[str]) -> InstallReport:
             conn.execute(sql)
             conn.execute(f"INSERT OR REPLACE INTO {quote(META_TABLE)} VALUES (?, ?)", (f"trigger {name}", sql))
             report.created.append(name)
-        base, newest = log_positions(conn)
-        if report.created and newest > base:  # the new triggers' tables were not logged before now
-            conn.execute(f"UPDATE {quote(META_TABLE)} SET value = ? WHERE name = 'base'", (newest,))
-        report.base = max(base, newest) if report.created else base
+        if report.created and not fresh:
+            _restart_base(conn)
+        report.base = log_positions(conn)[0]
     return report
+
+
+def _restart_base(conn: sqlite3.Connection) -> None:
+    """Triggers were added to a running log: their tables' earlier changes are not in it, so no position
+    handed out so far may be read from. The log skips one position and is complete from there."""
+    newest = log_positions(conn)[1]
+    sequence = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", (LOG_TABLE,)).fetchone()
+    base = max(newest, int(sequence[0]) if sequence else 0) + 1
+    conn.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = ?", (base, LOG_TABLE))
+    conn.execute(f"UPDATE {quote(META_TABLE)} SET value = ? WHERE name = 'base'", (base,))
 
 
 @dataclass

@@ -1,0 +1,260 @@
+"""Opt-in change capture (#27): ``capture install/status/remove/prune`` and ``read_changes``.
+
+Real SQLite files; no DynamoDB is needed (the capture commands never reach the target), so the
+configuration points at an endpoint nothing listens on.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import shutil
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+from conftest import CHINOOK, ROOT, error_lines, run_cli, write_config
+
+from sqlite2ddb.commands import build_plan, load_config, scaffold
+from sqlite2ddb.errors import CaptureGap
+from sqlite2ddb.extract.capture_log import LOG_TABLE, META_TABLE, open_source_for_capture
+from sqlite2ddb.extract.source import open_source
+from sqlite2ddb.state import MigrationState
+from sqlite2ddb.sync.capture import consumed_position, current_position, read_changes, record_position
+from sqlite2ddb.sync.capture_install import install, prune, remove
+
+NOWHERE = "http://127.0.0.1:9"  # the capture commands never reach DynamoDB
+
+
+@pytest.fixture()
+def chinook(tmp_path: Path) -> tuple[Path, Path]:
+    """A private Chinook copy in WAL mode and a configuration on it."""
+    source = tmp_path / "chinook.sqlite"
+    shutil.copy(CHINOOK, source)
+    with sqlite3.connect(source) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+    return source, write_config(tmp_path / "run", source, NOWHERE, "cap_")
+
+
+def app(source: Path) -> sqlite3.Connection:
+    """The application's own connection: plain read-write, autocommit."""
+    return sqlite3.connect(source, isolation_level=None)
+
+
+def capture_objects(source: Path) -> list[str]:
+    with sqlite3.connect(source) as conn:
+        return [
+            r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE name LIKE '\\_sqlite2ddb%' ESCAPE '\\'")
+        ]
+
+
+def test_install_status_prune_remove_round_trip(chinook: tuple[Path, Path]) -> None:
+    source, config = chinook
+    first = run_cli(config, "capture", "install")
+    assert first.exit_code == 0, first.output
+    assert "change capture on 11 table(s)" in first.output and "triggers created: 33" in first.output
+    again = run_cli(config, "capture", "install")  # idempotent
+    assert again.exit_code == 0 and "triggers created: 0, already installed: 33" in again.output
+
+    status = run_cli(config, "capture", "status")
+    assert status.exit_code == 0
+    assert status.output.count(": installed") == 33 and "log: 0 row(s), empty" in status.output
+    assert "consumed nothing yet" in status.output
+
+    conn = open_source(source)
+    start = current_position(conn)
+    writer = app(source)
+    writer.execute("UPDATE Track SET Name = 'x' WHERE TrackId IN (1, 2, 3)")
+    changes, middle = read_changes(conn, start)
+    assert changes == {"Track": {(1,), (2,), (3,)}} and middle == start + 3
+    writer.execute("DELETE FROM Genre WHERE GenreId = 25")
+
+    nothing = run_cli(config, "capture", "prune")  # no position consumed yet: every row may be needed
+    assert nothing.exit_code == 0 and "nothing pruned" in nothing.output
+    state = MigrationState.load(load_config(config).state_path)
+    record_position(state, middle)
+    assert consumed_position(MigrationState.load(state.path)) == middle
+
+    pruned = run_cli(config, "capture", "prune")
+    assert pruned.exit_code == 0 and f"deleted 3 log row(s) up to position {middle}" in pruned.output
+    assert read_changes(conn, middle) == ({"Genre": {(25,)}}, middle + 1)  # the unconsumed row stays
+    with pytest.raises(CaptureGap):
+        read_changes(conn, start)  # pruned: the log no longer answers for it
+    status = run_cli(config, "capture", "status")
+    assert "log: 1 row(s)" in status.output and f"the state consumed {middle}" in status.output
+    conn.close()
+
+    removed = run_cli(config, "capture", "remove")
+    assert removed.exit_code == 0 and "dropped 33 trigger(s) and the change log (1 row(s))" in removed.output
+    assert capture_objects(source) == []
+    writer.execute("UPDATE Track SET Name = 'y' WHERE TrackId = 1")  # the application writes on, unlogged
+    assert "not installed" in run_cli(config, "capture", "status").output
+    with pytest.raises(CaptureGap, match="not installed"):
+        read_changes(open_source(source), middle)
+
+
+def keyed_source(path: Path) -> Path:
+    conn = app(path)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("CREATE TABLE pair (a TEXT, b INTEGER, v, PRIMARY KEY (a, b))")
+    conn.execute("CREATE TABLE bare (x, y)")
+    conn.execute("CREATE TABLE blobs (k BLOB PRIMARY KEY, v) WITHOUT ROWID")
+    conn.close()
+    return path
+
+
+def test_read_changes_keys_of_every_kind(tmp_path: Path) -> None:
+    source = keyed_source(tmp_path / "keys.sqlite")
+    writable = open_source_for_capture(source)
+    install(writable, ["pair", "bare", "blobs"])
+    conn = open_source(source)
+    start = current_position(conn)
+    writer = app(source)
+    writer.execute("INSERT INTO pair VALUES ('it''s', 1, 'a'), ('b', 2, 'b')")
+    writer.execute("INSERT INTO bare VALUES (10, 20), (11, 21)")
+    writer.execute("INSERT INTO blobs VALUES (x'00ff', 1)")
+    changes, position = read_changes(conn, start)
+    assert changes == {"pair": {("it's", 1), ("b", 2)}, "bare": {(1,), (2,)}, "blobs": {(b"\x00\xff",)}}
+
+    writer.execute("UPDATE pair SET b = 5 WHERE a = 'it''s'")  # the key changes: old and new
+    writer.execute("UPDATE pair SET v = 'c' WHERE a = 'b'")  # the key stays: once
+    writer.execute("UPDATE bare SET y = 0 WHERE x = 11")
+    writer.execute("DELETE FROM bare WHERE x = 10")
+    writer.execute("UPDATE blobs SET k = x'01' WHERE k = x'00ff'")
+    changes, after = read_changes(conn, position)
+    assert changes == {
+        "pair": {("it's", 1), ("it's", 5), ("b", 2)},
+        "bare": {(1,), (2,)},
+        "blobs": {(b"\x00\xff",), (b"\x01",)},
+    }
+    assert after == position + 7  # two rows for each key change
+    assert read_changes(conn, after) == ({}, after)  # nothing since
+
+    writer.execute("BEGIN")
+    writer.execute("INSERT INTO pair VALUES ('rolled', 0, 'back')")
+    writer.execute("ROLLBACK")
+    assert read_changes(conn, after) == ({}, after)  # a change rolled back is not a change
+
+
+def test_read_changes_while_the_application_writes(tmp_path: Path) -> None:
+    """WAL source: each read sees whole transactions; the reads together see every key written, in order."""
+    source = keyed_source(tmp_path / "busy.sqlite")
+    install(open_source_for_capture(source), ["pair"])
+    conn = open_source(source)
+    position = current_position(conn)
+    written: set[tuple[str, int]] = set()
+    done = threading.Event()
+
+    def application() -> None:
+        writer = app(source)
+        for n in range(300):
+            writer.execute("BEGIN IMMEDIATE")
+            writer.executemany("INSERT INTO pair VALUES (?, ?, 'v')", [("t", n * 2), ("t", n * 2 + 1)])
+            writer.execute("COMMIT")
+            written.update({("t", n * 2), ("t", n * 2 + 1)})
+        writer.close()
+        done.set()
+
+    thread = threading.Thread(target=application)
+    thread.start()
+    seen: set[tuple[str, int]] = set()
+    reads = 0
+    while not done.is_set() or reads == 0:
+        changes, new = read_changes(conn, position)
+        keys = changes.get("pair", set())
+        assert new >= position and not keys & seen, "a change was read twice"
+        assert len(keys) % 2 == 0, "a read saw half of a transaction"
+        seen |= keys
+        position, reads = new, reads + 1
+    thread.join()
+    changes, position = read_changes(conn, position)
+    seen |= changes.get("pair", set())
+    assert seen == written and len(seen) == 600
+    assert reads > 1
+
+
+def test_install_refuses_a_trigger_of_its_name_it_did_not_create(chinook: tuple[Path, Path]) -> None:
+    source, config = chinook
+    foreign = 'CREATE TRIGGER "_sqlite2ddb_capture_Album_insert" AFTER INSERT ON Album BEGIN SELECT 1; END'
+    with sqlite3.connect(source) as conn:
+        conn.execute(foreign)
+    before = hashlib.sha256(source.read_bytes()).hexdigest()
+    result = run_cli(config, "capture", "install")
+    assert result.exit_code == 2
+    [line] = error_lines(result.stderr)
+    assert "_sqlite2ddb_capture_Album_insert already exists" in line and "did not create it" in line
+    assert capture_objects(source) == ["_sqlite2ddb_capture_Album_insert"]  # nothing added, theirs kept
+    assert hashlib.sha256(source.read_bytes()).hexdigest() == before
+    status = run_cli(config, "capture", "status")
+    assert "_sqlite2ddb_capture_Album_insert: not created by 'capture install'" in status.output
+    removed = run_cli(config, "capture", "remove")
+    assert removed.exit_code == 0 and capture_objects(source) == ["_sqlite2ddb_capture_Album_insert"]
+
+
+def test_a_dropped_trigger_or_a_reinstall_makes_the_log_refuse_old_positions(tmp_path: Path) -> None:
+    source = keyed_source(tmp_path / "gap.sqlite")
+    writable = open_source_for_capture(source)
+    install(writable, ["pair"])
+    conn = open_source(source)
+    position = current_position(conn)
+    writer = app(source)
+    writer.execute('DROP TRIGGER "_sqlite2ddb_capture_pair_delete"')
+    with pytest.raises(CaptureGap, match="dropped or changed"):
+        read_changes(conn, position)
+    install(writable, ["pair"])  # put back: the deletes in between were not logged
+    with pytest.raises(CaptureGap, match="not those after"):
+        read_changes(conn, position)
+    remove(writable)
+    install(writable, ["pair", "bare"])
+    with pytest.raises(CaptureGap):
+        read_changes(conn, position)  # a new log never answers for a position of the old one
+    newest = current_position(conn)
+    assert newest > position
+    install(writable, ["pair", "bare", "blobs"])  # a table added: its earlier changes are not in the log
+    with pytest.raises(CaptureGap):
+        read_changes(conn, newest)
+    with pytest.raises(Exception, match="ahead of the change log"):
+        prune(writable, current_position(conn) + 10)
+
+
+def test_the_source_stays_read_only_for_every_other_command(chinook: tuple[Path, Path], tmp_path: Path) -> None:
+    source, config = chinook
+    assert run_cli(config, "capture", "install").exit_code == 0
+    conn = open_source(source)
+    for statement in (
+        f"INSERT INTO \"{LOG_TABLE}\"(tbl, op, key, at) VALUES ('Album', 'insert', '1', 'now')",
+        f'DELETE FROM "{LOG_TABLE}"',
+        "UPDATE Album SET Title = 'x' WHERE AlbumId = 1",
+        'DROP TRIGGER "_sqlite2ddb_capture_Album_insert"',
+        f'DROP TABLE "{META_TABLE}"',
+    ):
+        with pytest.raises(sqlite3.OperationalError, match=r"readonly|read-only|not authorized"):
+            conn.execute(statement)
+    before = hashlib.sha256(source.read_bytes()).hexdigest()
+    build_plan(load_config(config))
+    assert run_cli(config, "capture", "status").exit_code == 0
+    scaffold(str(source), str(tmp_path / "scaffolded"), None, "single-table")
+    assert hashlib.sha256(source.read_bytes()).hexdigest() == before
+
+
+def test_scaffold_does_not_map_the_change_log(chinook: tuple[Path, Path], tmp_path: Path) -> None:
+    source, config = chinook
+    assert run_cli(config, "capture", "install").exit_code == 0
+    app(source).execute("UPDATE Artist SET Name = 'x' WHERE ArtistId = 1")  # the log has a row
+    out = tmp_path / "mapped"
+    scaffold(str(source), str(out), None, "table-per-entity")
+    written = "\n".join(p.read_text(encoding="utf-8") for p in out.rglob("*") if p.is_file())
+    assert "Artist" in written and "_sqlite2ddb" not in written
+
+
+def test_only_the_capture_commands_open_the_source_for_writing() -> None:
+    """``open_source_for_capture`` is the one read-write opener; only commands/capture.py calls it."""
+    users = []
+    for path in (ROOT / "engine").rglob("*.py"):
+        if path.name == "capture_log.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        if any(isinstance(n, ast.Name) and n.id == "open_source_for_capture" for n in ast.walk(tree)):
+            users.append(path.relative_to(ROOT).as_posix())
+    assert users == ["engine/commands/capture.py"]
