@@ -258,3 +258,19 @@ def test_only_the_capture_commands_open_the_source_for_writing() -> None:
         if any(isinstance(n, ast.Name) and n.id == "open_source_for_capture" for n in ast.walk(tree)):
             users.append(path.relative_to(ROOT).as_posix())
     assert users == ["engine/commands/capture.py"]
+
+
+def test_install_while_the_application_holds_the_write_lock_says_so(tmp_path: Path) -> None:
+    source = tmp_path / "chinook.sqlite"
+    shutil.copy(CHINOOK, source)
+    config = write_config(tmp_path / "run", source, NOWHERE, "cap_", busy_timeout=0.3)
+    writer = app(source)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("UPDATE Album SET Title = 'x' WHERE AlbumId = 1")
+    result = run_cli(config, "capture", "install")
+    assert result.exit_code == 2
+    [line] = error_lines(result.stderr)
+    assert "installing the change capture" in line and "locked" in line
+    writer.execute("ROLLBACK")
+    assert capture_objects(source) == []
+    assert run_cli(config, "capture", "install").exit_code == 0
