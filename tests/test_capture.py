@@ -274,3 +274,18 @@ def test_install_while_the_application_holds_the_write_lock_says_so(tmp_path: Pa
     writer.execute("ROLLBACK")
     assert capture_objects(source) == []
     assert run_cli(config, "capture", "install").exit_code == 0
+
+
+def test_a_table_of_the_logs_name_it_did_not_create_is_neither_used_nor_dropped(chinook: tuple[Path, Path]) -> None:
+    source, config = chinook
+    with sqlite3.connect(source) as conn:
+        conn.execute(f'CREATE TABLE "{LOG_TABLE}" (mine TEXT)')
+        conn.execute(f"INSERT INTO \"{LOG_TABLE}\" VALUES ('keep me')")
+    result = run_cli(config, "capture", "install")
+    assert result.exit_code == 2
+    [line] = error_lines(result.stderr)
+    assert f"table {LOG_TABLE} exists in the source and 'capture install' did not create it" in line
+    assert "not installed: nothing removed" in run_cli(config, "capture", "remove").output
+    with sqlite3.connect(source) as conn:
+        assert conn.execute(f'SELECT mine FROM "{LOG_TABLE}"').fetchall() == [("keep me",)]
+    assert capture_objects(source) == [LOG_TABLE]

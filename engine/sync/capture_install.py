@@ -140,7 +140,14 @@ def install(conn: sqlite3.Connection, tables: Iterable[str]) -> InstallReport:
                     "not replacing it",
                     "rename or drop that trigger, then install again",
                 )
-        fresh = conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (LOG_TABLE,)).fetchone() is None
+        present = _capture_tables(conn)
+        if len(present) == 1:
+            raise SourceError(
+                f"table {present[0]} exists in the source and 'capture install' did not create it "
+                "(the capture's other table is missing): not using it",
+                "rename or drop that table, then install again",
+            )
+        fresh = not present
         if fresh:
             _create_log(conn)
         for name, sql in wanted.items():
@@ -190,14 +197,20 @@ def remove(conn: sqlite3.Connection) -> RemoveReport:
                 report.dropped.append(name)
             elif name in existing:
                 report.left.append(name)
-        names = {n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        report.installed = LOG_TABLE in names or META_TABLE in names
-        if LOG_TABLE in names:
+        report.installed = len(_capture_tables(conn)) == 2
+        if report.installed:  # one of them alone is not the capture's: it is left
             report.log_rows = int(conn.execute(f"SELECT count(*) FROM {quote(LOG_TABLE)}").fetchone()[0])
             conn.execute(f"DROP TABLE {quote(LOG_TABLE)}")
-        if META_TABLE in names:
             conn.execute(f"DROP TABLE {quote(META_TABLE)}")
     return report
+
+
+def _capture_tables(conn: sqlite3.Connection) -> list[str]:
+    """The capture's tables present in the source: both when installed."""
+    rows = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN (?, ?) ORDER BY name", (LOG_TABLE, META_TABLE)
+    )
+    return [name for (name,) in rows]
 
 
 def prune(conn: sqlite3.Connection, consumed: int | None) -> int:
