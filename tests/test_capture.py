@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import CHINOOK, ROOT, error_lines, run_cli, write_config
 
-from sqlite2ddb.commands import build_plan, load_config, scaffold
+from sqlite2ddb.commands import build_plan, info, load_config, scaffold
 from sqlite2ddb.errors import CaptureGap
 from sqlite2ddb.extract.capture_log import LOG_TABLE, META_TABLE, open_source_for_capture
 from sqlite2ddb.extract.source import open_source
@@ -69,6 +69,7 @@ def test_install_status_prune_remove_round_trip(chinook: tuple[Path, Path]) -> N
     changes, middle = read_changes(conn, start)
     assert changes == {"Track": {(1,), (2,), (3,)}} and middle == start + 3
     writer.execute("DELETE FROM Genre WHERE GenreId = 25")
+    writer.execute("UPDATE PlaylistTrack SET TrackId = 2819 WHERE PlaylistId = 1 AND TrackId = 3402")  # composite key
 
     nothing = run_cli(config, "capture", "prune")  # no position consumed yet: every row may be needed
     assert nothing.exit_code == 0 and "nothing pruned" in nothing.output
@@ -78,15 +79,18 @@ def test_install_status_prune_remove_round_trip(chinook: tuple[Path, Path]) -> N
 
     pruned = run_cli(config, "capture", "prune")
     assert pruned.exit_code == 0 and f"deleted 3 log row(s) up to position {middle}" in pruned.output
-    assert read_changes(conn, middle) == ({"Genre": {(25,)}}, middle + 1)  # the unconsumed row stays
+    assert read_changes(conn, middle) == (  # the unconsumed rows stay
+        {"Genre": {(25,)}, "PlaylistTrack": {(1, 3402), (1, 2819)}},
+        middle + 3,
+    )
     with pytest.raises(CaptureGap):
         read_changes(conn, start)  # pruned: the log no longer answers for it
     status = run_cli(config, "capture", "status")
-    assert "log: 1 row(s)" in status.output and f"the state consumed {middle}" in status.output
+    assert "log: 3 row(s)" in status.output and f"the state consumed {middle}" in status.output
     conn.close()
 
     removed = run_cli(config, "capture", "remove")
-    assert removed.exit_code == 0 and "dropped 33 trigger(s) and the change log (1 row(s))" in removed.output
+    assert removed.exit_code == 0 and "dropped 33 trigger(s) and the change log (3 row(s))" in removed.output
     assert capture_objects(source) == []
     writer.execute("UPDATE Track SET Name = 'y' WHERE TrackId = 1")  # the application writes on, unlogged
     assert "not installed" in run_cli(config, "capture", "status").output
@@ -238,7 +242,7 @@ def test_the_source_stays_read_only_for_every_other_command(chinook: tuple[Path,
     assert hashlib.sha256(source.read_bytes()).hexdigest() == before
 
 
-def test_scaffold_does_not_map_the_change_log(chinook: tuple[Path, Path], tmp_path: Path) -> None:
+def test_scaffold_does_not_map_the_change_log_nor_info_list_it(chinook: tuple[Path, Path], tmp_path: Path) -> None:
     source, config = chinook
     assert run_cli(config, "capture", "install").exit_code == 0
     app(source).execute("UPDATE Artist SET Name = 'x' WHERE ArtistId = 1")  # the log has a row
@@ -246,6 +250,8 @@ def test_scaffold_does_not_map_the_change_log(chinook: tuple[Path, Path], tmp_pa
     scaffold(str(source), str(out), None, "table-per-entity")
     written = "\n".join(p.read_text(encoding="utf-8") for p in out.rglob("*") if p.is_file())
     assert "Artist" in written and "_sqlite2ddb" not in written
+    listed = info(load_config(config))["source"]["tables"]
+    assert listed["Artist"] == 275 and not [t for t in listed if t.startswith("_sqlite2ddb")]
 
 
 def test_only_the_capture_commands_open_the_source_for_writing() -> None:
