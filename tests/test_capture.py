@@ -295,3 +295,21 @@ def test_a_table_of_the_logs_name_it_did_not_create_is_neither_used_nor_dropped(
     with sqlite3.connect(source) as conn:
         assert conn.execute(f'SELECT mine FROM "{LOG_TABLE}"').fetchall() == [("keep me",)]
     assert capture_objects(source) == [LOG_TABLE]
+
+
+def test_read_changes_inside_the_callers_read_transaction(tmp_path: Path) -> None:
+    """The log and the rows it names can be read at one moment: a later commit is seen by neither."""
+    source = keyed_source(tmp_path / "moment.sqlite")
+    install(open_source_for_capture(source), ["pair"])
+    conn = open_source(source)
+    start = current_position(conn)
+    writer = app(source)
+    writer.execute("INSERT INTO pair VALUES ('a', 1, 'first')")
+    conn.execute("BEGIN")
+    changes, position = read_changes(conn, start)
+    writer.execute("UPDATE pair SET v = 'second' WHERE a = 'a'")  # committed while the caller reads
+    assert conn.in_transaction, "read_changes ended the caller's transaction"
+    assert conn.execute("SELECT v FROM pair").fetchall() == [("first",)]
+    assert read_changes(conn, start) == (changes, position) == ({"pair": {("a", 1)}}, start + 1)
+    conn.execute("COMMIT")
+    assert read_changes(conn, position) == ({"pair": {("a", 1)}}, position + 1)  # read again next time
