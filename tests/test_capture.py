@@ -21,7 +21,13 @@ from sqlite2ddb.errors import CaptureGap
 from sqlite2ddb.extract.capture_log import LOG_TABLE, META_TABLE, open_source_for_capture
 from sqlite2ddb.extract.source import open_source
 from sqlite2ddb.state import MigrationState
-from sqlite2ddb.sync.capture import consumed_position, current_position, read_changes, record_position
+from sqlite2ddb.sync.capture import (
+    consumed_position,
+    current_position,
+    key_columns,
+    read_changes,
+    record_position,
+)
 from sqlite2ddb.sync.capture_install import install, prune, remove
 
 NOWHERE = "http://127.0.0.1:9"  # the capture commands never reach DynamoDB
@@ -120,6 +126,9 @@ def test_read_changes_keys_of_every_kind(tmp_path: Path) -> None:
     writer.execute("INSERT INTO blobs VALUES (x'00ff', 1)")
     changes, position = read_changes(conn, start)
     assert changes == {"pair": {("it's", 1), ("b", 2)}, "bare": {(1,), (2,)}, "blobs": {(b"\x00\xff",)}}
+    keys = {table: key_columns(conn, table) for table in changes}  # what each tuple holds, read-only
+    assert keys == {"pair": ("a", "b"), "bare": ("rowid",), "blobs": ("k",)}
+    assert conn.execute("SELECT rowid, x FROM bare ORDER BY rowid").fetchall() == [(1, 10), (2, 11)]
 
     writer.execute("UPDATE pair SET b = 5 WHERE a = 'it''s'")  # the key changes: old and new
     writer.execute("UPDATE pair SET v = 'c' WHERE a = 'b'")  # the key stays: once

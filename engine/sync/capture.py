@@ -25,7 +25,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlite2ddb.errors import CaptureGap
+from sqlite2ddb.errors import CaptureGap, SourceError
 from sqlite2ddb.extract.capture_log import LOG_TABLE, META_TABLE, TRIGGER_PREFIX, is_capture_table
 from sqlite2ddb.state import consumed_position, record_position
 
@@ -39,6 +39,7 @@ __all__ = [
     "current_position",
     "decode_key",
     "is_capture_table",
+    "key_columns",
     "read_changes",
     "record_position",
 ]
@@ -71,6 +72,22 @@ def decode_key(text: str) -> tuple[Any, ...]:
             number = match["number"]
             values.append(float(number) if any(c in number for c in ".eE") else int(number))
     return tuple(values)
+
+
+def key_columns(conn: sqlite3.Connection, table: str) -> tuple[str, ...]:
+    """The columns a key ``read_changes`` gives for ``table`` holds, in order: the declared primary key's,
+    or the rowid (under a name no column has, ``rowid`` unless a column has it) when none."""
+    info = conn.execute("SELECT name, pk FROM pragma_table_info(?)", (table,)).fetchall()
+    if not info:
+        raise SourceError(f"table {table} is not in the source")
+    primary = tuple(name for name, pk in sorted((r for r in info if r[1]), key=lambda r: r[1]))
+    if primary:
+        return primary
+    names = {name.lower() for name, _ in info}
+    for alias in ("rowid", "_rowid_", "oid"):
+        if alias not in names:
+            return (alias,)
+    raise SourceError(f"table {table} has no primary key and columns named rowid, _rowid_ and oid: cannot key it")
 
 
 def _installed(conn: sqlite3.Connection) -> bool:

@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlite2ddb.errors import SourceError
 from sqlite2ddb.extract.capture_log import LOG_TABLE, META_TABLE, TRIGGER_PREFIX, is_capture_table
-from sqlite2ddb.sync.capture import existing_triggers, log_positions, recorded_triggers
+from sqlite2ddb.sync.capture import existing_triggers, key_columns, log_positions, recorded_triggers
 
 NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 OPERATIONS = ("insert", "update", "delete")
@@ -47,21 +47,6 @@ def immediate(conn: sqlite3.Connection) -> Iterator[None]:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
-
-
-def key_columns(conn: sqlite3.Connection, table: str) -> tuple[str, ...]:
-    """The declared primary key's columns in key order; the rowid (under a name no column has) when none."""
-    info = conn.execute("SELECT name, pk FROM pragma_table_info(?)", (table,)).fetchall()
-    if not info:
-        raise SourceError(f"table {table} is not in the source")
-    primary = tuple(name for name, pk in sorted((r for r in info if r[1]), key=lambda r: r[1]))
-    if primary:
-        return primary
-    names = {name.lower() for name, _ in info}
-    for alias in ("rowid", "_rowid_", "oid"):
-        if alias not in names:
-            return (alias,)
-    raise SourceError(f"table {table} has no primary key and columns named rowid, _rowid_ and oid: cannot key it")
 
 
 def _key(side: str, columns: tuple[str, ...]) -> str:
