@@ -322,3 +322,22 @@ def test_read_changes_inside_the_callers_read_transaction(tmp_path: Path) -> Non
     assert read_changes(conn, start) == (changes, position) == ({"pair": {("a", 1)}}, start + 1)
     conn.execute("COMMIT")
     assert read_changes(conn, position) == ({"pair": {("a", 1)}}, position + 1)  # read again next time
+
+
+def test_foreign_key_cascades_are_logged(tmp_path: Path) -> None:
+    source = tmp_path / "cascade.sqlite"
+    writer = app(source)
+    writer.execute("PRAGMA foreign_keys = ON")
+    writer.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+    writer.execute(
+        "CREATE TABLE child (id INTEGER PRIMARY KEY, parent REFERENCES parent(id) ON DELETE CASCADE ON UPDATE CASCADE)"
+    )
+    writer.execute("INSERT INTO parent VALUES (1), (2)")
+    writer.execute("INSERT INTO child VALUES (10, 1), (11, 2)")
+    install(open_source_for_capture(source), ["parent", "child"])
+    conn = open_source(source)
+    start = current_position(conn)
+    writer.execute("DELETE FROM parent WHERE id = 1")  # deletes child 10
+    writer.execute("UPDATE parent SET id = 3 WHERE id = 2")  # updates child 11
+    changes, _ = read_changes(conn, start)
+    assert changes == {"parent": {(1,), (2,), (3,)}, "child": {(10,), (11,)}}
