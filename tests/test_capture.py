@@ -341,3 +341,31 @@ def test_foreign_key_cascades_are_logged(tmp_path: Path) -> None:
     writer.execute("UPDATE parent SET id = 3 WHERE id = 2")  # updates child 11
     changes, _ = read_changes(conn, start)
     assert changes == {"parent": {(1,), (2,), (3,)}, "child": {(10,), (11,)}}
+
+
+def test_rows_a_replace_removes_through_a_unique_constraint_are_logged(tmp_path: Path) -> None:
+    """INSERT OR REPLACE fires no DELETE trigger for the row it removes: the capture logs it beforehand."""
+    source = tmp_path / "replace.sqlite"
+    writer = app(source)
+    writer.execute(
+        "CREATE TABLE person (id INTEGER PRIMARY KEY, email TEXT UNIQUE COLLATE NOCASE, a, b, UNIQUE (a, b))"
+    )
+    writer.execute("INSERT INTO person VALUES (1, 'x@y', 1, 1), (2, 'z@y', 2, 2)")
+    writable = open_source_for_capture(source)
+    created = install(writable, ["person"]).created
+    assert sorted(created) == [
+        f"_sqlite2ddb_capture_person_{op}" for op in ("delete", "insert", "ireplace", "update", "ureplace")
+    ]
+    conn = open_source(source)
+    position = current_position(conn)
+    writer.execute("INSERT OR REPLACE INTO person VALUES (3, 'X@Y', 9, 9)")  # removes 1 (same email, any case)
+    changes, position = read_changes(conn, position)
+    assert changes == {"person": {(1,), (3,)}}
+    writer.execute("UPDATE OR REPLACE person SET a = 2, b = 2 WHERE id = 3")  # removes 2
+    changes, position = read_changes(conn, position)
+    assert changes == {"person": {(2,), (3,)}}
+    with pytest.raises(sqlite3.IntegrityError):
+        writer.execute("INSERT INTO person VALUES (4, 'x@y', 0, 0)")  # fails: nothing logged
+    writer.execute("UPDATE person SET email = 'new@y' WHERE id = 3")  # its own unique values: logged once
+    assert read_changes(conn, position) == ({"person": {(3,)}}, position + 1)
+    assert conn.execute("SELECT id FROM person").fetchall() == [(3,)]

@@ -70,6 +70,45 @@ def trigger_statements(conn: sqlite3.Connection, table: str) -> dict[str, str]:
     for op in OPERATIONS:
         name = f"{TRIGGER_PREFIX}{table}_{op}"
         statements[name] = f"CREATE TRIGGER {quote(name)} AFTER {op.upper()} ON {quote(table)} BEGIN {bodies[op]} END"
+    return statements | _replace_statements(conn, table, columns)
+
+
+def unique_columns(conn: sqlite3.Connection, table: str) -> list[tuple[tuple[str, str], ...]]:
+    """(column, collation) of each UNIQUE index but the primary key's; indexes on expressions are left out."""
+    found = []
+    for index, unique, origin in conn.execute('SELECT name, "unique", origin FROM pragma_index_list(?)', (table,)):
+        if not unique or origin == "pk":
+            continue
+        columns = conn.execute("SELECT name, coll FROM pragma_index_xinfo(?) WHERE key", (index,)).fetchall()
+        if columns and all(name is not None for name, _ in columns):
+            found.append(tuple((name, coll or "BINARY") for name, coll in columns))
+    return found
+
+
+def _replace_statements(conn: sqlite3.Connection, table: str, columns: tuple[str, ...]) -> dict[str, str]:
+    """BEFORE INSERT/UPDATE triggers logging the rows a write conflicts with on a UNIQUE constraint.
+
+    ``INSERT OR REPLACE`` (or ``ON CONFLICT REPLACE``) deletes such a row without firing its DELETE
+    trigger (unless the application sets ``recursive_triggers``): its key is logged before the write.
+    A write that fails or ignores the conflict logs a key that did not change, which costs a render, no more.
+    """
+    uniques = unique_columns(conn, table)
+    if not uniques:
+        return {}
+    own = _key(quote(table), columns)
+    clash = " OR ".join(
+        "(" + " AND ".join(f"{quote(c)} COLLATE {quote(coll)} = NEW.{quote(c)}" for c, coll in unique) + ")"
+        for unique in uniques
+    )
+    found = f"INSERT INTO {quote(LOG_TABLE)}(tbl, op, key, at) SELECT {literal(table)}, 'replace', {own}, {NOW} "
+    found += f"FROM {quote(table)} WHERE ({clash})"
+    statements = {}
+    for op, suffix, extra in (
+        ("INSERT", "ireplace", ""),
+        ("UPDATE", "ureplace", f" AND ({own}) IS NOT ({_key('OLD', columns)})"),
+    ):
+        name = f"{TRIGGER_PREFIX}{table}_{suffix}"
+        statements[name] = f"CREATE TRIGGER {quote(name)} BEFORE {op} ON {quote(table)} BEGIN {found}{extra}; END"
     return statements
 
 
