@@ -369,3 +369,37 @@ def test_rows_a_replace_removes_through_a_unique_constraint_are_logged(tmp_path:
     writer.execute("UPDATE person SET email = 'new@y' WHERE id = 3")  # its own unique values: logged once
     assert read_changes(conn, position) == ({"person": {(3,)}}, position + 1)
     assert conn.execute("SELECT id FROM person").fetchall() == [(3,)]
+
+
+LOG_MAPPING = """\
+tables:
+  - name: Changes
+    partition_key: {name: PK, type: S}
+    sort_key: {name: SK, type: S}
+
+item_types:
+  - name: Change
+    table: Changes
+    query: SELECT seq, tbl FROM _sqlite2ddb_changes
+    cursor: [seq]
+    keys:
+      PK: "CHANGE#{{ seq }}"
+      SK: CHANGE
+    attributes:
+      Entity: {const: Change}
+      Table: tbl
+"""
+
+
+def test_a_mapping_reading_the_change_log_is_refused(chinook: tuple[Path, Path], tmp_path: Path) -> None:
+    source, config = chinook
+    assert run_cli(config, "capture", "install").exit_code == 0
+    mappings = tmp_path / "log_mapping"
+    mappings.mkdir()
+    (mappings / "changes.yaml").write_text(LOG_MAPPING, encoding="utf-8")
+    other = write_config(tmp_path / "other", source, NOWHERE, "log_", mappings=mappings)
+    result = run_cli(other, "plan")
+    assert result.exit_code == 2
+    [line] = error_lines(result.stderr)
+    assert "changes.yaml" in line and "item type Change" in line
+    assert f"reads {LOG_TABLE}, the change log 'capture install' added" in line

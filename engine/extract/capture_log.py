@@ -15,6 +15,7 @@ from pathlib import Path
 
 from sqlite2ddb.errors import SourceError
 from sqlite2ddb.extract.failures import LOCKED_HINT, is_locked
+from sqlite2ddb.extract.guard import NamedNulls, authorize, chained
 from sqlite2ddb.extract.source import BUSY_TIMEOUT_S, open_source
 
 #: Every object the capture adds to the source is named with this prefix.
@@ -29,6 +30,22 @@ TRIGGER_PREFIX = f"{PREFIX}capture_"
 def is_capture_table(name: str) -> bool:
     """A table the change capture added (never mapped, digested or listed as the application's)."""
     return name.startswith(PREFIX)
+
+
+def capture_tables_read(conn: sqlite3.Connection, sql: str) -> list[str]:
+    """The capture's tables a statement reads (none for a mapping's query: they are not the application's data)."""
+    found: set[str] = set()
+
+    def note(action: int, arg1: str | None, *_: object) -> None:
+        if action == sqlite3.SQLITE_READ and arg1 and is_capture_table(arg1):
+            found.add(arg1)
+
+    conn.set_authorizer(chained(note))
+    try:
+        conn.execute(f"EXPLAIN {sql.strip().rstrip(';')}", NamedNulls()).fetchall()
+    finally:
+        conn.set_authorizer(authorize)
+    return sorted(found)
 
 
 def open_source_for_capture(path: str | os.PathLike[str], busy_timeout: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
