@@ -552,6 +552,8 @@ def print_capture_status(status: dict[str, Any]) -> None:
     held = f"positions {status['oldest']}..{status['newest']}" if status["rows"] else "empty"
     say(f"log: {status['rows']} row(s), {held}")
     say(f"complete after position {status['base']}; the state consumed {status['consumed'] or 'nothing yet'}")
+    if status.get("not_captured_unknown"):
+        say(f"which tables the mapping set reads is not known: {status['not_captured_unknown']}")
     if status.get("not_captured"):
         say(
             f"tables the mapping set reads without triggers: {', '.join(status['not_captured'])} (run 'capture install')"

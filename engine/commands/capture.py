@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlite2ddb.config import Config
+from sqlite2ddb.errors import MigrationError
 from sqlite2ddb.extract.capture_log import is_capture_table, open_source_for_capture
 from sqlite2ddb.extract.failures import source_error
 from sqlite2ddb.extract.source import open_source
@@ -67,7 +68,10 @@ def capture_status(config: Config) -> dict[str, Any]:
     status["consumed"] = _consumed(config)
     if status["installed"]:
         captured = {t["table"] for t in status["triggers"] if t["state"] == "installed"}
-        status["not_captured"] = [t for t in source_tables(config) if t not in captured]
+        try:
+            status["not_captured"] = [t for t in source_tables(config) if t not in captured]
+        except MigrationError as exc:  # the log is still worth telling about when the mapping does not compile
+            status["not_captured_unknown"] = str(exc)
     return status
 
 
