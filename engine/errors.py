@@ -42,6 +42,12 @@ class SourceError(MigrationError):
     exit_code = 2
 
 
+class CaptureGap(SourceError):
+    """The change log cannot tell what changed since a position: capture is not installed, or the
+    position is before the log's start (pruned, reinstalled, a table added) or not from this log.
+    A sync then finds the change by reading the source in full."""
+
+
 class RowError(MigrationError):
     """One source row cannot become a valid DynamoDB item."""
 

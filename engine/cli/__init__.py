@@ -385,6 +385,52 @@ def local_status(ctx: click.Context) -> None:
     sys.exit(0 if server else 1)
 
 
+@cli.group()
+def capture() -> None:
+    """Opt-in change capture: a change log and triggers in the source (the one change made to it)."""
+
+
+@capture.command("install")
+@click.pass_context
+@handle_errors
+def capture_install(ctx: click.Context) -> None:
+    """Add the change log and triggers on every table the mapping set reads (writes to the source)."""
+    views.print_capture_install(commands.capture_install(_config(ctx)))
+
+
+@capture.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@click.pass_context
+@handle_errors
+def capture_status(ctx: click.Context, as_json: bool) -> None:
+    """List the triggers, the log's size and positions, and the position the state consumed."""
+    status = commands.capture_status(_config(ctx))
+    if as_json:
+        views.print_json(status)
+    else:
+        views.print_capture_status(status)
+
+
+@capture.command("remove")
+@click.pass_context
+@handle_errors
+def capture_remove(ctx: click.Context) -> None:
+    """Drop the capture's triggers and the change log from the source."""
+    views.print_capture_remove(commands.capture_remove(_config(ctx)))
+
+
+@capture.command("prune")
+@click.pass_context
+@handle_errors
+def capture_prune(ctx: click.Context) -> None:
+    """Delete the log rows up to the position the state consumed (never beyond)."""
+    pruned = commands.capture_prune(_config(ctx))
+    if pruned["consumed"] is None:
+        say("nothing pruned: no sync has recorded a consumed position yet")
+    else:
+        say(f"deleted {pruned['deleted']} log row(s) up to position {pruned['consumed']}, the position sync consumed")
+
+
 def main() -> None:
     cli(obj={})
 

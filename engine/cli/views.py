@@ -532,3 +532,38 @@ def print_scaffold(result: Any, next_command: str) -> None:
         f"{result.access_patterns} access patterns, {result.aggregate_checks} aggregate checks; "
         f"next: {next_command}"
     )
+
+
+def print_capture_install(report: dict[str, Any]) -> None:
+    say(f"change capture on {len(report['tables'])} table(s): {', '.join(report['tables']) or 'none'}")
+    say(f"triggers created: {len(report['created'])}, already installed: {len(report['kept'])}")
+    say(f"the log holds every change after position {report['base']}")
+
+
+def print_capture_status(status: dict[str, Any]) -> None:
+    if not status["installed"]:
+        say("change capture is not installed")
+    for trigger in status["triggers"]:
+        say(f"  {trigger['name']} on {trigger['table']}: {trigger['state']}")
+    for name in status["foreign"]:
+        say(f"  {name}: not created by 'capture install'")
+    if not status["installed"]:
+        return
+    held = f"positions {status['oldest']}..{status['newest']}" if status["rows"] else "empty"
+    say(f"log: {status['rows']} row(s), {held}")
+    say(f"complete after position {status['base']}; the state consumed {status['consumed'] or 'nothing yet'}")
+    if status.get("not_captured_unknown"):
+        say(f"which tables the mapping set reads is not known: {status['not_captured_unknown']}")
+    if status.get("not_captured"):
+        say(
+            f"tables the mapping set reads without triggers: {', '.join(status['not_captured'])} (run 'capture install')"
+        )
+
+
+def print_capture_remove(report: dict[str, Any]) -> None:
+    if not report["installed"] and not report["dropped"]:
+        say("change capture is not installed: nothing removed")
+        return
+    say(f"dropped {len(report['dropped'])} trigger(s) and the change log ({report['log_rows']} row(s))")
+    for name in report["left"]:
+        say(f"  left {name}: changed since 'capture install' created it")

@@ -21,6 +21,7 @@ from typing import Any
 from loguru import logger
 
 from sqlite2ddb import outputs
+from sqlite2ddb.commands.capture import capture_install, capture_prune, capture_remove, capture_status
 from sqlite2ddb.commands.inspection import StatusReport, StatusRow, info, reset, status
 from sqlite2ddb.config import Config, load_config, save_config
 from sqlite2ddb.dynamodb import local as local_dynamodb
@@ -50,6 +51,10 @@ __all__ = [
     "StatusReport",
     "StatusRow",
     "build_plan",
+    "capture_install",
+    "capture_prune",
+    "capture_remove",
+    "capture_status",
     "check_outcome",
     "check_report",
     "dry_run",

@@ -15,6 +15,7 @@ from sqlite2ddb.config import Config
 from sqlite2ddb.dynamodb import local as local_dynamodb
 from sqlite2ddb.dynamodb.target import check_reachable, connect, delete_tables, existing_tables
 from sqlite2ddb.errors import MigrationError, StateError
+from sqlite2ddb.extract.capture_log import is_capture_table
 from sqlite2ddb.extract.source import open_source
 from sqlite2ddb.spec import load_mapping_set
 from sqlite2ddb.state import Lock, MigrationState, remove_stale_temps
@@ -171,6 +172,7 @@ def info(config: Config | None) -> dict[str, Any]:
                 "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
             )
         ]
+        names = [n for n in names if not is_capture_table(n)]
         counts = {n: conn.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0] for n in names}
         conn.close()
         out["source"] = {"path": config.source_db, "size": Path(config.source_db).stat().st_size, "tables": counts}

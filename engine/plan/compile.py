@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlite2ddb.errors import SpecError
+from sqlite2ddb.extract.capture_log import capture_tables_read
 from sqlite2ddb.extract.connections import register_functions
 from sqlite2ddb.extract.cursor_check import prove_unique
 from sqlite2ddb.extract.guard import NamedNulls, parameter_names, refusal
@@ -141,13 +142,20 @@ def _read_only(conn: sqlite3.Connection, query: str, where: Location | None, wha
 
 def _columns_of(conn: sqlite3.Connection, query: str, where: Location, what: str) -> tuple[str, ...]:
     try:
-        return query_columns(conn, query)
+        columns = query_columns(conn, query)
+        log = capture_tables_read(conn, query)
     except sqlite3.Error as exc:
         if is_locked(exc):
             raise source_error(exc, f"{where}: {what}") from None
         if "authoriz" in str(exc):  # the source's authorizer stopped it: say what it asked for
             _read_only(conn, query, where, what)
         raise SpecError(f"{where}: {what}: query does not run on the source: {exc}") from None
+    if log:
+        raise SpecError(
+            f"{where}: {what}: reads {', '.join(log)}, the change log 'capture install' added, "
+            "not the application's data"
+        )
+    return columns
 
 
 def _compile_item(item: ItemTypeSpec, table: TablePlan, conn: sqlite3.Connection, count: bool) -> ItemTypePlan:

@@ -12,6 +12,8 @@ import json
 import sqlite3
 from dataclasses import dataclass
 
+from sqlite2ddb.extract.capture_log import is_capture_table
+
 JSON_SAMPLE = 50  # TEXT values per column tried as JSON
 
 
@@ -79,6 +81,7 @@ def read_schema(conn: sqlite3.Connection, path: str, only: frozenset[str] | None
             "ORDER BY name"
         )
     ]
+    names = [n for n in names if not is_capture_table(n)]  # the change log 'capture install' added
     return SchemaInfo(path, tuple(read_table(conn, n) for n in names if only is None or n in only))
 
 

@@ -6,6 +6,12 @@ generation of each table, so that a checkpoint is never trusted for a table
 it was not written to.
 """
 
-from sqlite2ddb.state.checkpoints import Lock, MigrationState, remove_stale_temps
+from sqlite2ddb.state.checkpoints import (
+    Lock,
+    MigrationState,
+    consumed_position,
+    record_position,
+    remove_stale_temps,
+)
 
-__all__ = ["Lock", "MigrationState", "remove_stale_temps"]
+__all__ = ["Lock", "MigrationState", "consumed_position", "record_position", "remove_stale_temps"]

@@ -155,6 +155,21 @@ class MigrationState:
             self._data.setdefault("source_tables", {}).update(digests)
         self.save()
 
+    @property
+    def capture_position(self) -> int | None:
+        """The change-log position the last sync consumed (``sqlite2ddb.sync.capture``); None before any."""
+        with self._mutex:
+            recorded = self._data.get("capture")
+            return None if not recorded else int(recorded["position"])
+
+    def record_capture_position(self, position: int) -> None:
+        """Keep the change-log position whose changes are all written and acknowledged."""
+        if isinstance(position, bool) or not isinstance(position, int) or position < 0:
+            raise StateError(f"a change-log position is a whole number >= 0, not {position!r}")
+        with self._mutex:
+            self._data["capture"] = {"position": position, "recorded_at": _now()}
+        self.save()
+
     def item_names(self) -> list[str]:
         with self._mutex:
             return list(self._data["item_types"])
@@ -320,6 +335,17 @@ def record_last_validation(path: Path, summary: dict[str, Any]) -> bool:
     finally:
         lock.release()
     return True
+
+
+def record_position(state: MigrationState, pos: int) -> None:
+    """Record (and save) the change-log position a sync consumed: call it only once the writes it covers
+    are acknowledged."""
+    state.record_capture_position(pos)
+
+
+def consumed_position(state: MigrationState) -> int | None:
+    """The change-log position the state last consumed; None when no sync recorded one."""
+    return state.capture_position
 
 
 def _now() -> str:

@@ -24,6 +24,7 @@ from typing import Any
 
 from loguru import logger
 
+from sqlite2ddb.extract.capture_log import is_capture_table
 from sqlite2ddb.extract.guard import authorize, chained
 from sqlite2ddb.extract.source import lenient_text, open_source, source_error, undecodable
 from sqlite2ddb.plan.compile import CompiledEmbed, ItemTypePlan
@@ -129,8 +130,9 @@ def tables_read(conn: sqlite3.Connection, item: ItemTypePlan) -> frozenset[str]:
     finally:
         conn.set_authorizer(authorize)  # the source's own: reads only
     # the authorizer names common table expressions too; only stored tables have rows to digest
+    # (the change log of 'capture install' is the capture's, never a source table digested or followed)
     stored = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    return frozenset(tables & stored)
+    return frozenset(t for t in tables & stored if not is_capture_table(t))
 
 
 def _embed_queries(embeds: tuple[CompiledEmbed, ...]) -> list[str]:
