@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from typing import Any
 import boto3
 import motoserver
 import pytest
-from conftest import FAKE_CREDENTIALS, ROOT, one_line, run_cli, scan_all
+from conftest import FAKE_CREDENTIALS, ROOT, error_lines, line_of, one_line, run_cli, scan_all
 
 MAPPINGS = ROOT / "mappings" / "documents"
 KB = 1024
@@ -71,6 +72,13 @@ def bucket(s3: Any) -> str:
     name = f"offload-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(Bucket=name)
     return name
+
+
+def the_error(result: Any) -> str:
+    lines = error_lines(result.stderr)
+    assert len(lines) == 1, result.output
+    assert "Traceback" not in result.output
+    return lines[0]
 
 
 def with_offload(config: Path, bucket: str, prefix: str = "values") -> Path:
@@ -185,3 +193,45 @@ def test_sync_writes_the_new_object_and_deletes_the_old_one(
     assert len(stored) == 3
     checked = run_cli(config, "validate")
     assert checked.exit_code == 0, checked.output
+
+
+def test_plan_refuses_items_over_400_kb_with_nothing_offloaded_naming_the_mapping_line(
+    tmp_path: Path, make_config: Any, source: Path, bucket: str
+) -> None:
+    mappings = tmp_path / "plain"
+    mappings.mkdir()
+    text = (MAPPINGS / "documents.yaml").read_text()
+    text = text.replace(", offload: {over_kb: 64}}", "}").replace(", offload: {}}", "}")
+    mapping = mappings / "documents.yaml"
+    mapping.write_text(text)
+    config = with_offload(make_config(source=source, mappings=mappings), bucket)
+    result = run_cli(config, "plan", "--no-check-target")
+    assert result.exit_code == 2, result.output
+    line = line_of(text, "Body: {column: body")
+    assert one_line(the_error(result)) == (
+        f"error: {mapping}:{line}: item type Document: the item of row {{'doc_id': 5}} is at least "
+        f"{600 * KB + len('Report 5') + len('TitleBodyScan'):,} bytes, over DynamoDB's 400 KB item limit, "
+        f"with nothing left to offload (attribute Body is {600 * KB:,} bytes) (add 'offload: {{over_kb: 64}}' "
+        "to attribute Body (and an offload bucket to the configuration))"
+    )
+    # the example set offloads Body and Scan: the same rows pass the plan
+    offloaded = with_offload(make_config(source=source, mappings=MAPPINGS), bucket)
+    assert run_cli(offloaded, "plan", "--no-check-target").exit_code == 0
+
+
+def test_dry_run_reports_the_exact_largest_item_and_what_goes_to_s3(config: Path, s3: Any, bucket: str) -> None:
+    result = run_cli(config, "migrate", "--dry-run")
+    assert result.exit_code == 0, result.output
+    text = one_line(result.output)
+    # document 2: its 50 KB body stays in the item, the largest item left once 100 KB+ bodies are in S3
+    size = 50 * KB + len("Report 2") + len("Entity") + len("Document") + len("DocId") + 2 + len("Title")
+    size += len("Body") + len("PK") + len("FOLDER#reports") + len("SK") + len("DOC#00000002")
+    found = re.search(
+        r"Document: largest item ([\d,]+) bytes, key (\{.*?\}); (\d+) values \(([\d,]+) bytes\) in S3", text
+    )
+    assert found, text
+    assert int(found.group(1).replace(",", "")) == size
+    assert json.loads(found.group(2)) == {"PK": "FOLDER#reports", "SK": "DOC#00000002"}
+    assert int(found.group(3)) == 4
+    assert int(found.group(4).replace(",", "")) == (100 + 300 + 600 + 450) * KB
+    assert keys_in(s3, bucket) == {}  # a dry run writes nothing, to S3 neither
