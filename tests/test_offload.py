@@ -9,6 +9,7 @@ the item would not fit in DynamoDB's 400 KB).
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import re
@@ -235,3 +236,25 @@ def test_dry_run_reports_the_exact_largest_item_and_what_goes_to_s3(config: Path
     assert int(found.group(3)) == 4
     assert int(found.group(4).replace(",", "")) == (100 + 300 + 600 + 450) * KB
     assert keys_in(s3, bucket) == {}  # a dry run writes nothing, to S3 neither
+
+
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_export_parts_carry_the_pointers_and_the_objects_are_uploaded(
+    config: Path, tmp_path: Path, s3: Any, bucket: str, processes: str
+) -> None:
+    out = tmp_path / "export"
+    result = run_cli(config, "export", "--out", str(out), "--part-mb", "0.2", "--processes", processes)
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    items = {}
+    for part in (p for table in manifest["tables"].values() for p in table["parts"]):
+        for line in gzip.decompress((out / part["key"]).read_bytes()).splitlines():
+            item = json.loads(line)["Item"]
+            items[int(item["DocId"]["N"])] = item
+    assert sorted(items) == sorted(SIZES)
+    stored = keys_in(s3, bucket)
+    for doc_id, name in ((3, "Body"), (4, "Body"), (5, "Body"), (6, "Scan")):
+        found = pointer(items[doc_id], name)
+        assert stored[found["key"]] and hashlib.sha256(stored[found["key"]]).hexdigest() == found["sha256"]
+    assert items[1]["Body"] == {"S": body(1, 10 * KB)}
+    assert len(stored) == 4

@@ -35,8 +35,13 @@ class Upload(NamedTuple):
 
 def s3_client(config: Config) -> Any:
     """An S3 client in the configuration's region and profile; ``AWS_ENDPOINT_URL_S3`` names another endpoint."""
-    session = boto3.session.Session(profile_name=config.profile) if config.profile else boto3.session.Session()
-    kwargs: dict[str, Any] = {"region_name": config.aws_region}
+    return s3_client_for(config.aws_region, config.profile)
+
+
+def s3_client_for(region: str, profile: str | None) -> Any:
+    """``s3_client`` from the region and profile alone (a worker process has no configuration)."""
+    session = boto3.session.Session(profile_name=profile) if profile else boto3.session.Session()
+    kwargs: dict[str, Any] = {"region_name": region}
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3")
     if endpoint:
         kwargs["endpoint_url"] = endpoint
