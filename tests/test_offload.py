@@ -258,3 +258,30 @@ def test_export_parts_carry_the_pointers_and_the_objects_are_uploaded(
         assert stored[found["key"]] and hashlib.sha256(stored[found["key"]]).hexdigest() == found["sha256"]
     assert items[1]["Body"] == {"S": body(1, 10 * KB)}
     assert len(stored) == 4
+
+
+def test_plan_refuses_an_offload_rule_it_cannot_honour_naming_the_mapping_line(
+    tmp_path: Path, make_config: Any, source: Path
+) -> None:
+    mappings = tmp_path / "rules"
+    mappings.mkdir()
+    mapping = mappings / "documents.yaml"
+    original = (MAPPINGS / "documents.yaml").read_text()
+    line = line_of(original, "Body: {column: body")
+    # no bucket in the configuration
+    mapping.write_text(original)
+    config = make_config(source=source, mappings=mappings)
+    result = run_cli(config, "plan", "--no-check-target")
+    assert result.exit_code == 2, result.output
+    assert one_line(the_error(result)).startswith(
+        f"error: {mapping}:{line}: item type Document: attribute Body: 'offload' needs an S3 bucket, "
+        "and the configuration names none"
+    )
+    # a number is not text or bytes
+    mapping.write_text(
+        original.replace("DocId: {column: doc_id, type: number}", "DocId: {column: doc_id, type: number, offload: {}}")
+    )
+    result = run_cli(config, "plan", "--no-check-target")
+    assert result.exit_code == 2, result.output
+    assert f"{mapping}:{line_of(original, 'DocId:')}" in the_error(result)
+    assert "'offload' applies to type auto, string, binary" in the_error(result)
