@@ -22,7 +22,7 @@ from typing import Any
 import boto3
 import motoserver
 import pytest
-from conftest import FAKE_CREDENTIALS, ROOT, error_lines, line_of, one_line, run_cli, scan_all
+from conftest import FAKE_CREDENTIALS, ROOT, error_lines, line_of, one_line, run_cli, scan_all, write_config
 
 MAPPINGS = ROOT / "mappings" / "documents"
 KB = 1024
@@ -285,3 +285,27 @@ def test_plan_refuses_an_offload_rule_it_cannot_honour_naming_the_mapping_line(
     assert result.exit_code == 2, result.output
     assert f"{mapping}:{line_of(original, 'DocId:')}" in the_error(result)
     assert "'offload' applies to type auto, string, binary" in the_error(result)
+
+
+def test_migrate_via_s3_imports_items_with_pointers_and_validate_reads_the_objects(
+    tmp_path: Path, source: Path, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import moto_bulk  # S3 and DynamoDB with ImportTable in one moto process (tests/moto_bulk.py)
+
+    server = moto_bulk.start()
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", server.url)
+        monkeypatch.setenv("COLUMNS", "400")
+        s3 = boto3.client("s3", endpoint_url=server.url, region_name="us-east-1", **FAKE_CREDENTIALS)
+        bucket = f"offload-{uuid.uuid4().hex[:12]}"
+        s3.create_bucket(Bucket=bucket)
+        config = with_offload(write_config(tmp_path / "run", source, server.url, prefix, MAPPINGS), bucket)
+        result = run_cli(config, "migrate", "--via-s3", f"s3://{bucket}/load", "--no-validate")
+        assert result.exit_code == 0, result.output
+        values = {k: v for k, v in keys_in(s3, bucket).items() if k.startswith("values/")}
+        assert len(values) == 4
+        checked = run_cli(config, "validate", "--check", "items:", "--check", "count:", "--check", "objects:")
+        assert checked.exit_code == 0, checked.output
+        assert "4 offloaded values read from S3 and compared" in one_line(checked.output)
+    finally:
+        server.stop()
