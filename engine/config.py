@@ -47,6 +47,15 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "endpoint_url": {"type": ["string", "null"], "pattern": r"^https?://"},
         "profile": _OPTIONAL_TEXT,
         "dynamodb_tables": {"type": "object", "additionalProperties": {"type": "string"}},
+        "offload": {
+            "type": ["object", "null"],
+            "additionalProperties": False,
+            "required": ["bucket"],
+            "properties": {
+                "bucket": {"type": "string", "pattern": r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"},
+                "prefix": {"type": "string", "pattern": r"^[^/].*$|^$"},
+            },
+        },
         "migration_settings": {
             "type": "object",
             "additionalProperties": False,
@@ -85,6 +94,8 @@ _EXPECTED = {
     "endpoint_url": "an http:// or https:// URL",
     "level": "a log level (DEBUG, INFO, WARNING, ERROR...)",
     "max_size": "a size such as '10 MB'",
+    "bucket": "an S3 bucket name (3-63 lowercase letters, digits, '.' or '-')",
+    "prefix": "a key prefix that does not start with '/'",
 }
 
 
@@ -201,6 +212,8 @@ class Config:
     endpoint_url: str | None = None
     profile: str | None = None
     dynamodb_tables: dict[str, str] = field(default_factory=dict)
+    offload: dict[str, str] | None = None
+    """Where attributes with an ``offload`` rule keep their values: ``{"bucket": ..., "prefix": ...}``."""
     migration_settings: MigrationSettings = field(default_factory=MigrationSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     path: str = DEFAULT_CONFIG
@@ -232,6 +245,8 @@ class Config:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("path")
+        if data["offload"] is None:
+            data.pop("offload")  # most configurations keep nothing in S3: no key for it
         return data
 
     def validate(self) -> Config:

@@ -28,7 +28,7 @@ from sqlite2ddb.config import Config
 from sqlite2ddb.errors import UsageError
 from sqlite2ddb.faults import crash_point
 from sqlite2ddb.migrate.run import select_item_types, source_identity
-from sqlite2ddb.plan.compile import ItemTypePlan, Plan
+from sqlite2ddb.plan.compile import ItemTypePlan, Plan, offload_location
 from sqlite2ddb.plan.opened import opened_plan
 
 DEFAULT_PART_MB = 64.0
@@ -143,7 +143,16 @@ def sink_for(config: Config, location: str) -> LocalSink | S3Sink:
 def _source_args(config: Config, plan: Plan) -> SourceArgs:
     """What a worker process needs to open the source and render parts on its own."""
     settings = config.migration_settings
-    return SourceArgs(config.mappings, config.source_db, settings.busy_timeout, plan.table_prefix, settings.on_error)
+    return SourceArgs(
+        config.mappings,
+        config.source_db,
+        settings.busy_timeout,
+        plan.table_prefix,
+        settings.on_error,
+        offload_location(config),
+        config.aws_region,
+        config.profile,
+    )
 
 
 def export_items(
@@ -173,6 +182,8 @@ def export_items(
         "part_bytes": part_bytes,
         "table_prefix": plan.table_prefix,
     }
+    if config.offload:  # the parts hold pointers into this bucket and prefix
+        identity["offload"] = dict(config.offload)
     earlier = _earlier_parts(sink, progress)  # before a new identity forgets the parts recorded
     finished = progress.export_parts(sink.url, identity)
     cut: dict[str, int] = {}

@@ -25,9 +25,10 @@ from typing import Any, BinaryIO
 
 from sqlite2ddb.bulk.dynamodb_json import item_line
 from sqlite2ddb.bulk.parts import PartSpec
+from sqlite2ddb.dynamodb.objects import ObjectStore, s3_client_for
 from sqlite2ddb.errors import MigrationError, RowError
 from sqlite2ddb.extract.source import open_source
-from sqlite2ddb.plan.compile import Plan, compile_plan
+from sqlite2ddb.plan.compile import OffloadLocation, Plan, compile_plan
 from sqlite2ddb.render.stream import CHUNK_ROWS, Rows, render
 from sqlite2ddb.spec import load_mapping_set
 
@@ -44,6 +45,13 @@ class SourceArgs:
     busy_timeout: float
     table_prefix: str
     on_error: str = "stop"
+    offload: OffloadLocation | None = None  # the S3 bucket of offloaded values: objects uploaded with the parts
+    aws_region: str = "us-east-1"
+    profile: str | None = None
+
+    def objects(self) -> ObjectStore | None:
+        """The S3 store of offloaded values, when the configuration names one."""
+        return ObjectStore(s3_client_for(self.aws_region, self.profile)) if self.offload else None
 
 
 @dataclass
@@ -86,8 +94,14 @@ class _Hashing:
         self.raw.flush()
 
 
-def render_part(plan: Plan, conn: sqlite3.Connection, part: PartSpec, path: Path, on_error: str) -> PartResult:
-    """Write one part to ``path``: its rows rendered through the plan, one DynamoDB JSON line per item, gzip."""
+def render_part(
+    plan: Plan, conn: sqlite3.Connection, part: PartSpec, path: Path, on_error: str, objects: ObjectStore | None = None
+) -> PartResult:
+    """Write one part to ``path``: its rows rendered through the plan, one DynamoDB JSON line per item, gzip.
+
+    The S3 objects of offloaded values are uploaded as each chunk is rendered, before the part is finished:
+    a part never holds a pointer to an object that is not there.
+    """
     item = plan.item_type(part.item_type)
     result = PartResult(part.key)
     rows = render(conn, item, Rows(after=part.after, first=part.rows))
@@ -98,6 +112,11 @@ def render_part(plan: Plan, conn: sqlite3.Connection, part: PartSpec, path: Path
             while chunk := list(islice(rows, CHUNK_ROWS)):
                 result.rows += len(chunk)
                 lines = []
+                uploads = [u for row in chunk if row.item is not None for u in row.uploads]
+                if uploads:
+                    if objects is None:
+                        raise MigrationError(f"part {part.key}: its items point at S3 objects and no store is open")
+                    objects.put_all(uploads)
                 for row in chunk:
                     if row.item is not None:
                         lines.append(item_line(row.item))
@@ -138,14 +157,16 @@ def _die_with_parent() -> None:
 def _start_worker(args: SourceArgs) -> None:
     _die_with_parent()
     conn = open_source(args.source_db, args.busy_timeout)
-    _WORKER["plan"] = compile_plan(load_mapping_set(args.mappings), conn, args.table_prefix, count=False)
+    mapping = load_mapping_set(args.mappings)
+    _WORKER["plan"] = compile_plan(mapping, conn, args.table_prefix, count=False, offload=args.offload)
     _WORKER["conn"] = conn
     _WORKER["on_error"] = args.on_error
+    _WORKER["objects"] = args.objects()
 
 
 def _work(part: PartSpec, path: str) -> PartResult:
     try:
-        return render_part(_WORKER["plan"], _WORKER["conn"], part, Path(path), _WORKER["on_error"])
+        return render_part(_WORKER["plan"], _WORKER["conn"], part, Path(path), _WORKER["on_error"], _WORKER["objects"])
     except MigrationError as exc:
         # our exceptions carry arguments pickling does not restore: send the line back as a plain error
         raise MigrationError(str(exc)) from None
@@ -165,8 +186,9 @@ def render_parts(
     """
     if processes <= 1 or len(parts) <= 1:
         plan, conn = local
+        objects = args.objects() if any(i.offload for i in plan.item_types) else None
         for part in parts:
-            yield part, render_part(plan, conn, part, path_for(part), args.on_error)
+            yield part, render_part(plan, conn, part, path_for(part), args.on_error, objects)
         return
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(processes, mp_context=context, initializer=_start_worker, initargs=(args,)) as pool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,10 +10,11 @@ import boto3
 import boto3.s3.transfer
 import botocore.exceptions
 
-from sqlite2ddb.config import Config
+from sqlite2ddb.dynamodb.objects import s3_client
 from sqlite2ddb.errors import TargetError, UsageError
 
-LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+__all__ = ["MULTIPART_BYTES", "S3Location", "S3Sink", "s3_client"]
+
 #: Parts above this are sent as multipart uploads, in chunks of this size.
 MULTIPART_BYTES = 16 * 1024 * 1024
 
@@ -39,18 +39,6 @@ class S3Location:
     @property
     def url(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
-
-
-def s3_client(config: Config) -> Any:
-    """An S3 client in the configuration's region and profile; ``AWS_ENDPOINT_URL_S3`` names another endpoint."""
-    session = boto3.session.Session(profile_name=config.profile) if config.profile else boto3.session.Session()
-    kwargs: dict[str, Any] = {"region_name": config.aws_region}
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3")
-    if endpoint:
-        kwargs["endpoint_url"] = endpoint
-        if session.get_credentials() is None:
-            kwargs.update(LOCAL_CREDENTIALS)
-    return session.client("s3", **kwargs)
 
 
 class S3Sink:

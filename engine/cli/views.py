@@ -376,6 +376,11 @@ def print_dry_run(dry: Any) -> None:
             str(e.problem_count),
         )
     console.print(table)
+    for e in dry.item_types:
+        if e.largest_at is not None:
+            where = json.dumps(e.largest_at, default=str, sort_keys=True)
+            in_s3 = f"; {e.offloaded} values ({e.offloaded_bytes:,} bytes) in S3" if e.offloaded else ""
+            say(f"{e.name}: largest item {e.largest:,} bytes, key {where}{in_s3}")
     _print_capacity(dry.capacity, dry.max_wcu)
     for problem in dry.problems:
         err_console.print(f"- {problem}", highlight=False)

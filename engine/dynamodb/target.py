@@ -9,6 +9,7 @@ them. Errors become TargetError with one line naming what to fix.
 from __future__ import annotations
 
 import os
+import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from sqlite2ddb.config import Config
 from sqlite2ddb.dynamodb import local as local_dynamodb
 from sqlite2ddb.dynamodb import read_answers, table_settings
 from sqlite2ddb.dynamodb.failures import describe_error
+from sqlite2ddb.dynamodb.objects import ObjectStore, s3_client
 from sqlite2ddb.dynamodb.retry import RetryPolicy, ThrottleLog, with_retries
 from sqlite2ddb.errors import TargetError
 from sqlite2ddb.faults import crash_point
@@ -32,6 +34,7 @@ from sqlite2ddb.plan.compile import Plan, TablePlan
 
 LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
 TABLE_WAIT_S = 600.0
+_OBJECTS_LOCK = threading.Lock()
 
 
 @dataclass
@@ -44,6 +47,18 @@ class Target:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     throttles: ThrottleLog = field(default_factory=ThrottleLog, repr=False)
     identity: str = ""  # what stays the same across runs: the data folder, the URL, or the AWS region
+    make_objects: Any = field(default=None, repr=False)  # () -> ObjectStore for offloaded values
+    _objects: ObjectStore | None = field(default=None, repr=False)
+
+    @property
+    def objects(self) -> ObjectStore:
+        """The S3 store of offloaded attribute values (its client is made on first use)."""
+        with _OBJECTS_LOCK:  # lanes of an item type make their writers in threads
+            if self._objects is None:
+                if self.make_objects is None:
+                    raise TargetError("this target has no S3 store for offloaded values")
+                self._objects = self.make_objects()
+            return self._objects
 
     def call(self, method: str, action: str, **kwargs: Any) -> Any:
         """A client call retried through throttles, 5xx and dropped connections.
@@ -120,7 +135,16 @@ def connect(config: Config, need_server: bool = True) -> Iterator[Target]:
     try:
         settings = config.migration_settings
         retry = RetryPolicy(settings.max_retries, settings.retry_delay)
-        yield Target(make_client(), label, kind, config.aws_region, make_client, retry, identity=identity)
+        yield Target(
+            make_client(),
+            label,
+            kind,
+            config.aws_region,
+            make_client,
+            retry,
+            identity=identity,
+            make_objects=lambda: ObjectStore(s3_client(config)),
+        )
     finally:
         if server is not None and server.owned:
             server.stop()

@@ -20,6 +20,7 @@ import botocore.exceptions
 from loguru import logger
 
 from sqlite2ddb.dynamodb.failures import REFUSED_CODES, explain
+from sqlite2ddb.dynamodb.objects import ObjectStore, Upload
 from sqlite2ddb.dynamodb.retry import MAX_BACKOFF_S, ThrottleLog, backoff_delay, error_code, transient_kind
 from sqlite2ddb.dynamodb.target import Target
 from sqlite2ddb.errors import RowError, WriteFailed, WriteRefused
@@ -83,6 +84,8 @@ class Batch:
     delete_keys: list[str] = field(default_factory=list)  # the same keys as the store names them
     refused: set[int] = field(default_factory=set)  # indexes of items DynamoDB refused
     consumed: float = 0.0  # write capacity units DynamoDB says the batch consumed (table and indexes)
+    uploads: list[Upload] = field(default_factory=list)  # S3 objects the items point at: written first
+    stale_objects: list[tuple[str, str]] = field(default_factory=list)  # (bucket, key) nothing points at once acked
 
     @property
     def empty(self) -> bool:
@@ -163,8 +166,10 @@ class BatchWriter:
         progress: Progress | None = None,
         window: int | None = None,
         commits: Commits | None = None,
+        objects: ObjectStore | None = None,
     ) -> None:
         self.target = target
+        self.objects = objects  # where a batch's offloaded values go, before its items
         self.progress = progress or Progress()
         self.table = table
         self.item_type = item_type
@@ -238,6 +243,7 @@ class BatchWriter:
                     if self.rate_limiter:
                         self.rate_limiter.acquire(batch.wcu)
                     crash_point("before_write")
+                    self._upload(batch)
                     self._write(batch)
                     crash_point("after_write")
                 self._acknowledge(batch)
@@ -259,6 +265,14 @@ class BatchWriter:
             self._acked.notify_all()
         if self.commits is not None:
             self.commits.maybe_commit()
+
+    def _upload(self, batch: Batch) -> None:
+        """The objects the batch's items point at, in S3 before the items are (never a pointer to nothing)."""
+        if not batch.uploads:
+            return
+        if self.objects is None:
+            raise self._failed(batch, "its items point at S3 objects and this writer has no S3 store")
+        self.objects.put_all(batch.uploads)
 
     def _write(self, batch: Batch) -> None:
         pending: dict[str, list[dict[str, Any]]] = {

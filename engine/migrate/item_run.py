@@ -279,6 +279,7 @@ class ItemRun:
             rate_limiter=self.limiter,
             progress=self.progress,
             commits=self.committer,
+            objects=self.target.objects if self.item.offload is not None else None,
         )
         lane = _Lane(index, after, upto, conn, writer)
         with self._lock:
@@ -359,6 +360,8 @@ class ItemRun:
                 self.stop.check()
             if row.item is not None:
                 error = self._add(row.item, row.size, dict(zip(columns, row.cursor)), batch, keys)
+                if error is None:
+                    batch.uploads += row.uploads
             else:
                 error = row.error
                 batch.skipped += error is None

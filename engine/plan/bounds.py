@@ -7,7 +7,11 @@ of every column the item type uses, so ``plan`` can say before any write:
   value, 1,024 for a sort key value): an error naming the mapping's file:line;
 * a value wider than its ``pad(n)``, which breaks text order in a key: a warning;
 * an item type whose largest item may be above half of the 400 KB item limit,
-  with the attribute (or embed) that makes it large: a warning.
+  with the attribute (or embed) that makes it large: a warning;
+* an item type with a row whose item is over 400 KB even with every value an
+  ``offload`` rule allows in S3: an error naming the attribute's file:line.
+
+Values an ``offload`` rule may send to S3 count as their pointers.
 
 The key bound is exact for a template of columns and text (the longest sum
 over the rows); filters are bounded by what they can produce. Templates that
@@ -31,6 +35,10 @@ from sqlite2ddb.spec.templates import ENV
 from sqlite2ddb.wire import MAX_ITEM_BYTES
 
 LARGE_ITEM_BYTES = MAX_ITEM_BYTES // 2
+#: What a pointer map to an offloaded value takes in an item, at most (bucket, key, size, sha256, type).
+POINTER_BYTES = 1400
+#: ... and at least (a lower bound must not refuse an item that fits).
+POINTER_MIN_BYTES = 100
 Part = str | tuple[str, tuple[tuple[str, tuple[Any, ...]], ...]]  # text, or (column, ((filter, args), ...))
 
 
@@ -208,8 +216,19 @@ def _attribute_columns(attributes: tuple[CompiledAttribute, ...]) -> list[tuple[
 
 
 def _size_warning(item: ItemTypePlan, conn: sqlite3.Connection, sizes: dict[str, str], found: list[Any]) -> list[str]:
-    """A warning when the longest values and the largest embed groups add up to more than half of 400 KB."""
+    """A warning when the longest values and the largest embed groups add up to more than half of 400 KB.
+
+    A value an ``offload`` rule may send to S3 counts as its pointer; an item type whose rows are
+    certain to exceed the limit with nothing left to offload is refused first (``_refuse_too_large``).
+    """
     parts = {f"attribute {sizes[c]}": n or 0 for c, n in zip(sizes, found)}
+    longest = dict(zip(sizes, found))
+    if sum(longest.get(a.spec.column or "") or 0 for a in item.attributes) > MAX_ITEM_BYTES:
+        _refuse_too_large(item, conn)  # the longest values together could pass the limit: measure per row
+    offloaded = {a.name for a in item.offloaded}
+    for name in offloaded:
+        if f"attribute {name}" in parts:
+            parts[f"attribute {name}"] = min(parts[f"attribute {name}"], POINTER_BYTES)
     for embed in item.embeds:
         parts[f"embed {embed.spec.list_attribute or embed.spec.name}"] = _largest_group(embed, conn, item)
     total = sum(parts.values())
@@ -219,7 +238,58 @@ def _size_warning(item: ItemTypePlan, conn: sqlite3.Connection, sizes: dict[str,
     return [
         f"item type {item.name}: its largest item may be {total / 1024:,.0f} KB, above half of DynamoDB's 400 KB "
         f"item limit ({largest}: up to {parts[largest] / 1024:,.0f} KB); as the data grows, items will be refused"
+        + (
+            f" (an offload rule on {largest} keeps it in S3)"
+            if largest.startswith("attribute ") and largest.removeprefix("attribute ") not in offloaded
+            else ""
+        )
     ]
+
+
+def _inline_bytes(attribute: CompiledAttribute) -> str | None:
+    """SQL for the bytes a plain column attribute stores for certain (text and blobs as they are), else None."""
+    spec = attribute.spec
+    if spec.source != "column" or not spec.column or spec.type not in ("auto", "string", "binary"):
+        return None
+    column = quote_name(spec.column)
+    return f"(CASE WHEN typeof({column}) IN ('text', 'blob') THEN length(CAST({column} AS BLOB)) ELSE 0 END)"
+
+
+def _refuse_too_large(item: ItemTypePlan, conn: sqlite3.Connection) -> None:
+    """SpecError naming the attribute's file:line when a row's item exceeds 400 KB with nothing left to offload.
+
+    The measure is a lower bound, exact per row: the bytes of the text and blob columns the item stores
+    as they are (names included), offloadable ones counted as their pointers. Templates, numbers and
+    embeds only add to it, so a refused mapping is one whose items DynamoDB would refuse.
+    """
+    measured = [(a, sql) for a in item.attributes if (sql := _inline_bytes(a)) is not None]
+    if not measured:
+        return
+    terms = [f"min({sql}, {POINTER_MIN_BYTES})" if a.spec.offload is not None else sql for a, sql in measured]
+    names = sum(len(a.name.encode()) for a, _ in measured)
+    cursor = ", ".join(quote_name(c) for c in item.spec.cursor)
+    sql = (
+        f"SELECT {' + '.join(terms)} + {names} AS total, {', '.join(f'{s} AS v{i}' for i, (_, s) in enumerate(measured))}, "
+        f"{cursor} FROM (\n{item.spec.query.strip().rstrip(';')}\n) ORDER BY total DESC LIMIT 1"
+    )
+    try:
+        row = conn.execute(sql).fetchone()
+    except sqlite3.Error as exc:
+        raise source_error(exc, f"{item.spec.location}: item type {item.name}: measuring its largest item") from None
+    if row is None or (row[0] or 0) <= MAX_ITEM_BYTES:
+        return
+    values = row[1 : 1 + len(measured)]
+    widest = max(range(len(measured)), key=lambda i: values[i] or 0)
+    attribute = measured[widest][0]
+    at = dict(zip(item.spec.cursor, row[1 + len(measured) :]))
+    raise SpecError(
+        f"{attribute.spec.location}: item type {item.name}: the item of row {at} is at least {row[0]:,} bytes, over "
+        f"DynamoDB's 400 KB item limit, with nothing left to offload (attribute {attribute.name} is "
+        f"{values[widest] or 0:,} bytes)",
+        f"add 'offload: {{over_kb: 64}}' to attribute {attribute.name} (and an offload bucket to the configuration)"
+        if attribute.spec.offload is None
+        else "offload another attribute, or store less in the item",
+    )
 
 
 def _largest_group(embed: CompiledEmbed, conn: sqlite3.Connection, item: ItemTypePlan) -> int:

@@ -12,6 +12,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from sqlite2ddb.config import Config
 from sqlite2ddb.errors import SpecError
 from sqlite2ddb.extract.capture_log import capture_tables_read
 from sqlite2ddb.extract.connections import register_functions
@@ -64,6 +65,21 @@ class TablePlan:
 
 
 @dataclass(frozen=True)
+class OffloadLocation:
+    """The S3 bucket and key prefix that hold offloaded attribute values (the configuration's ``offload``)."""
+
+    bucket: str
+    prefix: str = ""  # without leading or trailing slash
+
+
+def offload_location(config: Config) -> OffloadLocation | None:
+    """The configuration's ``offload`` bucket and prefix, or None when it names none."""
+    if not config.offload:
+        return None
+    return OffloadLocation(config.offload["bucket"], str(config.offload.get("prefix") or "").strip("/"))
+
+
+@dataclass(frozen=True)
 class ItemTypePlan:
     spec: ItemTypeSpec
     table: TablePlan
@@ -73,10 +89,16 @@ class ItemTypePlan:
     filter: Any  # Callable[[Row], Any] | None
     columns: tuple[str, ...]
     expected_rows: int
+    offload: OffloadLocation | None = None  # where offloaded values go (set when an attribute offloads)
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def offloaded(self) -> tuple[CompiledAttribute, ...]:
+        """The item's own attributes with an ``offload`` rule."""
+        return tuple(a for a in self.attributes if a.spec.offload is not None)
 
 
 @dataclass(frozen=True)
@@ -113,12 +135,18 @@ def require_item_types(mapping: MappingSet) -> MappingSet:
     return mapping
 
 
-def compile_plan(mapping: MappingSet, conn: sqlite3.Connection, table_prefix: str, count: bool = True) -> Plan:
+def compile_plan(
+    mapping: MappingSet,
+    conn: sqlite3.Connection,
+    table_prefix: str,
+    count: bool = True,
+    offload: OffloadLocation | None = None,
+) -> Plan:
     """Check every query and template against the source and compile them."""
     require_item_types(mapping)
     tables = tuple(TablePlan(t, f"{table_prefix}{t.name}", config_table_name(t.name)) for t in mapping.tables)
     by_name = {t.spec.name: t for t in tables}
-    items = tuple(_compile_item(item, by_name[item.table], conn, count) for item in mapping.item_types)
+    items = tuple(_compile_item(item, by_name[item.table], conn, count, offload) for item in mapping.item_types)
     if mapping.access_patterns:
         _register_check_functions(conn)
     for pattern in mapping.access_patterns:
@@ -158,8 +186,17 @@ def _columns_of(conn: sqlite3.Connection, query: str, where: Location, what: str
     return columns
 
 
-def _compile_item(item: ItemTypeSpec, table: TablePlan, conn: sqlite3.Connection, count: bool) -> ItemTypePlan:
+def _compile_item(
+    item: ItemTypeSpec, table: TablePlan, conn: sqlite3.Connection, count: bool, offload: OffloadLocation | None
+) -> ItemTypePlan:
     what = f"item type {item.name}"
+    offloaded = [a for a in item.attributes if a.offload is not None]
+    if offloaded and offload is None:
+        raise SpecError(
+            f"{offloaded[0].location}: {what}: attribute {offloaded[0].name}: 'offload' needs an S3 bucket, and the "
+            "configuration names none",
+            'add "offload": {"bucket": "...", "prefix": "..."} to the configuration file',
+        )
     columns = _columns_of(conn, item.query, item.query_location, what)
     available = frozenset(columns)
     for name in item.cursor:
@@ -192,7 +229,9 @@ def _compile_item(item: ItemTypeSpec, table: TablePlan, conn: sqlite3.Connection
         raise source_error(exc, f"{item.query_location}: {what}: counting rows") from None
     if count:
         prove_unique(conn, item)
-    return ItemTypePlan(item, table, keys, attributes, embeds, predicate, columns, expected)
+    return ItemTypePlan(
+        item, table, keys, attributes, embeds, predicate, columns, expected, offload if offloaded else None
+    )
 
 
 def _template(source: str, available: frozenset[str], where: Location, what: str) -> CompiledTemplate:

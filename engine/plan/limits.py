@@ -4,6 +4,12 @@ A partition key value holds at most 2,048 bytes and a sort key value at most
 1,024 bytes, for the table's key and for every index key alike. DynamoDB
 refuses a longer one with "Size limit exceeded", naming neither the attribute
 nor the limit; this says both, for the row, before anything is written.
+
+Key values are never offloaded to S3 (``offload`` applies to an item type's
+own non-key attributes): these limits hold whatever an item keeps in S3. The
+400 KB item limit, net of offloaded values, is checked by the render stream
+(``sqlite2ddb.render.stream``) for every row and bounded by ``plan`` with SQL
+(``sqlite2ddb.plan.bounds``).
 """
 
 from __future__ import annotations

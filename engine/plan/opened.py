@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from sqlite2ddb.config import Config
 from sqlite2ddb.extract.source import open_source
-from sqlite2ddb.plan.compile import Plan, compile_plan
+from sqlite2ddb.plan.compile import Plan, compile_plan, offload_location
 from sqlite2ddb.spec import MappingSet, load_mapping_set
 
 if TYPE_CHECKING:
@@ -24,6 +24,6 @@ def opened_plan(
     mapping = mapping or load_mapping_set(config.mappings)
     conn = open_source(snapshot.path if snapshot else config.source_db, config.migration_settings.busy_timeout)
     try:
-        yield compile_plan(mapping, conn, config.table_prefix, count=count), conn
+        yield compile_plan(mapping, conn, config.table_prefix, count=count, offload=offload_location(config)), conn
     finally:
         conn.close()

@@ -43,6 +43,8 @@ class Estimate:
     problem_count: int = 0
     sampled: bool = False
     partitions: PartitionLoad = field(default_factory=PartitionLoad)
+    offloaded: int = 0  # values kept in S3 (an offload rule), each a pointer in its item
+    offloaded_bytes: int = 0
 
     @property
     def average(self) -> float:
@@ -68,6 +70,8 @@ class Estimate:
         self.problems += other.problems[: max(0, 20 - len(self.problems))]
         self.problem_count += other.problem_count
         self.sampled = self.sampled or other.sampled
+        self.offloaded += other.offloaded
+        self.offloaded_bytes += other.offloaded_bytes
         self.partitions.merge(other.partitions)
 
     def to_json(self, price_per_million: float, max_wcu: float | None = None) -> dict[str, Any]:
@@ -85,6 +89,8 @@ class Estimate:
             "extrapolated_from_sample": self.sampled,
             "problems": self.problem_count,
             "first_problems": self.problems,
+            "offloaded_values": self.offloaded,
+            "offloaded_bytes": self.offloaded_bytes,
         }
         if max_wcu:
             out["seconds_at_max_wcu"] = round(self.table_wcu / max_wcu, 1)
@@ -138,6 +144,8 @@ def estimate_item_type(
         if len(batch_keys) >= batch_size:
             batch_keys = {}
         _count(result, row.item, row.size, table.indexes + table.local_indexes, table.primary_key_names)
+        result.offloaded += len(row.uploads)
+        result.offloaded_bytes += sum(len(u.data) for u in row.uploads)
     if limit is not None and result.rows_read >= limit and item.expected_rows > result.rows_read:
         _scale(result, item.expected_rows / result.rows_read)
     return result

@@ -8,7 +8,9 @@ came from, or the row's ``RowError`` (the caller decides: skip or stop), or
 neither when the item type's filter skips the row (so a checkpoint can count
 it). Rows are read and rendered in chunks of ``CHUNK_ROWS``; the child rows of
 embeds are fetched per chunk, in extract. An item over DynamoDB's 400 KB is a
-row error here, and nowhere else (``ItemTooLarge``).
+row error here, and nowhere else (``ItemTooLarge``), once the values an
+``offload`` rule allows are in S3 (``render.offload``: the item carries their
+pointers, ``Rendered.uploads`` the objects to write before it).
 
 migrate (``migrate.item_run``), sync and the differ, validate, export,
 estimates and samples all render through this module; it is the only importer
@@ -30,6 +32,7 @@ from sqlite2ddb.errors import RowError
 from sqlite2ddb.extract.children import attach_children
 from sqlite2ddb.extract.source import Row, stream_rows
 from sqlite2ddb.plan.compile import ItemTypePlan
+from sqlite2ddb.render.offload import Upload
 from sqlite2ddb.render.transform import build_item, cursor_of, keep_row, primary_key
 from sqlite2ddb.wire import MAX_ITEM_BYTES, Wire, item_size
 
@@ -42,6 +45,7 @@ __all__ = [
     "Rendered",
     "Renderer",
     "Rows",
+    "Upload",
     "cursor_of",
     "items",
     "primary_key",
@@ -72,12 +76,16 @@ ALL = Rows()
 
 
 class Rendered(NamedTuple):
-    """One row's outcome: its item (and the item's size in bytes), its error, or neither (the filter skips it)."""
+    """One row's outcome: its item (and the item's size in bytes), its error, or neither (the filter skips it).
+
+    ``uploads`` are the S3 objects of the item's offloaded values: a writer writes them before the item.
+    """
 
     cursor: list[Any]  # the row's cursor values, as a checkpoint holds them
     item: dict[str, Wire] | None
     error: RowError | None = None
     size: int = 0
+    uploads: tuple[Upload, ...] = ()
 
 
 class ItemTooLarge(RowError):
@@ -118,13 +126,13 @@ def _verdict(item: ItemTypePlan, row: Row) -> bool | RowError:
 
 def _rendered(item: ItemTypePlan, row: Row, cursor: list[Any]) -> Rendered:
     try:
-        built = build_item(item, row)
+        built, uploads = build_item(item, row)
     except RowError as error:
         return Rendered(cursor, None, error)
     size = item_size(built)
-    if size > MAX_ITEM_BYTES:
+    if size > MAX_ITEM_BYTES:  # with every offloadable value already in S3
         return Rendered(cursor, None, ItemTooLarge(item.name, cursor_of(item, row), built, size))
-    return Rendered(cursor, built, None, size)
+    return Rendered(cursor, built, None, size, uploads)
 
 
 def _selected(conn: sqlite3.Connection, item: ItemTypePlan, rows: Rows) -> Iterator[Row]:
@@ -171,11 +179,17 @@ def raise_error(error: RowError) -> None:
 
 
 def items(
-    conn: sqlite3.Connection, item: ItemTypePlan, rows: Rows = ALL, on_error: Callable[[RowError], None] = skip
+    conn: sqlite3.Connection,
+    item: ItemTypePlan,
+    rows: Rows = ALL,
+    on_error: Callable[[RowError], None] = skip,
+    on_uploads: Callable[[dict[str, Wire], tuple[Upload, ...]], None] | None = None,
 ) -> Iterator[dict[str, Wire]]:
-    """Only the items of ``render``; each row that fails goes to ``on_error``."""
+    """Only the items of ``render``; each row that fails goes to ``on_error``, offloaded objects to ``on_uploads``."""
     for outcome in render(conn, item, rows):
         if outcome.item is not None:
+            if outcome.uploads and on_uploads is not None:
+                on_uploads(outcome.item, outcome.uploads)
             yield outcome.item
         elif outcome.error is not None:
             on_error(outcome.error)
@@ -203,10 +217,15 @@ class Renderer:
         return self.sample is not None or self.sample_pct is not None
 
     def render(
-        self, item: ItemTypePlan, on_error: Callable[[RowError], None] = skip, rows: int | None = None
+        self,
+        item: ItemTypePlan,
+        on_error: Callable[[RowError], None] = skip,
+        rows: int | None = None,
+        on_uploads: Callable[[dict[str, Wire], tuple[Upload, ...]], None] | None = None,
     ) -> Iterator[dict[str, Wire]]:
         """The items of this item type (all, the sample, or those of the first ``rows`` rows)."""
-        return items(self.conn, item, Rows(first=rows, sample=self.sample, sample_pct=self.sample_pct), on_error)
+        selected = Rows(first=rows, sample=self.sample, sample_pct=self.sample_pct)
+        return items(self.conn, item, selected, on_error, on_uploads)
 
     def rows_written(self, item: ItemTypePlan) -> int:
         return rows_written(self.conn, item)

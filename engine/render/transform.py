@@ -19,6 +19,7 @@ from sqlite2ddb.extract.children import CHILDREN
 from sqlite2ddb.extract.source import UNDECODABLE, Row
 from sqlite2ddb.plan.compile import CompiledAttribute, CompiledEmbed, CompiledKey, ItemTypePlan
 from sqlite2ddb.plan.limits import KeyTooLarge, check_key_sizes
+from sqlite2ddb.render.offload import Upload, offload_values
 from sqlite2ddb.spec.model import AttributeSpec
 from sqlite2ddb.spec.templates import TemplateError
 from sqlite2ddb.wire import KEY_CONVERTERS, ConversionError, Wire, convert, converter, from_python, number_text, set_of
@@ -43,8 +44,12 @@ def keep_row(plan: ItemTypePlan, row: Row) -> bool:
         raise RowError(plan.name, cursor_of(plan, row), f"filter: {exc}") from None
 
 
-def build_item(plan: ItemTypePlan, row: Row) -> dict[str, Wire]:
-    """One row -> one item; RowError names the item type, the row's cursor and why."""
+def build_item(plan: ItemTypePlan, row: Row) -> tuple[dict[str, Wire], tuple[Upload, ...]]:
+    """One row -> one item, and the S3 objects its offloaded values need; RowError names the row and why.
+
+    Offloaded values are replaced by their pointers before the fingerprint attribute is computed,
+    so the fingerprint covers what the table stores.
+    """
     builder = _BUILDERS.get(id(plan))
     if builder is None or builder[0] is not plan:
         builder = _BUILDERS[id(plan)] = (plan, _compile_setters(plan))
@@ -55,10 +60,11 @@ def build_item(plan: ItemTypePlan, row: Row) -> dict[str, Wire]:
         check_key_sizes(plan, item)  # DynamoDB's 2,048 / 1,024-byte key limits (plan/limits.py)
     except (ConversionError, TemplateError, _KeyProblem, KeyTooLarge) as exc:
         raise RowError(plan.name, cursor_of(plan, row), str(exc)) from None
+    uploads = offload_values(plan, item) if plan.offload is not None else ()
     marker = plan.table.spec.fingerprint_attribute
     if marker:
         item[marker] = {"S": content_hash(item)}
-    return item
+    return item, uploads
 
 
 class _KeyProblem(ValueError):

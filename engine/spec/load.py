@@ -25,6 +25,7 @@ from sqlite2ddb.spec.model import (
     KeyAttribute,
     Location,
     MappingSet,
+    OffloadRule,
     RequestSpec,
     SortCondition,
     TableSettings,
@@ -33,6 +34,9 @@ from sqlite2ddb.spec.model import (
 from sqlite2ddb.spec.schema import validate_document
 from sqlite2ddb.spec.yamlfile import DocPath, YamlDocument, format_path, read_yaml
 from sqlite2ddb.wire import SET_TYPES, TIME_TYPES, ConversionError, converter
+
+#: The attribute types whose values can be kept in S3: text and bytes.
+OFFLOAD_TYPES = ("auto", "string", "binary")
 
 DEFAULT_MARKER = "Entity"
 
@@ -274,6 +278,10 @@ def _converted(path: DocPath, location: Location, raw: dict[str, Any], **fields:
             raise SpecError(f"{where}: '{option}' applies to type {' or '.join(kinds)}, not {kind}")
     if "precision" in raw and kind != "iso8601":
         raise SpecError(f"{where}: 'precision' applies to type iso8601, not {kind}")
+    if "offload" in raw and kind not in OFFLOAD_TYPES:
+        raise SpecError(
+            f"{where}: 'offload' applies to type {', '.join(OFFLOAD_TYPES)} (S3 holds text or bytes), not {kind}"
+        )
     null = raw.get("null", "omit")
     spec = AttributeSpec(
         location=location,
@@ -283,6 +291,7 @@ def _converted(path: DocPath, location: Location, raw: dict[str, Any], **fields:
         format=raw.get("format"),
         timezone=raw.get("timezone"),
         precision=raw.get("precision"),
+        offload=OffloadRule(raw["offload"].get("over_kb")) if isinstance(raw.get("offload"), dict) else None,
         **fields,
     )
     try:
@@ -403,6 +412,13 @@ def _check_item_keys(item: ItemTypeSpec, table: TableSpec) -> None:
                 f"{attribute.location}: item type {item.name}: attribute '{attribute.name}' is also a key; "
                 "define it once, under keys"
             )
+    embeds = list(item.embeds)
+    while embeds:
+        embed = embeds.pop()
+        _no_nested_offload(item, embed.attributes)
+        embeds += embed.embeds
+    for attribute in item.attributes:
+        _no_nested_offload(item, attribute.fields)
     if item.marker_value() is None:
         raise SpecError(
             f"{item.location}: item type {item.name}: needs a constant marker attribute "
@@ -426,3 +442,14 @@ def _check_projection(pattern: AccessPatternSpec, table: TableSpec) -> None:
             f"{shown}, which lacks {', '.join(missing)} that the pattern compares "
             "(add them to the projection's include list, or use projection: ALL)"
         )
+
+
+def _no_nested_offload(item: ItemTypeSpec, attributes: tuple[AttributeSpec, ...]) -> None:
+    """Only an item's own attributes go to S3: a pointer inside a map or a list would be one the checks miss."""
+    for attribute in attributes:
+        if attribute.offload is not None:
+            raise SpecError(
+                f"{attribute.location}: item type {item.name}: attribute '{attribute.name}': 'offload' applies to "
+                "the item's own attributes, not to those of a map or an embed"
+            )
+        _no_nested_offload(item, attribute.fields)

@@ -109,6 +109,18 @@ class AttributeSpec:
     format: str | None = None  # epoch_seconds, iso8601: strptime format or None for ISO 8601
     timezone: str | None = None  # of source text without an offset; None is UTC
     precision: str | None = None  # iso8601: seconds, milliseconds, microseconds
+    offload: OffloadRule | None = None  # the value may live in S3, a pointer map in the item
+
+
+@dataclass(frozen=True)
+class OffloadRule:
+    """``offload: {over_kb: N}``: values over N KB go to S3; without N, only those the item cannot hold."""
+
+    over_kb: float | None = None
+
+    @property
+    def over_bytes(self) -> int | None:
+        return None if self.over_kb is None else int(self.over_kb * 1024)
 
 
 @dataclass(frozen=True)

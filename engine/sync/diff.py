@@ -22,6 +22,7 @@ import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,9 +31,10 @@ from loguru import logger
 
 from sqlite2ddb.canonical import from_canonical, key_of, wire_key, wire_text
 from sqlite2ddb.plan.compile import ItemTypePlan, Plan, TablePlan
-from sqlite2ddb.render.stream import ItemTooLarge, render
+from sqlite2ddb.render.stream import ItemTooLarge, Upload, render
 from sqlite2ddb.state.fingerprints import Fingerprint, FingerprintStore, key_text
 from sqlite2ddb.sync.item_diff import UNKNOWN_TYPE, ItemDiff, Row
+from sqlite2ddb.sync.objects import StagedObjects
 from sqlite2ddb.wire import Wire
 
 SAMPLES = 5
@@ -93,6 +95,7 @@ class Put:
     item: dict[str, Wire]
     fingerprint: Fingerprint
     held: str | None = None
+    uploads: tuple[Upload, ...] = ()  # the S3 objects of its offloaded values: written before the item
 
 
 @dataclass(frozen=True)
@@ -159,8 +162,9 @@ class Differ:
         (then every unchanged item comes out too, as ``Same``, when asked).
         """
         keys = list(table.spec.primary_key_names)
-        with ItemDiff(keys, table.name, self.scratch) as compared:
-            rendered = {item.name: self._render(conn, item, compared) for item in items}
+        staged = StagedObjects(self.scratch) if any(i.offload for i in items) else None
+        with ItemDiff(keys, table.name, self.scratch) as compared, staged or nullcontext():
+            rendered = {item.name: self._render(conn, item, compared, staged) for item in items}
             for key, item_type, first in compared.duplicates():
                 message = f"item type {item_type}: key {key} is rendered again (first by {first}); kept the first"
                 self.counts(table.name, item_type).error(message)
@@ -171,7 +175,7 @@ class Differ:
                 self._read(table, held, compared)
             skip = self._kept_types(table, items)
             for row in compared.rows(same=emit_same):
-                change = self._change(table, row, keys, skip)
+                change = self._change(table, row, keys, skip, staged)
                 if change is not None:
                     self._note(table.name, change)
                     yield change
@@ -179,13 +183,17 @@ class Differ:
             counts = self.counts(table.name, item.name)
             counts.unchanged = rendered[item.name] - counts.new - counts.updated
 
-    def _render(self, conn: sqlite3.Connection, item: ItemTypePlan, compared: ItemDiff) -> int:
+    def _render(
+        self, conn: sqlite3.Connection, item: ItemTypePlan, compared: ItemDiff, staged: StagedObjects | None = None
+    ) -> int:
         """One item type's items into the comparison; how many (items over the size limit are errors)."""
         counts = self.counts(item.table.name, item.name)
         added = 0
         for row in render(conn, item):
             if row.item is not None:
                 compared.add(item.name, row.item, wire_text(row.item))
+                if row.uploads and staged is not None:
+                    staged.add(row.uploads)
                 added += 1
             elif isinstance(row.error, ItemTooLarge):
                 key = key_text(key_of(row.error.item, compared.keys))
@@ -215,7 +223,9 @@ class Differ:
             logger.warning("{}: deletions skipped because some of its rows could not be rendered", name)
         return failed | ({i.name for i in self.plan.item_types} - rendered)
 
-    def _change(self, table: TablePlan, row: Row, keys: list[str], keep: set[str]) -> Change | None:
+    def _change(
+        self, table: TablePlan, row: Row, keys: list[str], keep: set[str], staged: StagedObjects | None = None
+    ) -> Change | None:
         if row.kind == "deleted":
             if row.item_type in keep:
                 return None
@@ -231,7 +241,7 @@ class Differ:
             for path, _, _ in row.paths():
                 counts.paths[re.sub(r"\[\d+\]", "[]", path)] += 1
         item = {name: from_canonical(value) for name, value in json.loads(row.rendered).items()}
-        return Put(row.item_type, item, mark, row.stored)
+        return Put(row.item_type, item, mark, row.stored, staged.uploads_for(item) if staged else ())
 
     def _note(self, table: str, change: Change) -> None:
         with self._lock:

@@ -25,7 +25,7 @@ from sqlite2ddb.dynamodb.index_changes import IndexChange, apply_index_changes, 
 from sqlite2ddb.dynamodb.reads import Reader
 from sqlite2ddb.dynamodb.target import Target, describe_table
 from sqlite2ddb.dynamodb.writer import Batch, BatchWriter, RateLimiter
-from sqlite2ddb.errors import MigrationError
+from sqlite2ddb.errors import MigrationError, UsageError
 from sqlite2ddb.extract.source import open_source
 from sqlite2ddb.migrate.item_run import StopFlag
 from sqlite2ddb.migrate.run import bind_target, run_groups, run_identity, select_item_types, state_lock
@@ -38,6 +38,7 @@ from sqlite2ddb.state.scratch import remove_abandoned
 from sqlite2ddb.state.snapshot import Snapshot, remove_earlier, source_digests, unchanged
 from sqlite2ddb.sync.diff import Change, Delete, Differ, Put, Same, Scan, TypeDiff
 from sqlite2ddb.sync.guard import Conflict, GuardedWriter, guard_attribute
+from sqlite2ddb.sync.objects import stale_objects
 from sqlite2ddb.wire import item_size, write_units
 
 
@@ -80,6 +81,13 @@ def sync(
     if guard:
         for table in table_plans:
             guard_attribute(table)
+        offloading = [i.name for i in selected if i.offload is not None]
+        if offloading:
+            raise UsageError(
+                f"sync --guard: item type {offloading[0]} keeps attributes in S3, which guarded writes do not "
+                "upload yet",
+                "sync without --guard",
+            )
     result = SyncResult()
     with (
         state_lock(config) as state,
@@ -237,6 +245,7 @@ class _TableSync:
             retry_delay=settings.retry_delay,
             on_ack=self._acknowledged,
             rate_limiter=limiter,
+            objects=target.objects if any(i.offload for i in items) else None,
         )
 
     def execute(self, conn: sqlite3.Connection) -> None:
@@ -301,6 +310,9 @@ class _TableSync:
         return []
 
     def _acknowledged(self, batch: Batch) -> None:
+        if batch.stale_objects and not batch.refused:  # their items are replaced or deleted, acknowledged
+            for bucket, key in batch.stale_objects:
+                self.target.objects.delete(bucket, key)
         written = batch.written_fingerprints()
         self.store.record(self.table.name, written)
         self.store.forget(self.table.name, batch.delete_keys)
@@ -314,7 +326,9 @@ class _TableSync:
 
 
 def _add(batch: Batch, change: Put | Delete) -> None:
+    batch.stale_objects += stale_objects(change.held, change.item if isinstance(change, Put) else None)
     if isinstance(change, Put):
+        batch.uploads += change.uploads
         batch.items.append(change.item)
         batch.fingerprints.append(change.fingerprint)
         batch.cursors.append(json.loads(change.fingerprint.key))

@@ -278,7 +278,8 @@ def _table_checks(
         results.append(_timed(shape_check(table, described, target), started))
     if any(wanted(n) for n in table_check_names(plan, table)):
         started, units = time.monotonic(), reader.units
-        passed = TablePass(plan, table, renderer, wanted).run(reader, renderer.conn, progress)
+        objects = target.objects if any(i.offload for i in plan.item_types if i.table.name == table.name) else None
+        passed = TablePass(plan, table, renderer, wanted, objects).run(reader, renderer.conn, progress)
         results += [_timed(r, started) for r in passed]
         _charge(passed, reader.units - units)
     return results

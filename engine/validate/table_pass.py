@@ -15,11 +15,13 @@ from typing import Any
 
 import sqlite2ddb.validate.items as item_failures
 from sqlite2ddb.canonical import jsonable, key_of, wire_key, wire_text
+from sqlite2ddb.dynamodb.objects import ObjectStore
 from sqlite2ddb.dynamodb.reads import Reader
 from sqlite2ddb.plan.compile import ItemTypePlan, Plan, TablePlan
 from sqlite2ddb.render.stream import Renderer
 from sqlite2ddb.sync.item_diff import ItemDiff
 from sqlite2ddb.validate.aggregates import Aggregate
+from sqlite2ddb.validate.objects import ObjectCheck
 from sqlite2ddb.validate.progress import Progress
 from sqlite2ddb.validate.results import CheckResult, Failure, SortedFailures
 from sqlite2ddb.validate.rules import rule_failure
@@ -30,6 +32,7 @@ def table_check_names(plan: Plan, table: TablePlan) -> list[str]:
     """The checks one pass over ``table`` feeds, in report order."""
     items = item_types_of(plan, table)
     names = [f"count:{table.config_name}", f"items:{table.config_name}"]
+    names += [f"objects:{table.config_name}"] if any(i.offload for i in items) else []
     names += [f"count:{i.name}" for i in items] + [f"rule:{c.name}" for i in items for c in i.spec.checks]
     item_names = {i.name for i in items}
     names += [f"aggregate:{a.name}" for a in plan.mapping.aggregate_checks if a.item_type in item_names]
@@ -53,7 +56,14 @@ def _type_of(item: dict[str, Wire], markers: Iterable[str], by_marker: dict[Any,
 class TablePass:
     """The checks of one table, fed by one rendering of the source and one read of the table."""
 
-    def __init__(self, plan: Plan, table: TablePlan, renderer: Renderer, wanted: Callable[[str], bool]) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        table: TablePlan,
+        renderer: Renderer,
+        wanted: Callable[[str], bool],
+        objects: ObjectStore | None = None,
+    ) -> None:
         self.table = table
         self.renderer = renderer
         self.wanted = wanted
@@ -76,6 +86,9 @@ class TablePass:
         self.tally = {i.name: 0 for i in self.items}
         self.expected = {i.name: 0 for i in self.items}
         self.scanned = 0
+        name = f"objects:{table.config_name}"
+        offloads = objects is not None and any(i.offload for i in self.items) and wanted(name)
+        self.objects = ObjectCheck(table.name, table.config_name, self.keys, objects) if offloads else None  # type: ignore[arg-type]
 
     def run(self, reader: Reader, conn: sqlite3.Connection, progress: Progress) -> list[CheckResult]:
         """Render, read, compare; the results in report order (the caller times them)."""
@@ -107,7 +120,8 @@ class TablePass:
     def _render_into(self, differ: ItemDiff, task: Any) -> None:
         on_error = (lambda error: self.compare.fail(Failure("unrenderable", str(error)))) if self.do_items else _ignore
         for item in self.items:
-            for rendered in self.renderer.render(item, on_error):
+            on_uploads = self.objects.add if self.objects is not None and item.offload else None
+            for rendered in self.renderer.render(item, on_error, on_uploads=on_uploads):
                 self.expected[item.name] += 1
                 if self.do_items:
                     differ.add(item.name, rendered)
@@ -154,6 +168,8 @@ class TablePass:
         results.append(self._total())
         if self.do_items:
             results.append(self._summarized())
+        if self.objects is not None:
+            results.append(self.objects.finish())
         for (item_name, _), result in self.rules.items():
             result.compared = self.tally.get(item_name, 0)
             if result.empty:
