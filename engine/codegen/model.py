@@ -120,6 +120,12 @@ def identifier(name: str) -> str:
     return f"{text}_" if keyword.iskeyword(text) else text
 
 
+def snake(name: str) -> str:
+    """``PlaylistTrack`` -> ``playlist_track``: an item type's name in method names."""
+    text = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", identifier(name))
+    return re.sub(r"_+", "_", text).strip("_").lower() or "item"
+
+
 def class_name(*parts: str) -> str:
     return "".join(identifier(p)[:1].upper() + identifier(p)[1:] for p in parts)
 
@@ -248,6 +254,9 @@ def _answer_types(plan: Plan, pattern: AccessPatternSpec, table: TableSpec) -> l
         wanted = [(partition, literal_prefix(request.partition or ""))]
         if sort and request.sort and request.sort.op in ("eq", "begins_with"):
             wanted.append((sort, literal_prefix(request.sort.templates[0])))
+    if request.index:  # a sparse index holds the item types that have its keys
+        names = {k.name for k in key_source.key_attributes}
+        on_table = [i for i in on_table if names <= {name for name, _ in i.keys}] or on_table
     found = []
     for item in on_table:
         keys = dict(item.keys)

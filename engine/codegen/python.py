@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlite2ddb.codegen import runtime
-from sqlite2ddb.codegen.model import Api, CopyPath, Field, Method, Record, Writer, identifier
+from sqlite2ddb.codegen.model import Api, CopyPath, Field, Method, Record, Writer, identifier, snake
 from sqlite2ddb.spec.templates import compile_template, template_parts
 from sqlite2ddb.validate.pattern_request import request_kwargs
 
@@ -104,7 +104,7 @@ def _row_code(writer: Writer, source: str = "record") -> str:
 
 
 def _key_builder(writer: Writer) -> str:
-    name = identifier(writer.item_type.name).lower()
+    name = snake(writer.item_type.name)
     lines = ["", "", f"def _{name}_keys(row: dict[str, Any]) -> dict[str, Wire]:"]
     lines.append(
         f'    """The keys of a {writer.item_type.name} item, built from ``row`` as the mapping\'s templates build them."""'
@@ -169,7 +169,7 @@ def _method(method: Method) -> str:
 
 def _writes(writer: Writer, copies: list[CopyPath], writers: dict[str, Writer]) -> str:
     spec, cls = writer.item_type, writer.record
-    name = identifier(spec.name).lower()
+    name = snake(spec.name)
     table = writer.table
     primary = tuple(table.primary_key_names)
     key_names = tuple(dict.fromkeys(k for k, _, _, _ in writer.keys))
@@ -195,7 +195,7 @@ def _writes(writer: Writer, copies: list[CopyPath], writers: dict[str, Writer]) 
         f"        self.client.put_item(TableName=self.table_name({table.name!r}), Item=item)",
         f"        return _plain_key(item, {primary!r})",
         "",
-        f"    def get_{name}(self, key: dict[str, Any]) -> {cls} | None:",
+        f"    def get_{name}_by_key(self, key: dict[str, Any]) -> {cls} | None:",
         f'        """The {spec.name} item with this primary key, or None."""',
         f"        table = self.table_name({table.name!r})",
         '        item = self._get({"TableName": table, "Key": _wire_key(key), "ConsistentRead": True})',
@@ -210,7 +210,7 @@ def _writes(writer: Writer, copies: list[CopyPath], writers: dict[str, Writer]) 
 
 
 def _copy_finder(writer: Writer, copies: list[CopyPath], star: str, writers: dict[str, Writer]) -> list[str]:
-    name = identifier(writer.item_type.name).lower()
+    name = snake(writer.item_type.name)
     reachable = [c for c in copies if c.how]
     missing = [c.holder for c in copies if not c.how]
     text = (
@@ -238,7 +238,7 @@ def _copy_lookup(path: CopyPath, holder: Writer) -> list[str]:
     primary = tuple(table.primary_key_names)
     spec = holder.item_type
     marker = (spec.marker, spec.marker_value()) if spec.marker_value() is not None else None
-    hname = identifier(spec.name).lower()
+    hname = snake(spec.name)
     if path.how == "key":
         return [
             f"        keys = _{hname}_keys(row)",

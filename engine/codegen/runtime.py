@@ -181,7 +181,9 @@ def _record(item: dict[str, Wire], types: tuple[type[Any], ...]) -> Any:
         marker = cls.MARKER
         if marker is not None and plain.get(marker[0]) == marker[1]:
             return _build(cls, plain)
-    return _build(types[0], plain)
+    # no marker in the item (an index that does not project it): the type with most of its attributes
+    best = max(types, key=lambda cls: len({f.name for f in fields(cls)} & plain.keys()))
+    return _build(best, plain)
 
 
 def _expand(items: list[dict[str, Wire]], attribute: str, cls: type[Any] | None) -> list[Any]:
