@@ -18,6 +18,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlite2ddb.errors import UsageError
 from sqlite2ddb.extract.connections import register_functions
 from sqlite2ddb.plan.compile import Plan
 from sqlite2ddb.spec.model import AccessPatternSpec, AttributeSpec, EmbedSpec, ItemTypeSpec, TableSpec
@@ -110,7 +111,33 @@ def build_api(plan: Plan, conn: sqlite3.Connection) -> Api:
     for pattern in plan.mapping.access_patterns:
         api.methods.append(_method(plan, conn, pattern))
     api.copies = _copies(plan, conn, {w.item_type.name: w for w in api.writers})
+    _check_names(api)
     return api
+
+
+#: The generated client's own attributes, which no method may take the name of.
+RESERVED = ("client", "table_prefix", "table_name", "_page", "_all", "_get", "_copy_by_key", "_copy_by_query")
+
+
+def _check_names(api: Api) -> None:
+    """UsageError when two generated methods would have one name (an access pattern's and a write's)."""
+    owners: dict[str, str] = dict.fromkeys(RESERVED, "the client itself")
+    for method in api.methods:
+        what = f"access pattern {method.pattern.name} ({method.pattern.location})"
+        for name in (method.name, f"{method.name}_page", f"_{method.name}_request"):
+            if name in owners:
+                raise UsageError(f"codegen: {what} would be named {name}, as {owners[name]} is", "rename the pattern")
+            owners[name] = what
+    for writer in api.writers:
+        name = snake(writer.item_type.name)
+        for method_name_ in (f"put_{name}", f"get_{name}_by_key", f"delete_{name}", f"{name}_key", f"copies_of_{name}"):
+            if method_name_ in owners:
+                raise UsageError(
+                    f"codegen: item type {writer.item_type.name} ({writer.item_type.location}) needs the method "
+                    f"{method_name_}, which is {owners[method_name_]}",
+                    "rename the access pattern or the item type",
+                )
+            owners[method_name_] = f"item type {writer.item_type.name}'s"
 
 
 def identifier(name: str) -> str:

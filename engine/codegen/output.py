@@ -10,13 +10,14 @@ longer generated are removed).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 from sqlite2ddb.errors import UsageError
 from sqlite2ddb.validate.generated import MARKER, read_marker
 
 
-def write_files(out: Path, files: dict[str, str], record: dict[str, object]) -> list[Path]:
+def write_files(out: Path, files: dict[str, str], record: Mapping[str, object]) -> list[Path]:
     """Write ``files`` (relative path -> text) into ``out``; the paths written."""
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out}: is a file, not a folder")
@@ -31,7 +32,7 @@ def write_files(out: Path, files: dict[str, str], record: dict[str, object]) -> 
         if (out / name).exists() and name not in owned:
             raise UsageError(f"--out {out}: {name} exists and was not written by codegen", "move it away first")
     out.mkdir(parents=True, exist_ok=True)
-    listing = {**record, "tool": "sqlite2ddb codegen", "files": sorted(owned | set(files))}
+    listing: dict[str, object] = {**record, "tool": "sqlite2ddb codegen", "files": sorted(owned | set(files))}
     (out / MARKER).write_text(json.dumps(listing, indent=2) + "\n", encoding="utf-8")
     written = []
     for name, text in files.items():

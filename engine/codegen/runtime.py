@@ -8,6 +8,8 @@ the text the engine renders.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
+from typing import Any
 
 from sqlite2ddb.spec import templates
 from sqlite2ddb.wire import _from_iso
@@ -324,6 +326,6 @@ def connect(
 
 def filters_source() -> str:
     """The engine's template filters, by their source (``date`` without the engine's parser cache)."""
-    functions = [templates._text, templates.pad, templates.initial, templates.lower, templates.upper]
-    functions += [templates.trim, templates.shard, templates.replace, _from_iso]
+    functions: list[Callable[..., Any]] = [templates._text, templates.pad, templates.initial, templates.lower]
+    functions += [templates.upper, templates.trim, templates.shard, templates.replace, _from_iso]
     return "\n\n" + "\n\n".join(inspect.getsource(f) for f in functions) + _DATE
