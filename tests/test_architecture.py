@@ -36,7 +36,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("migrate",),
     ("sync",),
     ("validate",),
-    ("bulk", "scaffold", "model_export"),
+    ("bulk", "scaffold", "model_export", "codegen"),
     ("commands",),
     (ROOT,),  # the package's public surface, engine/__init__.py
     ("cli",),

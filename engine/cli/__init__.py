@@ -22,6 +22,7 @@ from sqlite2ddb import commands
 from sqlite2ddb.cli import progress as bars
 from sqlite2ddb.cli import views
 from sqlite2ddb.cli.options import (
+    codegen_options,
     export_model_options,
     export_options,
     init_options,
@@ -327,6 +328,16 @@ def scaffold(source_db: str, out: str, table: str | None, style: str) -> None:
     """Write a first mapping set from the schema; never overwrites an edited file."""
     result = commands.scaffold(source_db, out, table, style)
     views.print_scaffold(result, commands.scaffold_next(source_db, out))
+
+
+@cli.command()
+@codegen_options
+@click.pass_context
+@handle_errors
+def codegen(ctx: click.Context, lang: str, out: str, package: str | None) -> None:
+    """Write the application's data-access code from the access patterns and item types (validate --generated proves it)."""
+    written = commands.codegen(_config(ctx), out, lang, package)
+    say(f"wrote {len(written)} files into {out}; prove them: validate --generated {out}")
 
 
 @cli.command("export-model")

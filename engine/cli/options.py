@@ -214,6 +214,20 @@ validate_options = _apply(
             is_flag=True,
             help="A check that compared nothing (empty: no rows, no parameter values) fails the run.",
         ),
+        click.option(
+            "--generated",
+            default=None,
+            metavar="DIR",
+            help="Answer every access pattern through the data-access code codegen wrote into DIR.",
+        ),
+    ]
+)
+
+codegen_options = _apply(
+    [
+        _choice("--lang", ["python"], "python", "The language of the generated code.", "lang"),
+        click.option("-o", "--out", required=True, help="Folder for the generated package (empty, or codegen's)."),
+        click.option("--package", default=None, help="Python package name (default: <mapping folder>_data)."),
     ]
 )
 

@@ -57,6 +57,7 @@ __all__ = [
     "capture_status",
     "check_outcome",
     "check_report",
+    "codegen",
     "dry_run",
     "estimate",
     "export",
@@ -635,11 +636,13 @@ def validate(
     real_queries: int = 10,
     strict: bool = False,
     progress: Any = None,
+    generated: str | None = None,
 ) -> ValidationResult:
     """Prove the migration: shape, counts, every item (or a sample), access patterns, aggregates, item rules.
 
     ``index_read_above`` (None or negative: never) and ``real_queries`` say when an access pattern is proven
     from one read of its index. The result says whether it ``passed``; ``check_outcome`` raises when not.
+    ``generated`` (a folder ``codegen`` wrote) answers every access pattern through the generated code.
     """
     from sqlite2ddb import validate as validation
     from sqlite2ddb.validate.pattern_proof import ProofSettings
@@ -655,6 +658,7 @@ def validate(
         progress=progress or validation.NO_PROGRESS,
         proof=ProofSettings(above, real_queries),
         strict=strict,
+        generated=generated,
     )
 
 
@@ -771,3 +775,11 @@ def local_stop(config_path: str | Path) -> bool:
 def local_status(config_path: str | Path) -> Any:
     """The DynamoDB Local 'local start' started, or None."""
     return local_dynamodb.running(state_dir_of(config_path))
+
+
+def codegen(config: Config, out: str, lang: str = "python", package: str | None = None) -> list[Path]:
+    """Write the data-access package of the mapping set's access patterns and item types into ``out``."""
+    from sqlite2ddb.codegen import generate
+
+    with opened_plan(config, count=False) as (plan, conn):
+        return generate(plan, conn, out, lang, package)

@@ -252,3 +252,33 @@ def _filter_chain(node: nodes.Node | None) -> tuple[str, tuple[tuple[Callable[..
     if not isinstance(node, nodes.Name):
         return None
     return node.name, tuple(reversed(filters))
+
+
+def template_parts(source: str) -> list[str | tuple[str, tuple[tuple[str, tuple[Any, ...]], ...]]] | None:
+    """A simple template as its parts: literal text, or (column, ((filter name, constant args), ...)).
+
+    None when the template is not simple (the same test as the fast path), so
+    code written from the parts renders the very text ``compile_template`` does.
+    """
+    import jinja2
+
+    try:
+        tree = environment().parse(source)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(f"template {source!r}: {exc.message} (template line {exc.lineno})") from None
+    if _fast_renderer(tree, source) is None:
+        return None
+    names = {function: name for name, function in FILTERS.items()}
+    from jinja2 import nodes
+
+    parts: list[str | tuple[str, tuple[tuple[str, tuple[Any, ...]], ...]]] = []
+    for statement in tree.body:
+        assert isinstance(statement, nodes.Output)
+        for node in statement.nodes:
+            if isinstance(node, nodes.TemplateData):
+                parts.append(node.data)
+                continue
+            chain = _filter_chain(node)
+            assert chain is not None
+            parts.append((chain[0], tuple((names[f], args) for f, args in chain[1])))
+    return parts

@@ -34,6 +34,7 @@ from sqlite2ddb.plan.opened import opened_plan
 from sqlite2ddb.render.stream import Renderer
 from sqlite2ddb.spec.model import AccessPatternSpec
 from sqlite2ddb.state.checkpoints import record_last_validation
+from sqlite2ddb.validate.generated import load_generated
 from sqlite2ddb.validate.index_file import IndexFile
 from sqlite2ddb.validate.pattern_proof import (
     DEFAULT_PROOF,
@@ -78,6 +79,7 @@ def run(
     progress: Progress = NO_PROGRESS,
     proof: ProofSettings = DEFAULT_PROOF,
     strict: bool = False,
+    generated: str | None = None,
 ) -> ValidationResult:
     """Run every check (or those named) and return the result; TargetError when it cannot run.
 
@@ -86,7 +88,9 @@ def run(
     units per second. ``proof`` says which access patterns are proven from
     one read of their index (``pattern_proof``) rather than one request per value.
     With ``strict`` a check that compared nothing (``empty``) fails the run;
-    without, only a run where every check is empty does.
+    without, only a run where every check is empty does. With ``generated``
+    (a folder ``codegen`` wrote) the access patterns are answered through the
+    generated package's methods, one call per parameter value.
     """
     started, t0 = _now(), time.monotonic()
     results: list[CheckResult] = []
@@ -107,6 +111,9 @@ def run(
         renderer = Renderer(conn, sample, sample_pct)
         patterns = _patterns_of(plan, tables, wanted)
         pattern_checks = _PatternChecks(plan, conn, reader, sources, progress, pool)
+        if generated is not None:
+            module = load_generated(generated, plan.mapping.digest)
+            pattern_checks.generated = module.connect(client=target.client, table_prefix=plan.table_prefix)
         with closing(pattern_checks):
             pattern_checks.prepare(patterns, (sample, sample_pct), proof)
             for table_plan in tables:
@@ -157,13 +164,14 @@ class _PatternChecks:
         self.progress, self.pool = progress, pool
         self.groups: dict[tuple[str, str | None], list[tuple[AccessPatternSpec, int]]] = {}
         self.files: dict[tuple[str, str | None], IndexFile] = {}
+        self.generated: Any = None  # the generated package, connected: patterns are answered through it
         self._stack = ExitStack()
 
     def prepare(
         self, patterns: list[AccessPatternSpec], sampling: tuple[int | None, float | None], proof: ProofSettings
     ) -> None:
         """Group the patterns proven from an index read (a full run only) and open their files."""
-        if sampling != (None, None) or proof.index_read_above is None:
+        if sampling != (None, None) or proof.index_read_above is None or self.generated is not None:
             return
         for pattern in patterns:
             try:
@@ -195,7 +203,7 @@ class _PatternChecks:
                 continue
             started, units = time.monotonic(), self.reader.units
             args2 = (self.plan, self.conn, self.reader, self.sources, sampling, self.progress, self.pool)
-            result = _timed(pattern_check(pattern, *args2), started)
+            result = _timed(pattern_check(pattern, *args2, generated=self.generated), started)
             _charge([result], self.reader.units - units)
             done[result.name] = result
         return [done[f"pattern:{p.name}"] for p in patterns]

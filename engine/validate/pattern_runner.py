@@ -17,6 +17,8 @@ from sqlite2ddb.plan.compile import Plan
 from sqlite2ddb.spec.model import AccessPatternSpec
 from sqlite2ddb.spec.templates import compile_template
 from sqlite2ddb.validate.answers import Aligned, Difference, sorted_stream
+from sqlite2ddb.validate.generated import GeneratedMethod
+from sqlite2ddb.validate.pattern_request import pattern_request, request_kwargs
 from sqlite2ddb.validate.results import Failure
 from sqlite2ddb.wire import KEY_CONVERTERS, Wire, to_python
 
@@ -28,24 +30,19 @@ class PatternRunner:
         self.pattern = pattern
         self.reader = reader
         self.sources = sources
-        request = pattern.request
-        table = plan.table(request.table)
+        table = plan.table(pattern.request.table)
         self.table_name = table.name
-        key_source = table.spec.index(request.index) if request.index else table.spec
-        assert key_source is not None
-        self.partition_name = key_source.partition_key.name
-        self.sort_name = key_source.sort_key.name if key_source.sort_key else None
-        self.get = [(name, compile_template(t)) for name, t in request.get] if request.get else None
-        self.partition = compile_template(request.partition) if request.partition else None
-        self.sort = [compile_template(t) for t in request.sort.templates] if request.sort else []
-        types = table.spec.all_key_attributes()
-        self.convert = {name: KEY_CONVERTERS[key.type] for name, key in types.items()}
-        self.projection = _projection(pattern, [name for name, _ in request.get or ()])
+        self.request = pattern_request(pattern, table.spec)
+        self.templates = {v.slot: (compile_template(v.template), KEY_CONVERTERS[v.type]) for v in self.request.values}
+        self.get = self.request.operation == "get_item"
+        key_names = [v.attribute for v in self.request.values] if self.get else []
+        self.projection = _projection(pattern, key_names)
+        self.generated: GeneratedMethod | None = None  # answers from the generated code (validate --generated)
 
     def check_many(self, chunk: list[dict[str, Any]]) -> list[list[Failure]]:
         """Check a chunk of parameter rows; GetItem patterns fetch the chunk in one BatchGetItem."""
         prefetched: dict[str, dict[str, Wire] | None] | None = None
-        if self.get is not None:
+        if self.get and self.generated is None:
             try:
                 prefetched = self._batch_get(chunk)
             except TargetError as exc:
@@ -73,17 +70,14 @@ class PatternRunner:
 
         A GetItem is the Query ``partition = pk AND sort = sk`` on the table.
         """
-        if self.get is not None:
-            key = self._get_key(params)
-            if self.sort_name is None:
-                return key[self.partition_name], None, []
-            return key[self.partition_name], "eq", [key[self.sort_name]]
-        assert self.partition is not None
-        partition = self.convert[self.partition_name](self.partition.render(params))
+        values = self._values(params)
+        slots = self.request.values
+        if self.get:
+            return values[slots[0].slot], ("eq" if len(slots) > 1 else None), [values[v.slot] for v in slots[1:]]
         sort = self.pattern.request.sort
-        if not (sort and self.sort_name):
-            return partition, None, []
-        return partition, sort.op, [self.convert[self.sort_name](t.render(params)) for t in self.sort]
+        if len(slots) == 1 or sort is None:
+            return values[":pk"], None, []
+        return values[":pk"], sort.op, [values[v.slot] for v in slots[1:]]
 
     def plain_answer(self, items: Iterable[dict[str, Wire]]) -> Iterator[dict[str, Any]]:
         """Wire items of an answer -> the plain values compared with SQL (``expand`` applied), one by one."""
@@ -99,14 +93,17 @@ class PatternRunner:
         """DynamoDB's answer for one parameter row, one request (no batching); TargetError when it fails."""
         return self._dynamodb(params)
 
+    def _values(self, params: dict[str, Any]) -> dict[str, Wire]:
+        """The request's key values rendered from one parameter row, by slot."""
+        return {slot: convert(template.render(params)) for slot, (template, convert) in self.templates.items()}
+
     def _get_key(self, params: dict[str, Any]) -> dict[str, Wire]:
-        assert self.get is not None
-        return {name: self.convert[name](template.render(params)) for name, template in self.get}
+        return request_kwargs(self.request, self.table_name, self._values(params))["Key"]
 
     def _batch_get(self, chunk: list[dict[str, Any]]) -> dict[str, dict[str, Wire] | None]:
         keys = {json.dumps(self._get_key(p), sort_keys=True, default=jsonable): self._get_key(p) for p in chunk}
         found: dict[str, dict[str, Wire] | None] = dict.fromkeys(keys)
-        names = [name for name, _ in self.get or ()]
+        names = [v.attribute for v in self.request.values]
         request: dict[str, Any] = {
             self.table_name: {"Keys": list(keys.values()), "ConsistentRead": True, **self.projection}
         }
@@ -116,6 +113,8 @@ class PatternRunner:
 
     def _dynamodb(self, params: dict[str, Any], prefetched: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
         """DynamoDB's answer, plain, page by page; the first page is read now, so a refused request raises here."""
+        if self.generated is not None:
+            return self.generated.answer(params)
         pages = self._pages(params, prefetched)
         first = next(pages, [])
         return self.plain_answer(chain(first, chain.from_iterable(pages)))
@@ -123,7 +122,7 @@ class PatternRunner:
     def _pages(self, params: dict[str, Any], prefetched: dict[str, Any] | None) -> Iterator[list[dict[str, Wire]]]:
         action = f"access pattern {self.pattern.name}"
         try:
-            if self.get is None:
+            if not self.get:
                 yield from self._query(params)
                 return
             key = self._get_key(params)
@@ -141,38 +140,10 @@ class PatternRunner:
             raise describe_error(exc, action, self.reader.target) from None
 
     def _query(self, params: dict[str, Any]) -> Iterator[list[dict[str, Wire]]]:
-        assert self.partition is not None
-        values: dict[str, Any] = {":pk": self.convert[self.partition_name](self.partition.render(params))}
-        condition = "#pk = :pk"
-        names = {"#pk": self.partition_name}
-        sort = self.pattern.request.sort
-        if sort and self.sort_name:
-            names["#sk"] = self.sort_name
-            rendered = [t.render(params) for t in self.sort]
-            for i, text in enumerate(rendered):
-                values[f":sk{i}"] = self.convert[self.sort_name](text)
-            condition += {
-                "eq": " AND #sk = :sk0",
-                "begins_with": " AND begins_with(#sk, :sk0)",
-                "lt": " AND #sk < :sk0",
-                "le": " AND #sk <= :sk0",
-                "gt": " AND #sk > :sk0",
-                "ge": " AND #sk >= :sk0",
-                "between": " AND #sk BETWEEN :sk0 AND :sk1",
-            }[sort.op]
-        kwargs: dict[str, Any] = {
-            "TableName": self.table_name,
-            "KeyConditionExpression": condition,
-            "ExpressionAttributeNames": {**names, **self.projection["ExpressionAttributeNames"]},
-            "ExpressionAttributeValues": values,
-            "ScanIndexForward": self.pattern.request.forward,
-            "ProjectionExpression": self.projection["ProjectionExpression"],
-            "Limit": PAGE_ITEMS,  # a 1 MB page is tens of MB as Python objects, held by each worker
-        }
-        if self.pattern.request.index:
-            kwargs["IndexName"] = self.pattern.request.index
-        else:
-            kwargs["ConsistentRead"] = True
+        kwargs = request_kwargs(self.request, self.table_name, self._values(params))
+        kwargs["ExpressionAttributeNames"].update(self.projection["ExpressionAttributeNames"])
+        kwargs["ProjectionExpression"] = self.projection["ProjectionExpression"]
+        kwargs["Limit"] = PAGE_ITEMS  # a 1 MB page is tens of MB as Python objects, held by each worker
         while True:
             page = self.reader.call("query", f"access pattern {self.pattern.name}", **kwargs)
             yield page.get("Items", [])

@@ -22,6 +22,7 @@ from sqlite2ddb.dynamodb.reads import Reader
 from sqlite2ddb.extract.connections import SourceConnections
 from sqlite2ddb.plan.compile import Plan
 from sqlite2ddb.spec.model import AccessPatternSpec
+from sqlite2ddb.validate.generated import GeneratedMethod
 from sqlite2ddb.validate.pattern_runner import PatternRunner
 from sqlite2ddb.validate.progress import Progress
 from sqlite2ddb.validate.results import CheckResult, Failure
@@ -38,11 +39,17 @@ def pattern_check(
     sampling: tuple[int | None, float | None],
     progress: Progress,
     pool: ThreadPoolExecutor | None = None,
+    generated: Any = None,
 ) -> CheckResult:
-    """The ``pattern:<name>`` check: every parameter value (or the sample) on both sides."""
+    """The ``pattern:<name>`` check: every parameter value (or the sample) on both sides.
+
+    With ``generated`` (the connected generated package) DynamoDB's side is
+    the answer of the pattern's generated method, not the engine's request.
+    """
     table = plan.table_prefix + pattern.request.table
     result = CheckResult(f"pattern:{pattern.name}", "access_pattern", table, compares_values=True)
     runner = PatternRunner(pattern, plan, reader, sources)
+    method = runner.generated = GeneratedMethod(generated, pattern) if generated is not None else None
     try:
         total = param_count(conn, pattern.params)
         limit = _limit(pattern, total, *sampling)
@@ -63,15 +70,19 @@ def pattern_check(
     except sqlite3.Error as exc:
         result.fail(Failure("pattern", f"{pattern.location}: params SQL does not run: {exc}"))
         return result
-    result.summary = _summary(result, pattern)
+    if method is not None and method.calls < result.compared:
+        result.fail(Failure("pattern", f"the generated {method.name} answered {method.calls} of {result.compared}"))
+    result.summary = _summary(result, pattern, method.name if method else None)
     return result
 
 
-def _summary(result: CheckResult, pattern: AccessPatternSpec) -> str:
+def _summary(result: CheckResult, pattern: AccessPatternSpec, generated: str | None = None) -> str:
     """What the check compared: ``500 of 6,819 parameter values`` for a sample; nothing, said so."""
     if result.empty:
         return "nothing compared: the params query returns no rows"
     how = f"{result.compared} {'gets' if pattern.request.get is not None else 'queries'}"
+    if generated:
+        how = f"{result.compared} calls of the generated {generated}"
     values = f"{result.compared_text} parameter values"
     if result.passed:
         return f"{values}, answers equal to SQL ({how})"
