@@ -29,7 +29,18 @@ The model's rules:
 ``BatchWriteItem``: the items that pass are forwarded, the others come back
 in ``UnprocessedItems``; when none passes the answer is HTTP 400
 ``ProvisionedThroughputExceededException``, as for a throttled ``PutItem``,
-``DeleteItem`` or ``UpdateItem``. Other operations (reads, transactions) are
+``DeleteItem`` or ``UpdateItem``. Like AWS since 2025, that error carries
+``ThrottlingReasons``: one ``{"reason", "resource"}`` per bucket that refused,
+``<Table|Index>Write<limit>`` with the table's (or index's) ARN, the limit
+``KeyRangeThroughputExceeded`` for a partition key's bucket and
+``table_limit`` (default ``ProvisionedThroughputExceeded``; also
+``AccountLimitExceeded`` or ``MaxOnDemandThroughputExceeded``) for a table's
+or index's. ``reasons=False`` leaves them out, as before 2025.
+
+``CreateTable`` and ``UpdateTable`` requests are recorded in ``table_requests``
+(operation, then the request) before they are forwarded, so a test can see
+the ``WarmThroughput`` and ``OnDemandThroughput`` the tool sent, whatever the
+upstream makes of them. Other operations (reads, transactions) are
 forwarded unchanged and not charged. Key schemas and GSIs are learnt with a
 ``DescribeTable`` upstream on first sight of a table and cached; a
 ``CreateTable``, ``UpdateTable`` or ``DeleteTable`` drops the cached entry.
@@ -94,6 +105,17 @@ TOP = 5
 
 #: One charge: (where, partition key value or None for the whole table or index, units).
 Charge = tuple[str, str | None, int]
+TABLE_LIMITS = ("ProvisionedThroughputExceeded", "AccountLimitExceeded", "MaxOnDemandThroughputExceeded")
+ARN_PREFIX = "arn:aws:dynamodb:us-east-1:000000000000:table/"
+
+
+def throttling_reason(where: str, key: str | None, table_limit: str) -> dict[str, str]:
+    """The ThrottlingReason AWS sends for a refusing bucket: ``where`` is ``table`` or ``table.index``."""
+    table, _, index = where.partition(".")
+    kind = "Index" if index else "Table"
+    limit = "KeyRangeThroughputExceeded" if key is not None else table_limit
+    resource = ARN_PREFIX + table + (f"/index/{index}" if index else "")
+    return {"reason": f"{kind}Write{limit}", "resource": resource}
 
 
 @dataclass(frozen=True)
@@ -211,10 +233,16 @@ class CapacityProxy(FaultProxy):
         burst: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         report_to: TextIO | None = None,
+        reasons: bool = True,
+        table_limit: str = "ProvisionedThroughputExceeded",
     ) -> None:
         if key_wcu <= 0 or table_wcu <= 0 or burst <= 0:
             raise ValueError("key_wcu, table_wcu and burst must be > 0")
+        if table_limit not in TABLE_LIMITS:
+            raise ValueError(f"table_limit must be one of {', '.join(TABLE_LIMITS)}")
         super().__init__(upstream_url)
+        self.reasons, self.table_limit = reasons, table_limit
+        self.table_requests: list[tuple[str, dict[str, Any]]] = []
         self.key_wcu, self.table_wcu, self.burst = float(key_wcu), float(table_wcu), float(burst)
         self.clock = clock
         self.report_to = report_to
@@ -272,15 +300,24 @@ class CapacityProxy(FaultProxy):
 
     def admit(self, charges: list[Charge]) -> bool:
         """Take every charge's units if every bucket it needs has them; count the item either way."""
+        return not self.refusals(charges)
+
+    def refusals(self, charges: list[Charge]) -> list[dict[str, str]]:
+        """``admit``, answered with the ThrottlingReasons of the buckets that refused ([] when admitted)."""
         with self._lock:
             now = self.clock()
             buckets = []
             for where, key, units in charges:
                 kind = self._wholes if key is None else self._keys
                 buckets.append((kind, kind.tokens((where, key), now), units))
-            if not all(kind.allows(bucket, units) for kind, bucket, units in buckets):
+            refused = [
+                throttling_reason(where, key, self.table_limit)
+                for (where, key, _), (kind, bucket, units) in zip(charges, buckets)
+                if not kind.allows(bucket, units)
+            ]
+            if refused:
                 self._counts["items_throttled"] += 1
-                return False
+                return refused
             for _, bucket, units in buckets:
                 bucket[0] -= units
             for where, key, units in charges:
@@ -290,7 +327,7 @@ class CapacityProxy(FaultProxy):
             if now - self._pruned_at >= PRUNE_EVERY_S:
                 self._keys.prune(now)
                 self._pruned_at = now
-            return True
+            return []
 
     def accepted_keys(self, table: str) -> list[str]:
         """The partition key of every item ``table`` accepted, in the order it accepted them."""
@@ -354,9 +391,16 @@ class _CapacityHandler(_Handler):
         proxy._tally("requests")
         operation = operation_from_target(self.headers.get("X-Amz-Target"))
         try:
-            doc = json.loads(body) if operation == "BatchWriteItem" or operation in SINGLE_WRITES else None
+            doc = (
+                json.loads(body)
+                if operation == "BatchWriteItem" or operation in SINGLE_WRITES | SCHEMA_CHANGES
+                else None
+            )
         except ValueError:
             doc = None
+        if operation in ("CreateTable", "UpdateTable") and isinstance(doc, dict):
+            with proxy._lock:
+                proxy.table_requests.append((operation, doc))
         if operation == "BatchWriteItem" and isinstance(doc, dict):
             self._batch(doc, body)
         elif operation in SINGLE_WRITES and isinstance(doc, dict):
@@ -408,29 +452,37 @@ class _CapacityHandler(_Handler):
             charges = self._charges(operation, doc["TableName"], doc)
         except (KeyError, TypeError, IndexError, AttributeError):
             charges = []  # malformed: upstream answers it
-        if self.server.proxy.admit(charges):
+        refused = self.server.proxy.refusals(charges)
+        if not refused:
             self._forward_and_relay(body)
         else:
             self.server.proxy._tally("requests_throttled")
-            self._send_error_json(400, THROTTLED, _MESSAGES["throttle"])
+            self._throttled(refused)
+
+    def _throttled(self, refused: list[dict[str, str]]) -> None:
+        """HTTP 400 ProvisionedThroughputExceededException, with the ThrottlingReasons unless told not to."""
+        doc: dict[str, Any] = {"__type": THROTTLED, "message": _MESSAGES["throttle"]}
+        if self.server.proxy.reasons:
+            doc["ThrottlingReasons"] = [dict(t) for t in {tuple(sorted(r.items())) for r in refused}]
+        self._send_json(400, json.dumps(doc).encode())
 
     def _batch(self, doc: dict[str, Any], body: bytes) -> None:
         """Forward the items the buckets pay for; the rest go back in UnprocessedItems."""
         proxy: CapacityProxy = self.server.proxy
         try:
             flat = [(table, req) for table, reqs in doc["RequestItems"].items() for req in reqs]
-            verdicts = [proxy.admit(self._request_charges(table, req)) for table, req in flat]
+            verdicts = [proxy.refusals(self._request_charges(table, req)) for table, req in flat]
         except (KeyError, TypeError, IndexError, AttributeError):
             self._forward_and_relay(body)  # malformed: upstream answers it
             return
-        accepted = [pair for pair, ok in zip(flat, verdicts) if ok]
-        throttled = [pair for pair, ok in zip(flat, verdicts) if not ok]
+        accepted = [pair for pair, refused in zip(flat, verdicts) if not refused]
+        throttled = [pair for pair, refused in zip(flat, verdicts) if refused]
         if not throttled:
             self._forward_and_relay(body)
             return
         if not accepted:
             proxy._tally("requests_throttled")
-            self._send_error_json(400, THROTTLED, _MESSAGES["throttle"])
+            self._throttled([reason for refused in verdicts for reason in refused])
             return
         doc["RequestItems"] = _group(accepted)
         try:
@@ -468,11 +520,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--table-wcu", type=float, default=4000.0, help="write units/s per table and GSI (AWS: ~4000)")
     ap.add_argument("--burst", type=float, default=1.0, help="seconds of capacity a bucket holds (default 1)")
     ap.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    ap.add_argument("--table-limit", default="ProvisionedThroughputExceeded", choices=TABLE_LIMITS)
+    ap.add_argument("--no-reasons", action="store_true", help="send no ThrottlingReasons (DynamoDB before 2025)")
     args = ap.parse_args(argv)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    proxy = CapacityProxy(args.upstream, key_wcu=args.key_wcu, table_wcu=args.table_wcu, burst=args.burst)
+    proxy = CapacityProxy(
+        args.upstream,
+        key_wcu=args.key_wcu,
+        table_wcu=args.table_wcu,
+        burst=args.burst,
+        reasons=not args.no_reasons,
+        table_limit=args.table_limit,
+    )
     proxy.start(args.port)
     print(f"capacity proxy on {proxy.url}", flush=True)
     while not stop.wait(0.2):
