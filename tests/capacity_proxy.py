@@ -38,9 +38,14 @@ in ``UnprocessedItems``; when none passes the answer is HTTP 400
 or index's. ``reasons=False`` leaves them out, as before 2025.
 
 ``CreateTable`` and ``UpdateTable`` requests are recorded in ``table_requests``
-(operation, then the request) before they are forwarded, so a test can see
-the ``WarmThroughput`` and ``OnDemandThroughput`` the tool sent, whatever the
-upstream makes of them. Other operations (reads, transactions) are
+(operation, then the request), so a test can see the ``WarmThroughput`` and
+``OnDemandThroughput`` the tool sent. DynamoDB Local 3.3.0 ignores the first
+and fails an UpdateTable of the second, so the proxy keeps both itself: it
+takes them out of an UpdateTable (answering it alone when nothing else is
+left) and adds them to every DescribeTable answer, with AWS's defaults for a
+new on-demand table (12,000 read and 4,000 write units a second of warm
+throughput) until a higher value is set. A lower warm throughput is refused
+with a ValidationException, as AWS refuses it. Other operations (reads, transactions) are
 forwarded unchanged and not charged. Key schemas and GSIs are learnt with a
 ``DescribeTable`` upstream on first sight of a table and cached; a
 ``CreateTable``, ``UpdateTable`` or ``DeleteTable`` drops the cached entry.
@@ -107,6 +112,7 @@ TOP = 5
 Charge = tuple[str, str | None, int]
 TABLE_LIMITS = ("ProvisionedThroughputExceeded", "AccountLimitExceeded", "MaxOnDemandThroughputExceeded")
 ARN_PREFIX = "arn:aws:dynamodb:us-east-1:000000000000:table/"
+DEFAULT_WARM = {"ReadUnitsPerSecond": 12000, "WriteUnitsPerSecond": 4000}
 
 
 def throttling_reason(where: str, key: str | None, table_limit: str) -> dict[str, str]:
@@ -243,6 +249,7 @@ class CapacityProxy(FaultProxy):
         super().__init__(upstream_url)
         self.reasons, self.table_limit = reasons, table_limit
         self.table_requests: list[tuple[str, dict[str, Any]]] = []
+        self.throughput: dict[str, dict[str, dict[str, int]]] = {}  # table -> WarmThroughput / OnDemandThroughput
         self.key_wcu, self.table_wcu, self.burst = float(key_wcu), float(table_wcu), float(burst)
         self.clock = clock
         self.report_to = report_to
@@ -400,8 +407,13 @@ class _CapacityHandler(_Handler):
             doc = None
         if operation in ("CreateTable", "UpdateTable") and isinstance(doc, dict):
             with proxy._lock:
-                proxy.table_requests.append((operation, doc))
-        if operation == "BatchWriteItem" and isinstance(doc, dict):
+                proxy.table_requests.append((operation, json.loads(body)))
+            if self._throughput_settings(operation, doc):
+                return
+            body = json.dumps(doc).encode()
+        if operation == "DescribeTable":
+            self._describe_with_throughput(body)
+        elif operation == "BatchWriteItem" and isinstance(doc, dict):
             self._batch(doc, body)
         elif operation in SINGLE_WRITES and isinstance(doc, dict):
             self._single(operation, doc, body)
@@ -411,6 +423,53 @@ class _CapacityHandler(_Handler):
                 self._forget(body)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
+
+    def _throughput_settings(self, operation: str, doc: dict[str, Any]) -> bool:
+        """Keep WarmThroughput and OnDemandThroughput here; True when the request was answered."""
+        proxy: CapacityProxy = self.server.proxy
+        table = str(doc.get("TableName", ""))
+        kept = proxy.throughput.setdefault(table, {}) if operation == "UpdateTable" else {}
+        warm = doc.pop("WarmThroughput", None) if operation == "UpdateTable" else doc.get("WarmThroughput")
+        cap = doc.pop("OnDemandThroughput", None) if operation == "UpdateTable" else None
+        if warm:
+            now = {**DEFAULT_WARM, **kept.get("WarmThroughput", {})}
+            if any(warm.get(k, now[k]) < now[k] for k in now):
+                self._send_error_json(400, _DDB_PREFIX + "ValidationException", "warm throughput cannot be lowered")
+                return True
+            kept["WarmThroughput"] = {k: max(now[k], warm.get(k, 0)) for k in now}
+        if cap:
+            kept["OnDemandThroughput"] = {**kept.get("OnDemandThroughput", {}), **cap}
+        if operation == "CreateTable":
+            proxy.throughput[table] = kept
+            return False
+        if set(doc) - {"TableName"}:
+            return False  # something else to change: forwarded without the two settings
+        description = self._describe(table)
+        if description is None:
+            self._send_error_json(400, _DDB_PREFIX + "ResourceNotFoundException", "Requested resource not found")
+            return True
+        self._send_json(200, json.dumps({"TableDescription": self._patched(description)}).encode())
+        return True
+
+    def _patched(self, table: dict[str, Any]) -> dict[str, Any]:
+        kept = self.server.proxy.throughput.get(table.get("TableName", ""), {})
+        table["WarmThroughput"] = {**DEFAULT_WARM, **kept.get("WarmThroughput", {}), "Status": "ACTIVE"}
+        if kept.get("OnDemandThroughput"):
+            table["OnDemandThroughput"] = {**table.get("OnDemandThroughput", {}), **kept["OnDemandThroughput"]}
+        return table
+
+    def _describe_with_throughput(self, body: bytes) -> None:
+        try:
+            status, reason, headers, data = self._forward(body)
+        except _UpstreamError as exc:
+            self._send(502, "Bad Gateway", [("Content-Type", "text/plain")], f"upstream failed: {exc}".encode())
+            return
+        if status != 200:
+            self._send(status, reason, headers, data)
+            return
+        answer = json.loads(data)
+        answer["Table"] = self._patched(answer["Table"])
+        self._send_json(200, json.dumps(answer).encode())
 
     def _forget(self, body: bytes) -> None:
         try:
