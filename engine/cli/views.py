@@ -95,8 +95,8 @@ def _print_load_paths(paths: dict[str, Any]) -> None:
     console.print(
         f"ImportTable at USD {paths['import_price_per_gb']} per GB ({paths['import_price_source']}); "
         f"bulk put at USD {paths.get('bulk_put_price_per_gb')} per GB ({paths.get('bulk_put_price_source')}); "
-        "BatchWrite time at --max-wcu, else at a new on-demand table's 4,000 WRU/s; "
-        "import time assumed 5 min + 2 min per GB, bulk put 2 min + the write units at 4,000/s "
+        "BatchWrite time at --max-wcu, else at a new on-demand table's 4,000 WRU/s (table and GSI units added up: "
+        "a pessimistic bound, each GSI has warm throughput of its own); import time assumed 5 min + 2 min per GB, bulk put 2 min + the write units at 4,000/s "
         "(AWS publishes no rate); n/a: ImportTable only creates tables, bulk put only fills existing ones; "
         f"warm WU/s: the warm write throughput (table or busiest GSI) a BatchWriteItem load needs to finish in "
         f"{paths.get('target_minutes', 60):g} minutes ('-': a new table's 4,000 are enough; "
