@@ -14,8 +14,14 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import boto3
+import botocore.config
+import pytest
+from botocore.exceptions import ClientError
 from capacity_proxy import CapacityProxy
-from conftest import passes_validation, run_process, scan_all
+from conftest import FAKE_CREDENTIALS, passes_validation, run_process, scan_all
+
+from sqlite2ddb.dynamodb.retry import throttling_reasons
 
 ROWS = 300
 PAYLOAD = "p" * 1500  # two write units an item: a bucket's refill between retries rarely pays for one
@@ -103,3 +109,51 @@ def test_the_account_limit_stops_with_one_line_and_resume_finishes(
     assert 0 < written < ROWS
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert len(scan_all(ddb, f"{prefix}Events")) == ROWS
+
+
+@pytest.mark.parametrize(
+    ("hot", "table_limit", "reason", "action"),
+    [
+        (True, "ProvisionedThroughputExceeded", "TableWriteKeyRangeThroughputExceeded", "key"),
+        (False, "ProvisionedThroughputExceeded", "TableWriteProvisionedThroughputExceeded", "rate"),
+        (False, "MaxOnDemandThroughputExceeded", "TableWriteMaxOnDemandThroughputExceeded", "rate"),
+        (False, "AccountLimitExceeded", "TableWriteAccountLimitExceeded", "stop"),
+    ],
+)
+def test_a_refused_batch_carries_the_reason_botocore_parses_and_the_writer_reads(
+    ddb_url: str, ddb: Any, hot: bool, table_limit: str, reason: str, action: str
+) -> None:
+    name = f"reasons_{action}_{hot}"
+    ddb.create_table(
+        TableName=name,
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("PK", "SK")],
+        KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    try:
+        # the model's clock stands still: a spent bucket stays spent
+        with CapacityProxy(ddb_url, key_wcu=20, table_wcu=40, clock=lambda: 1000.0, table_limit=table_limit) as proxy:
+            config = botocore.config.Config(retries={"total_max_attempts": 1, "mode": "standard"})
+            client = boto3.client(
+                "dynamodb", endpoint_url=proxy.url, region_name="us-east-1", config=config, **FAKE_CREDENTIALS
+            )
+
+            def batch(first: int) -> dict[str, Any]:
+                keys = [("HOT" if hot else f"K{first + n}") for n in range(20)]
+                return {
+                    name: [
+                        {"PutRequest": {"Item": {"PK": {"S": k}, "SK": {"S": f"{first + n}"}}}}
+                        for n, k in enumerate(keys)
+                    ]
+                }
+
+            client.batch_write_item(RequestItems=batch(0))  # 20 units: the hot key's bucket is spent
+            if not hot:
+                client.batch_write_item(RequestItems=batch(20))  # 40: the table's is
+            with pytest.raises(ClientError) as caught:
+                client.batch_write_item(RequestItems=batch(40))
+    finally:
+        ddb.delete_table(TableName=name)
+    (found,) = throttling_reasons(caught.value)
+    assert (found.reason, found.action) == (reason, action)
+    assert found.resource == f"arn:aws:dynamodb:us-east-1:000000000000:table/{name}"
