@@ -44,7 +44,8 @@ and fails an UpdateTable of the second, so the proxy keeps both itself: it
 takes them out of an UpdateTable (answering it alone when nothing else is
 left) and adds them to every DescribeTable answer, with AWS's defaults for a
 new on-demand table (12,000 read and 4,000 write units a second of warm
-throughput) until a higher value is set. A lower warm throughput is refused
+throughput, for the table and each GSI) until a higher value is set (a GSI's
+through ``GlobalSecondaryIndexUpdates``). A lower warm throughput is refused
 with a ValidationException, as AWS refuses it. Other operations (reads, transactions) are
 forwarded unchanged and not charged. Key schemas and GSIs are learnt with a
 ``DescribeTable`` upstream on first sight of a table and cached; a
@@ -385,6 +386,24 @@ class CapacityProxy(FaultProxy):
         }
 
 
+def _index_warm_updates(doc: dict[str, Any]) -> list[tuple[str, dict[str, int]]]:
+    """Take the GSIs' WarmThroughput out of an UpdateTable request: (index, warm throughput) each."""
+    taken, left = [], []
+    for update in doc.get("GlobalSecondaryIndexUpdates") or []:
+        action = update.get("Update") if isinstance(update, dict) else None
+        if isinstance(action, dict) and "WarmThroughput" in action:
+            taken.append((str(action.get("IndexName")), action.pop("WarmThroughput")))
+            if set(action) == {"IndexName"}:
+                continue
+        left.append(update)
+    if "GlobalSecondaryIndexUpdates" in doc:
+        if left:
+            doc["GlobalSecondaryIndexUpdates"] = left
+        else:
+            del doc["GlobalSecondaryIndexUpdates"]
+    return taken
+
+
 class _CapacityHandler(_Handler):
     """Forwards every request; charges writes and throttles those the buckets cannot pay for."""
 
@@ -431,12 +450,14 @@ class _CapacityHandler(_Handler):
         kept = proxy.throughput.setdefault(table, {}) if operation == "UpdateTable" else {}
         warm = doc.pop("WarmThroughput", None) if operation == "UpdateTable" else doc.get("WarmThroughput")
         cap = doc.pop("OnDemandThroughput", None) if operation == "UpdateTable" else None
-        if warm:
-            now = {**DEFAULT_WARM, **kept.get("WarmThroughput", {})}
-            if any(warm.get(k, now[k]) < now[k] for k in now):
+        wanted = [("WarmThroughput", warm)] if warm else []
+        wanted += [(f"index/{i}", w) for i, w in _index_warm_updates(doc)] if operation == "UpdateTable" else []
+        for slot, asked in wanted:
+            now = {**DEFAULT_WARM, **kept.get(slot, {})}
+            if any(asked.get(k, now[k]) < now[k] for k in now):
                 self._send_error_json(400, _DDB_PREFIX + "ValidationException", "warm throughput cannot be lowered")
                 return True
-            kept["WarmThroughput"] = {k: max(now[k], warm.get(k, 0)) for k in now}
+            kept[slot] = {k: max(now[k], asked.get(k, 0)) for k in now}
         if cap:
             kept["OnDemandThroughput"] = {**kept.get("OnDemandThroughput", {}), **cap}
         if operation == "CreateTable":
@@ -454,6 +475,9 @@ class _CapacityHandler(_Handler):
     def _patched(self, table: dict[str, Any]) -> dict[str, Any]:
         kept = self.server.proxy.throughput.get(table.get("TableName", ""), {})
         table["WarmThroughput"] = {**DEFAULT_WARM, **kept.get("WarmThroughput", {}), "Status": "ACTIVE"}
+        for index in table.get("GlobalSecondaryIndexes") or ():
+            warm = kept.get(f"index/{index['IndexName']}", {})
+            index["WarmThroughput"] = {**DEFAULT_WARM, **warm, "Status": "ACTIVE"}
         if kept.get("OnDemandThroughput"):
             table["OnDemandThroughput"] = {**table.get("OnDemandThroughput", {}), **kept["OnDemandThroughput"]}
         return table

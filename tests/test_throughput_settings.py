@@ -23,6 +23,9 @@ MAPPING = """\
 tables:
   - name: Things
     partition_key: {name: PK, type: S}
+    indexes:
+      - name: ByName
+        partition_key: {name: Name, type: S}
 __SETTINGS__
 item_types:
   - name: Thing
@@ -98,7 +101,7 @@ def test_max_throughput_on_a_provisioned_table_is_a_plan_time_error(
     result = run_cli(config, "plan")
     assert result.exit_code == 2, result.output
     lines = [line for line in result.output.splitlines() if "max_throughput" in line]
-    assert len(lines) == 1 and "things.yaml:5" in lines[0] and "PROVISIONED" in lines[0], result.output
+    assert len(lines) == 1 and "things.yaml:8" in lines[0] and "PROVISIONED" in lines[0], result.output
     assert "Traceback" not in result.output
 
 
@@ -110,13 +113,18 @@ def test_warm_throughput_is_raised_before_the_load_and_never_lowered(
         first = run_cli(config, "migrate", "--no-validate", "--warm-throughput", "20000")
         assert first.exit_code == 0, first.output
         assert sent(proxy, "UpdateTable", "WarmThroughput") == [{"WriteUnitsPerSecond": 20000}]
+        index_update = {"Update": {"IndexName": "ByName", "WarmThroughput": {"WriteUnitsPerSecond": 20000}}}
+        assert sent(proxy, "UpdateTable", "GlobalSecondaryIndexUpdates") == [[index_update]]
         assert f"warm throughput of {prefix}Things: write 4000 -> 20000 units/s" in first.output
-        assert "pre-warmed 16,000 units/s" in first.output
+        assert f"warm throughput of {prefix}Things (index ByName): write 4000 -> 20000 units/s" in first.output
+        assert "pre-warmed 32,000 units/s" in first.output
 
         lower = run_cli(config, "migrate", "--force", "--no-validate", "--warm-throughput", "10000")
         assert lower.exit_code == 0, lower.output
         assert sent(proxy, "UpdateTable", "WarmThroughput") == [{"WriteUnitsPerSecond": 20000}]  # nothing more sent
-        assert "write already 20000 units/s (asked 10000; warm throughput is never lowered)" in lower.output
+        assert len(sent(proxy, "UpdateTable", "GlobalSecondaryIndexUpdates")) == 1
+        said = ": write already 20000 units/s (asked 10000; warm throughput is never lowered)"
+        assert f"{prefix}Things{said}" in lower.output and f"{prefix}Things (index ByName){said}" in lower.output
     assert len(scan_all(ddb, f"{prefix}Things")) == 40
 
 
@@ -126,5 +134,7 @@ def test_dynamodb_local_takes_no_warm_throughput_and_the_load_goes_on(
     config = project(tmp_path, make_config, ddb_url)
     result = run_cli(config, "migrate", "--no-validate", "--warm-throughput", "20000")
     assert result.exit_code == 0, result.output
+    for where in (f"{prefix}Things:", f"{prefix}Things (index ByName):"):  # the table and its index
+        assert f"warm throughput of {where} not changed: " in result.output, result.output
     assert "does not take warm throughput" in result.output
     assert len(scan_all(ddb, f"{prefix}Things")) == 40
