@@ -69,6 +69,8 @@ CONFIG_SCHEMA: dict[str, Any] = {
                 "workers": {"type": "integer", "minimum": 1, "maximum": 256},
                 "parallel_tables": {"type": "integer", "minimum": 1, "maximum": 256},
                 "max_wcu": {"type": ["number", "null"], "exclusiveMinimum": 0},
+                "warm_throughput": {"type": ["integer", "null"], "minimum": 1},
+                "warm_read_throughput": {"type": ["integer", "null"], "minimum": 1},
                 "on_error": {"enum": ["stop", "skip"]},
                 "max_errors": {"type": "integer", "minimum": 0},
                 "busy_timeout": {"type": "number", "minimum": 0},
@@ -177,6 +179,10 @@ class MigrationSettings:
     """How many tables are written at the same time (item types of one table run in order)."""
     max_wcu: float | None = None
     """Cap on write capacity units per second (None: no cap)."""
+    warm_throughput: int | None = None
+    """Warm throughput in write units per second to raise each table to before the load (None: left as it is)."""
+    warm_read_throughput: int | None = None
+    """Warm throughput in read units per second, likewise (None: left as it is)."""
     on_error: str = "stop"
     """What a bad source row does: stop at it, or skip it into the rejects file."""
     max_errors: int = 100

@@ -29,7 +29,24 @@ The model's rules:
 ``BatchWriteItem``: the items that pass are forwarded, the others come back
 in ``UnprocessedItems``; when none passes the answer is HTTP 400
 ``ProvisionedThroughputExceededException``, as for a throttled ``PutItem``,
-``DeleteItem`` or ``UpdateItem``. Other operations (reads, transactions) are
+``DeleteItem`` or ``UpdateItem``. Like AWS since 2025, that error carries
+``ThrottlingReasons``: one ``{"reason", "resource"}`` per bucket that refused,
+``<Table|Index>Write<limit>`` with the table's (or index's) ARN, the limit
+``KeyRangeThroughputExceeded`` for a partition key's bucket and
+``table_limit`` (default ``ProvisionedThroughputExceeded``; also
+``AccountLimitExceeded`` or ``MaxOnDemandThroughputExceeded``) for a table's
+or index's. ``reasons=False`` leaves them out, as before 2025.
+
+``CreateTable`` and ``UpdateTable`` requests are recorded in ``table_requests``
+(operation, then the request), so a test can see the ``WarmThroughput`` and
+``OnDemandThroughput`` the tool sent. DynamoDB Local 3.3.0 ignores the first
+and fails an UpdateTable of the second, so the proxy keeps both itself: it
+takes them out of an UpdateTable (answering it alone when nothing else is
+left) and adds them to every DescribeTable answer, with AWS's defaults for a
+new on-demand table (12,000 read and 4,000 write units a second of warm
+throughput, for the table and each GSI) until a higher value is set (a GSI's
+through ``GlobalSecondaryIndexUpdates``). A lower warm throughput is refused
+with a ValidationException, as AWS refuses it. Other operations (reads, transactions) are
 forwarded unchanged and not charged. Key schemas and GSIs are learnt with a
 ``DescribeTable`` upstream on first sight of a table and cached; a
 ``CreateTable``, ``UpdateTable`` or ``DeleteTable`` drops the cached entry.
@@ -94,6 +111,18 @@ TOP = 5
 
 #: One charge: (where, partition key value or None for the whole table or index, units).
 Charge = tuple[str, str | None, int]
+TABLE_LIMITS = ("ProvisionedThroughputExceeded", "AccountLimitExceeded", "MaxOnDemandThroughputExceeded")
+ARN_PREFIX = "arn:aws:dynamodb:us-east-1:000000000000:table/"
+DEFAULT_WARM = {"ReadUnitsPerSecond": 12000, "WriteUnitsPerSecond": 4000}
+
+
+def throttling_reason(where: str, key: str | None, table_limit: str) -> dict[str, str]:
+    """The ThrottlingReason AWS sends for a refusing bucket: ``where`` is ``table`` or ``table.index``."""
+    table, _, index = where.partition(".")
+    kind = "Index" if index else "Table"
+    limit = "KeyRangeThroughputExceeded" if key is not None else table_limit
+    resource = ARN_PREFIX + table + (f"/index/{index}" if index else "")
+    return {"reason": f"{kind}Write{limit}", "resource": resource}
 
 
 @dataclass(frozen=True)
@@ -211,10 +240,17 @@ class CapacityProxy(FaultProxy):
         burst: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         report_to: TextIO | None = None,
+        reasons: bool = True,
+        table_limit: str = "ProvisionedThroughputExceeded",
     ) -> None:
         if key_wcu <= 0 or table_wcu <= 0 or burst <= 0:
             raise ValueError("key_wcu, table_wcu and burst must be > 0")
+        if table_limit not in TABLE_LIMITS:
+            raise ValueError(f"table_limit must be one of {', '.join(TABLE_LIMITS)}")
         super().__init__(upstream_url)
+        self.reasons, self.table_limit = reasons, table_limit
+        self.table_requests: list[tuple[str, dict[str, Any]]] = []
+        self.throughput: dict[str, dict[str, dict[str, int]]] = {}  # table -> WarmThroughput / OnDemandThroughput
         self.key_wcu, self.table_wcu, self.burst = float(key_wcu), float(table_wcu), float(burst)
         self.clock = clock
         self.report_to = report_to
@@ -272,15 +308,24 @@ class CapacityProxy(FaultProxy):
 
     def admit(self, charges: list[Charge]) -> bool:
         """Take every charge's units if every bucket it needs has them; count the item either way."""
+        return not self.refusals(charges)
+
+    def refusals(self, charges: list[Charge]) -> list[dict[str, str]]:
+        """``admit``, answered with the ThrottlingReasons of the buckets that refused ([] when admitted)."""
         with self._lock:
             now = self.clock()
             buckets = []
             for where, key, units in charges:
                 kind = self._wholes if key is None else self._keys
                 buckets.append((kind, kind.tokens((where, key), now), units))
-            if not all(kind.allows(bucket, units) for kind, bucket, units in buckets):
+            refused = [
+                throttling_reason(where, key, self.table_limit)
+                for (where, key, _), (kind, bucket, units) in zip(charges, buckets)
+                if not kind.allows(bucket, units)
+            ]
+            if refused:
                 self._counts["items_throttled"] += 1
-                return False
+                return refused
             for _, bucket, units in buckets:
                 bucket[0] -= units
             for where, key, units in charges:
@@ -290,7 +335,7 @@ class CapacityProxy(FaultProxy):
             if now - self._pruned_at >= PRUNE_EVERY_S:
                 self._keys.prune(now)
                 self._pruned_at = now
-            return True
+            return []
 
     def accepted_keys(self, table: str) -> list[str]:
         """The partition key of every item ``table`` accepted, in the order it accepted them."""
@@ -341,6 +386,24 @@ class CapacityProxy(FaultProxy):
         }
 
 
+def _index_warm_updates(doc: dict[str, Any]) -> list[tuple[str, dict[str, int]]]:
+    """Take the GSIs' WarmThroughput out of an UpdateTable request: (index, warm throughput) each."""
+    taken, left = [], []
+    for update in doc.get("GlobalSecondaryIndexUpdates") or []:
+        action = update.get("Update") if isinstance(update, dict) else None
+        if isinstance(action, dict) and "WarmThroughput" in action:
+            taken.append((str(action.get("IndexName")), action.pop("WarmThroughput")))
+            if set(action) == {"IndexName"}:
+                continue
+        left.append(update)
+    if "GlobalSecondaryIndexUpdates" in doc:
+        if left:
+            doc["GlobalSecondaryIndexUpdates"] = left
+        else:
+            del doc["GlobalSecondaryIndexUpdates"]
+    return taken
+
+
 class _CapacityHandler(_Handler):
     """Forwards every request; charges writes and throttles those the buckets cannot pay for."""
 
@@ -354,10 +417,22 @@ class _CapacityHandler(_Handler):
         proxy._tally("requests")
         operation = operation_from_target(self.headers.get("X-Amz-Target"))
         try:
-            doc = json.loads(body) if operation == "BatchWriteItem" or operation in SINGLE_WRITES else None
+            doc = (
+                json.loads(body)
+                if operation == "BatchWriteItem" or operation in SINGLE_WRITES | SCHEMA_CHANGES
+                else None
+            )
         except ValueError:
             doc = None
-        if operation == "BatchWriteItem" and isinstance(doc, dict):
+        if operation in ("CreateTable", "UpdateTable") and isinstance(doc, dict):
+            with proxy._lock:
+                proxy.table_requests.append((operation, json.loads(body)))
+            if self._throughput_settings(operation, doc):
+                return
+            body = json.dumps(doc).encode()
+        if operation == "DescribeTable":
+            self._describe_with_throughput(body)
+        elif operation == "BatchWriteItem" and isinstance(doc, dict):
             self._batch(doc, body)
         elif operation in SINGLE_WRITES and isinstance(doc, dict):
             self._single(operation, doc, body)
@@ -367,6 +442,58 @@ class _CapacityHandler(_Handler):
                 self._forget(body)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
+
+    def _throughput_settings(self, operation: str, doc: dict[str, Any]) -> bool:
+        """Keep WarmThroughput and OnDemandThroughput here; True when the request was answered."""
+        proxy: CapacityProxy = self.server.proxy
+        table = str(doc.get("TableName", ""))
+        kept = proxy.throughput.setdefault(table, {}) if operation == "UpdateTable" else {}
+        warm = doc.pop("WarmThroughput", None) if operation == "UpdateTable" else doc.get("WarmThroughput")
+        cap = doc.pop("OnDemandThroughput", None) if operation == "UpdateTable" else None
+        wanted = [("WarmThroughput", warm)] if warm else []
+        wanted += [(f"index/{i}", w) for i, w in _index_warm_updates(doc)] if operation == "UpdateTable" else []
+        for slot, asked in wanted:
+            now = {**DEFAULT_WARM, **kept.get(slot, {})}
+            if any(asked.get(k, now[k]) < now[k] for k in now):
+                self._send_error_json(400, _DDB_PREFIX + "ValidationException", "warm throughput cannot be lowered")
+                return True
+            kept[slot] = {k: max(now[k], asked.get(k, 0)) for k in now}
+        if cap:
+            kept["OnDemandThroughput"] = {**kept.get("OnDemandThroughput", {}), **cap}
+        if operation == "CreateTable":
+            proxy.throughput[table] = kept
+            return False
+        if set(doc) - {"TableName"}:
+            return False  # something else to change: forwarded without the two settings
+        description = self._describe(table)
+        if description is None:
+            self._send_error_json(400, _DDB_PREFIX + "ResourceNotFoundException", "Requested resource not found")
+            return True
+        self._send_json(200, json.dumps({"TableDescription": self._patched(description)}).encode())
+        return True
+
+    def _patched(self, table: dict[str, Any]) -> dict[str, Any]:
+        kept = self.server.proxy.throughput.get(table.get("TableName", ""), {})
+        table["WarmThroughput"] = {**DEFAULT_WARM, **kept.get("WarmThroughput", {}), "Status": "ACTIVE"}
+        for index in table.get("GlobalSecondaryIndexes") or ():
+            warm = kept.get(f"index/{index['IndexName']}", {})
+            index["WarmThroughput"] = {**DEFAULT_WARM, **warm, "Status": "ACTIVE"}
+        if kept.get("OnDemandThroughput"):
+            table["OnDemandThroughput"] = {**table.get("OnDemandThroughput", {}), **kept["OnDemandThroughput"]}
+        return table
+
+    def _describe_with_throughput(self, body: bytes) -> None:
+        try:
+            status, reason, headers, data = self._forward(body)
+        except _UpstreamError as exc:
+            self._send(502, "Bad Gateway", [("Content-Type", "text/plain")], f"upstream failed: {exc}".encode())
+            return
+        if status != 200:
+            self._send(status, reason, headers, data)
+            return
+        answer = json.loads(data)
+        answer["Table"] = self._patched(answer["Table"])
+        self._send_json(200, json.dumps(answer).encode())
 
     def _forget(self, body: bytes) -> None:
         try:
@@ -408,29 +535,37 @@ class _CapacityHandler(_Handler):
             charges = self._charges(operation, doc["TableName"], doc)
         except (KeyError, TypeError, IndexError, AttributeError):
             charges = []  # malformed: upstream answers it
-        if self.server.proxy.admit(charges):
+        refused = self.server.proxy.refusals(charges)
+        if not refused:
             self._forward_and_relay(body)
         else:
             self.server.proxy._tally("requests_throttled")
-            self._send_error_json(400, THROTTLED, _MESSAGES["throttle"])
+            self._throttled(refused)
+
+    def _throttled(self, refused: list[dict[str, str]]) -> None:
+        """HTTP 400 ProvisionedThroughputExceededException, with the ThrottlingReasons unless told not to."""
+        doc: dict[str, Any] = {"__type": THROTTLED, "message": _MESSAGES["throttle"]}
+        if self.server.proxy.reasons:
+            doc["ThrottlingReasons"] = [dict(t) for t in {tuple(sorted(r.items())) for r in refused}]
+        self._send_json(400, json.dumps(doc).encode())
 
     def _batch(self, doc: dict[str, Any], body: bytes) -> None:
         """Forward the items the buckets pay for; the rest go back in UnprocessedItems."""
         proxy: CapacityProxy = self.server.proxy
         try:
             flat = [(table, req) for table, reqs in doc["RequestItems"].items() for req in reqs]
-            verdicts = [proxy.admit(self._request_charges(table, req)) for table, req in flat]
+            verdicts = [proxy.refusals(self._request_charges(table, req)) for table, req in flat]
         except (KeyError, TypeError, IndexError, AttributeError):
             self._forward_and_relay(body)  # malformed: upstream answers it
             return
-        accepted = [pair for pair, ok in zip(flat, verdicts) if ok]
-        throttled = [pair for pair, ok in zip(flat, verdicts) if not ok]
+        accepted = [pair for pair, refused in zip(flat, verdicts) if not refused]
+        throttled = [pair for pair, refused in zip(flat, verdicts) if refused]
         if not throttled:
             self._forward_and_relay(body)
             return
         if not accepted:
             proxy._tally("requests_throttled")
-            self._send_error_json(400, THROTTLED, _MESSAGES["throttle"])
+            self._throttled([reason for refused in verdicts for reason in refused])
             return
         doc["RequestItems"] = _group(accepted)
         try:
@@ -468,11 +603,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--table-wcu", type=float, default=4000.0, help="write units/s per table and GSI (AWS: ~4000)")
     ap.add_argument("--burst", type=float, default=1.0, help="seconds of capacity a bucket holds (default 1)")
     ap.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    ap.add_argument("--table-limit", default="ProvisionedThroughputExceeded", choices=TABLE_LIMITS)
+    ap.add_argument("--no-reasons", action="store_true", help="send no ThrottlingReasons (DynamoDB before 2025)")
     args = ap.parse_args(argv)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    proxy = CapacityProxy(args.upstream, key_wcu=args.key_wcu, table_wcu=args.table_wcu, burst=args.burst)
+    proxy = CapacityProxy(
+        args.upstream,
+        key_wcu=args.key_wcu,
+        table_wcu=args.table_wcu,
+        burst=args.burst,
+        reasons=not args.no_reasons,
+        table_limit=args.table_limit,
+    )
     proxy.start(args.port)
     print(f"capacity proxy on {proxy.url}", flush=True)
     while not stop.wait(0.2):

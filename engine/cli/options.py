@@ -103,6 +103,18 @@ plan_options = _apply(
             help="USD per GB of uncompressed data for ImportTable (default: the us-east-1 price).",
         ),
         click.option(
+            "--bulk-put-price",
+            type=POSITIVE,
+            default=None,
+            help="USD per GB of uncompressed data for bulk put (default: assumed ImportTable's price).",
+        ),
+        click.option(
+            "--target-minutes",
+            type=POSITIVE,
+            default=None,
+            help="Show the warm throughput a BatchWriteItem load needs to finish in this time (default 60).",
+        ),
+        click.option(
             "--diff", "show_diff", is_flag=True, help="Show what 'sync' would put and delete, from the fingerprints."
         ),
         click.option(
@@ -121,6 +133,18 @@ migration_options = _apply(
         WORKERS,
         click.option("--parallel-tables", type=AT_LEAST_ONE, default=None, help="Tables written at the same time."),
         MAX_WCU,
+        click.option(
+            "--warm-throughput",
+            type=AT_LEAST_ONE,
+            default=None,
+            help="Raise each table's warm throughput to this many write units/s before the load (never lowered).",
+        ),
+        click.option(
+            "--warm-read-throughput",
+            type=AT_LEAST_ONE,
+            default=None,
+            help="Raise each table's warm throughput to this many read units/s before the load.",
+        ),
         _choice("--on-error", ["stop", "skip"], None, "What a bad row does."),
         NO_VALIDATE,
         click.option("--dry-run", is_flag=True, help="Read, transform and check every item; write nothing."),

@@ -16,7 +16,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from sqlite2ddb.commands import json_default, json_text
+from sqlite2ddb.commands import WARM_PRICE_NOTE, json_default, json_text
 
 if TYPE_CHECKING:
     from sqlite2ddb import MigrationResult
@@ -66,38 +66,41 @@ def _print_reads(reads: dict[str, Any]) -> None:
 
 
 def _print_load_paths(paths: dict[str, Any]) -> None:
-    table = Table(title="Load paths: BatchWriteItem (on-demand) vs S3 + ImportTable (new tables only)")
-    columns = [
-        "table",
-        "items",
-        "WRU",
-        "BatchWrite USD",
-        "BatchWrite s",
-        "import GB",
-        "import USD",
-        "import s",
-        "cheaper",
-    ]
+    title = "Load paths: BatchWriteItem (on-demand), S3 + ImportTable (new tables), S3 + bulk put (existing tables)"
+    table = Table(title=title)
+    columns = ["table", "items", "WRU", "BatchWrite USD", "BatchWrite s", "import GB", "import USD", "import s"]
+    columns += ["bulk put USD", "bulk put s", "warm WU/s", "cheaper"]
     for column in columns:
-        table.add_column(column, justify="left" if column in ("table", "cheaper") else "right")
+        left = column in ("table", "cheaper")
+        table.add_column(column, justify="left" if left else "right", overflow="fold" if left else "ellipsis")
     for t in paths["tables"]:
-        write, load = t["batch_write"], t["import_table"]
+        write, load, bulk = t["batch_write"], t["import_table"], t.get("bulk_put") or {}
+        warm = t["warm_throughput"]
+        needed = max(warm["table_write_units_per_s"], warm["index_write_units_per_s"])
         table.add_row(
-            t["table"],
+            t["table"] + (" (exists)" if t.get("exists") else ""),
             str(t["items"]),
             str(write["write_units"]),
             f"{write['usd']:.4f}",
             f"{write['seconds']:.0f}",
             f"{load['gb']:.4f}",
-            f"{load['usd']:.4f}",
-            f"{load['seconds']:.0f}",
+            "n/a" if "not_available" in load else f"{load['usd']:.4f}",
+            "n/a" if "not_available" in load else f"{load['seconds']:.0f}",
+            "n/a" if not bulk or "not_available" in bulk else f"{bulk['usd']:.4f}",
+            "n/a" if not bulk or "not_available" in bulk else f"{bulk['seconds']:.0f}",
+            f"{needed:,}" if needed else "-",
             t["cheaper"],
         )
     console.print(table)
     console.print(
         f"ImportTable at USD {paths['import_price_per_gb']} per GB ({paths['import_price_source']}); "
-        "BatchWrite time at --max-wcu, else at a new on-demand table's 4,000 WRU/s; "
-        "import time assumed 5 min + 2 min per GB (AWS publishes no rate)",
+        f"bulk put at USD {paths.get('bulk_put_price_per_gb')} per GB ({paths.get('bulk_put_price_source')}); "
+        "BatchWrite time at --max-wcu, else at a new on-demand table's 4,000 WRU/s (table and GSI units added up: "
+        "a pessimistic bound, each GSI has warm throughput of its own); import time assumed 5 min + 2 min per GB, bulk put 2 min + the write units at 4,000/s "
+        "(AWS publishes no rate); n/a: ImportTable only creates tables, bulk put only fills existing ones; "
+        f"warm WU/s: the warm write throughput (table or busiest GSI) a BatchWriteItem load needs to finish in "
+        f"{paths.get('target_minutes', 60):g} minutes ('-': a new table's 4,000 are enough; "
+        "migrate --warm-throughput N); it does not lift one partition key's 1,000 WU/s",
         highlight=False,
     )
 
@@ -310,6 +313,11 @@ def print_summary(result: MigrationResult) -> None:
     console.print(table)
     if result.tables_created:
         console.print(f"created tables: {', '.join(result.tables_created)}", highlight=False)
+    for change in result.warm:
+        console.print(change.text(), highlight=False)
+    if any(change.raised() for change in result.warm):
+        raised = sum(sum(change.raised().values()) for change in result.warm)
+        console.print(f"pre-warmed {raised:,} units/s in all; {WARM_PRICE_NOTE}", highlight=False)
     speed = result.items_written / result.seconds if result.seconds else 0.0
     console.print(f"{result.items_written} items written in {result.seconds:.2f}s ({speed:.0f} items/s)")
 

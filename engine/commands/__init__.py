@@ -27,6 +27,7 @@ from sqlite2ddb.config import Config, load_config, save_config
 from sqlite2ddb.dynamodb import local as local_dynamodb
 from sqlite2ddb.dynamodb import table_settings
 from sqlite2ddb.dynamodb.target import check_reachable, connect, describe_table, existing_tables
+from sqlite2ddb.dynamodb.warm import PRICE_NOTE as WARM_PRICE_NOTE
 from sqlite2ddb.errors import MigrationError, StateError, UsageError, ValidationFailed, WriteRefused
 from sqlite2ddb.extract.source import open_source
 from sqlite2ddb.migrate.run import MappingChanged, MigrationResult, Reporter, select_item_types
@@ -46,6 +47,7 @@ from sqlite2ddb.wire import to_python
 
 __all__ = [
     "PRICE_PER_MILLION_WRU",
+    "WARM_PRICE_NOTE",
     "DryRun",
     "PlanReport",
     "StatusReport",
@@ -483,6 +485,8 @@ def plan_report(
     price: float = PRICE_PER_MILLION_WRU,
     max_wcu: float | None = None,
     import_price: float | None = None,
+    bulk_put_price: float | None = None,
+    target_minutes: float | None = None,
     samples: int = 0,
     out: str | None = None,
 ) -> PlanReport:
@@ -503,7 +507,10 @@ def plan_report(
         "tables": [e.to_json(price, max_wcu) for e in per_table],
     }
     document["validation_reads"] = read_estimate(config, per_table)
-    document["load_paths"] = _load_paths(config, per_table, estimate_rows, price, import_price, max_wcu)
+    exists = {t["name"]: t["exists"] for t in document["tables"]}
+    document["load_paths"] = _load_paths(
+        config, per_table, estimate_rows, price, import_price, max_wcu, exists, bulk_put_price, target_minutes
+    )
     saved = save_reviewed(config, out, "migrate", document) if out else None
     if samples:
         document["samples"] = {
@@ -519,14 +526,35 @@ def _load_paths(
     price: float,
     import_price: float | None,
     max_wcu: float | None,
+    exists: dict[str, bool | None] | None = None,
+    bulk_put_price: float | None = None,
+    target_minutes: float | None = None,
 ) -> dict[str, Any]:
-    from sqlite2ddb.bulk.compare import IMPORT_PRICE_PER_GB, IMPORT_PRICE_SOURCE, compare_tables
+    from sqlite2ddb.bulk import compare
 
-    per_gb = import_price or IMPORT_PRICE_PER_GB
-    compared = compare_tables(config, per_table, estimate_rows or None, price, per_gb, max_wcu)
+    per_gb = import_price or compare.IMPORT_PRICE_PER_GB
+    bulk_gb = bulk_put_price or compare.BULK_PUT_PRICE_PER_GB
+    minutes = target_minutes or compare.TARGET_MINUTES
+    compared = compare.compare_tables(
+        config,
+        per_table,
+        estimate_rows or None,
+        price,
+        per_gb,
+        max_wcu,
+        exists=exists,
+        bulk_put_price_per_gb=bulk_gb,
+        target_minutes=minutes,
+    )
     return {
         "import_price_per_gb": per_gb,
-        "import_price_source": IMPORT_PRICE_SOURCE if import_price is None else "given with --import-price",
+        "import_price_source": compare.IMPORT_PRICE_SOURCE if import_price is None else "given with --import-price",
+        "bulk_put_price_per_gb": bulk_gb,
+        "bulk_put_price_source": compare.BULK_PUT_PRICE_SOURCE
+        if bulk_put_price is None
+        else "given with --bulk-put-price",
+        "target_minutes": minutes,
+        "warm_price_note": WARM_PRICE_NOTE,
         "tables": [c.to_json() for c in compared],
     }
 

@@ -87,6 +87,53 @@ def error_code(exc: BaseException) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
+#: What each limit type of a ThrottlingReason (``<Table|Index><Read|Write><limit>``) asks of a writer:
+#: "key" (a hot partition key: hold back that batch only), "rate" (the table's or an index's own limit:
+#: write slower) or "stop" (the account's per-table quota: no pace of this run helps).
+LIMIT_ACTIONS = {
+    "KeyRangeThroughputExceeded": "key",
+    "ProvisionedThroughputExceeded": "rate",
+    "MaxOnDemandThroughputExceeded": "rate",
+    "AccountLimitExceeded": "stop",
+}
+
+
+@dataclass(frozen=True)
+class ThrottlingReason:
+    """One entry of a throttling error's ThrottlingReasons: the reason code and the table or index ARN."""
+
+    reason: str
+    resource: str
+
+    @property
+    def action(self) -> str:
+        """'key', 'rate' or 'stop' (see ``LIMIT_ACTIONS``); 'rate' for a reason code this version does not know."""
+        for limit, action in LIMIT_ACTIONS.items():
+            if self.reason.endswith(limit):
+                return action
+        return "rate"
+
+    def __str__(self) -> str:
+        return f"{self.reason} on {self.resource}" if self.resource else self.reason
+
+
+def throttling_reasons(exc: BaseException) -> list[ThrottlingReason]:
+    """The ThrottlingReasons DynamoDB sent with a throttling error (since 2025); [] when there are none.
+
+    ProvisionedThroughputExceededException and RequestLimitExceeded name the
+    list ``ThrottlingReasons``, ThrottlingException ``throttlingReasons``.
+    """
+    if not isinstance(exc, botocore.exceptions.ClientError):
+        return []
+    response = exc.response
+    listed = response.get("ThrottlingReasons") or response.get("throttlingReasons") or []
+    out = []
+    for entry in listed if isinstance(listed, list) else []:
+        if isinstance(entry, dict) and entry.get("reason"):
+            out.append(ThrottlingReason(str(entry["reason"]), str(entry.get("resource") or "")))
+    return out
+
+
 def transient_kind(exc: BaseException) -> str | None:
     """'throttle', 'server' or 'connection' for an error worth retrying; None otherwise."""
     if isinstance(exc, botocore.exceptions.ClientError):

@@ -21,7 +21,15 @@ from loguru import logger
 
 from sqlite2ddb.dynamodb.failures import REFUSED_CODES, explain
 from sqlite2ddb.dynamodb.objects import ObjectStore, Upload
-from sqlite2ddb.dynamodb.retry import MAX_BACKOFF_S, ThrottleLog, backoff_delay, error_code, transient_kind
+from sqlite2ddb.dynamodb.retry import (
+    MAX_BACKOFF_S,
+    ThrottleLog,
+    ThrottlingReason,
+    backoff_delay,
+    error_code,
+    throttling_reasons,
+    transient_kind,
+)
 from sqlite2ddb.dynamodb.target import Target
 from sqlite2ddb.errors import RowError, WriteFailed, WriteRefused
 from sqlite2ddb.faults import crash_point
@@ -34,6 +42,12 @@ WINDOW_PER_WORKER = 8
 THROTTLE_BACKOFF_STEPS = 3
 #: A writer tells that DynamoDB throttles it at most this often (a hot key throttles on and off for minutes).
 THROTTLE_WARNING_EVERY_S = 30.0
+#: What a writer does about each kind of ThrottlingReason, as told in the log.
+REASON_MEANINGS = {
+    "key": "a hot partition key: only the batches holding it wait",
+    "rate": "the table's or an index's own limit: writing slower",
+    "stop": "the account's per-table throughput quota",
+}
 
 
 class Commits(Protocol):
@@ -102,14 +116,31 @@ class WriteStats:
 
     retries: int = 0
     throttles: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)  # ThrottlingReason code -> times seen, over the run
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _log: ThrottleLog = field(default_factory=lambda: ThrottleLog(quiet_s=THROTTLE_WARNING_EVERY_S), repr=False)
 
-    def throttled(self, table: str, code: str) -> None:
+    def throttled(self, table: str, code: str, reasons: list[ThrottlingReason] | None = None) -> None:
+        new = []
         with self._lock:
             self.throttles += 1
             self.retries += 1
-        self._log.throttled(f"writes to {table}", code)
+            for reason in reasons or ():
+                if reason.reason not in self.reasons:
+                    new.append(reason)
+                self.reasons[reason.reason] = self.reasons.get(reason.reason, 0) + 1
+        for reason in new:  # each reason is told when first seen: what it means and what the writer does
+            logger.warning(
+                "DynamoDB is throttling writes to {}: {} ({})", table, reason, REASON_MEANINGS[reason.action]
+            )
+        if not reasons:
+            self._log.throttled(f"writes to {table}", code)
+
+    def reasons_text(self) -> str:
+        """``TableWriteKeyRangeThroughputExceeded x12, ...``: the reasons seen, the most frequent first."""
+        with self._lock:
+            counted = sorted(self.reasons.items(), key=lambda kv: (-kv[1], kv[0]))
+        return ", ".join(f"{reason} x{n}" for reason, n in counted)
 
     def retried(self) -> None:
         with self._lock:
@@ -148,6 +179,76 @@ class RateLimiter:
             time.sleep(wait)
 
 
+#: The pace a writer falls back to at the first table or index limit when it has measured nothing yet.
+PACER_FLOOR_WCU = 25.0
+#: A table or index limit cuts the pace to this share of what was getting through...
+PACER_CUT = 0.7
+#: ... at most once a second; after PACER_QUIET_S without one the pace grows by PACER_GROWTH a second.
+PACER_QUIET_S = 2.0
+PACER_GROWTH = 1.2
+PACER_WINDOW_S = 5.0
+
+
+class Pacer:
+    """The write pace of one table, lowered when DynamoDB names a table or index limit, raised as writes pass.
+
+    Unlimited until the first ThrottlingReason of the kind "rate"
+    (``TableWriteProvisionedThroughputExceeded``, ``IndexWrite...``,
+    ``...MaxOnDemandThroughputExceeded``); then a token bucket at 70% of the
+    write units the table took in the last seconds, cut again at most once a
+    second while the limit is named, grown 20% a second once it is not. A hot
+    key's reason never slows the table: only the batch holding the key waits.
+    """
+
+    def __init__(self, ceiling: float | None = None) -> None:
+        self.ceiling = ceiling
+        self.rate: float | None = None
+        self._bucket: RateLimiter | None = None
+        self._lock = threading.Lock()
+        self._done: list[tuple[float, float]] = []  # (when, write units) of the batches written lately
+        self._lowered_at = float("-inf")
+        self._grown_at = float("-inf")
+
+    def written(self, units: float) -> None:
+        with self._lock:
+            now = time.monotonic()
+            self._done.append((now, units))
+            while self._done and self._done[0][0] < now - PACER_WINDOW_S:
+                self._done.pop(0)
+
+    def measured(self) -> float:
+        """Write units per second the table took over the last PACER_WINDOW_S seconds."""
+        with self._lock:
+            return sum(units for _, units in self._done) / PACER_WINDOW_S
+
+    def lower(self, table: str, reason: ThrottlingReason) -> None:
+        now = time.monotonic()
+        measured = self.measured()
+        with self._lock:
+            if now - self._lowered_at < 1.0:
+                return
+            self._lowered_at = now
+            base = min(self.rate, measured) if self.rate is not None and measured else self.rate or measured
+            self.rate = max(PACER_FLOOR_WCU, base * PACER_CUT)
+            if self._bucket is None:
+                self._bucket = RateLimiter(self.rate)
+            self._bucket.rate = self.rate
+        logger.info("writes to {}: {}; pace lowered to {:.0f} write units/s", table, reason.reason, self.rate)
+
+    def acquire(self, units: float) -> None:
+        if self._bucket is None:
+            return
+        with self._lock:
+            now = time.monotonic()
+            if now - self._lowered_at >= PACER_QUIET_S and now - self._grown_at >= 1.0 and self.rate is not None:
+                self._grown_at = now
+                self.rate *= PACER_GROWTH
+                if self.ceiling:
+                    self.rate = min(self.rate, self.ceiling)
+                self._bucket.rate = self.rate
+        self._bucket.acquire(units)
+
+
 class BatchWriter:
     """Writes batches to one table with ``workers`` threads; acknowledges them in order."""
 
@@ -167,10 +268,12 @@ class BatchWriter:
         window: int | None = None,
         commits: Commits | None = None,
         objects: ObjectStore | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         self.target = target
         self.objects = objects  # where a batch's offloaded values go, before its items
         self.progress = progress or Progress()
+        self.pacer = pacer or Pacer()
         self.table = table
         self.item_type = item_type
         self.max_retries = max_retries
@@ -230,6 +333,8 @@ class BatchWriter:
     def close(self) -> None:
         """Wait for every batch in flight, make the acknowledged ones durable; raise the first failure."""
         self._pool.shutdown(wait=True)
+        if self.stats.reasons:
+            logger.warning("writes to {} were throttled: {}", self.table, self.stats.reasons_text())
         if self.commits is not None:
             self.commits.commit()
             self.commits.unregister(self)
@@ -242,9 +347,11 @@ class BatchWriter:
                 if not batch.empty:
                     if self.rate_limiter:
                         self.rate_limiter.acquire(batch.wcu)
+                    self.pacer.acquire(batch.wcu)
                     crash_point("before_write")
                     self._upload(batch)
                     self._write(batch)
+                    self.pacer.written(batch.wcu)
                     crash_point("after_write")
                 self._acknowledge(batch)
         except BaseException as exc:  # noqa: BLE001 - handed to the producer thread
@@ -298,6 +405,8 @@ class BatchWriter:
                 self._count_retry(exc)
                 throttled = transient_kind(exc) == "throttle"
                 last = exc
+                if throttled:
+                    self._heed(batch, throttling_reasons(exc))
             else:
                 self.stats.succeeded()
                 batch.consumed += sum(c.get("CapacityUnits", 0.0) for c in response.get("ConsumedCapacity") or [])
@@ -322,9 +431,22 @@ class BatchWriter:
                 raise self._exhausted(batch, last)
             time.sleep(backoff_delay(min(attempt, THROTTLE_BACKOFF_STEPS) if moving else attempt, self.retry_delay))
 
+    def _heed(self, batch: Batch, reasons: list[ThrottlingReason]) -> None:
+        """Act on the ThrottlingReasons: a hot key waits in this batch's backoff, a limit slows the table."""
+        for reason in reasons:
+            if reason.action == "stop":
+                raise self._failed(
+                    batch,
+                    f"DynamoDB refuses more writes: {reason} (the account's per-table throughput quota); "
+                    "nothing is lost: every acknowledged batch is checkpointed",
+                    "ask AWS for a higher quota or set --max-wcu below it, then run 'resume'",
+                ) from None
+            if reason.action == "rate":
+                self.pacer.lower(self.table, reason)
+
     def _count_retry(self, exc: Exception) -> None:
         if transient_kind(exc) == "throttle":
-            self.stats.throttled(self.table, error_code(exc))
+            self.stats.throttled(self.table, error_code(exc), throttling_reasons(exc))
         else:
             self.stats.retried()
             logger.debug("retrying a write to {}: {}", self.table, exc)

@@ -20,7 +20,7 @@ from loguru import logger
 
 from sqlite2ddb.config import Config
 from sqlite2ddb.dynamodb.target import Target
-from sqlite2ddb.dynamodb.writer import WINDOW_PER_WORKER, Batch, BatchWriter, Progress, RateLimiter
+from sqlite2ddb.dynamodb.writer import WINDOW_PER_WORKER, Batch, BatchWriter, Pacer, Progress, RateLimiter
 from sqlite2ddb.errors import Interrupted, MigrationError, RowError
 from sqlite2ddb.extract.source import open_source, split_points
 from sqlite2ddb.migrate.timeline import Timeline
@@ -180,6 +180,7 @@ class ItemRun:
         self.result = ItemResult(item.name, item.table.name, "running")
         self.timeline: Timeline | None = None
         self.progress = Progress()
+        self.pacer = Pacer(self.settings.max_wcu)  # every lane of this item type slows down together
         self.lanes: list[_Lane] = []
         self._lock = threading.Lock()
         self._last_ack = time.monotonic()
@@ -280,6 +281,7 @@ class ItemRun:
             progress=self.progress,
             commits=self.committer,
             objects=self.target.objects if self.item.offload is not None else None,
+            pacer=self.pacer,
         )
         lane = _Lane(index, after, upto, conn, writer)
         with self._lock:

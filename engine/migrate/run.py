@@ -18,6 +18,7 @@ from loguru import logger
 
 from sqlite2ddb.config import Config
 from sqlite2ddb.dynamodb.target import Target, ensure_tables, existing_tables
+from sqlite2ddb.dynamodb.warm import WarmChange, raise_warm_throughput
 from sqlite2ddb.dynamodb.writer import RateLimiter
 from sqlite2ddb.errors import StateError, TargetError, UsageError
 from sqlite2ddb.extract.source import open_source
@@ -41,6 +42,7 @@ class MigrationResult:
     items: list[ItemResult] = field(default_factory=list)
     seconds: float = 0.0
     tables_created: list[str] = field(default_factory=list)
+    warm: list[WarmChange] = field(default_factory=list)  # what --warm-throughput changed before the load
 
     @property
     def items_written(self) -> int:
@@ -157,6 +159,9 @@ def migrate(
         recording(config.state_dir, "migrate") as timeline,
     ):
         changed = prepare_target(plan, config, target, state, selected, force, result, store, snapshot)
+        if settings.warm_throughput or settings.warm_read_throughput:
+            names = list(dict.fromkeys(item.table.name for item in selected))
+            result.warm = raise_warm_throughput(target, names, settings.warm_throughput, settings.warm_read_throughput)
         limiter = RateLimiter(settings.max_wcu) if settings.max_wcu else None
         rejects = rejects_path or config.state_dir / "rejects.jsonl"
         groups = _table_groups(selected)

@@ -135,6 +135,11 @@ class _Builder:
             self._unique(f"index of table {raw['name']}", idx["name"], self._loc(doc, (*path, "local_indexes", i)))
         if local_indexes and "sort_key" not in raw:
             raise SpecError(f"{location}: table {raw['name']}: local_indexes need a table with a sort_key")
+        if "max_throughput" in raw and raw.get("billing_mode") == "PROVISIONED":
+            raise SpecError(
+                f"{self._loc(doc, (*path, 'max_throughput'))}: table {raw['name']}: max_throughput caps an on-demand "
+                "table; DynamoDB refuses it with billing_mode PROVISIONED (write_capacity is the cap there)"
+            )
         return TableSpec(
             name=raw["name"],
             partition_key=_key(raw["partition_key"]),
@@ -245,6 +250,8 @@ def _settings(raw: dict[str, Any]) -> TableSettings:
         point_in_time_recovery=raw.get("point_in_time_recovery"),
         deletion_protection=raw.get("deletion_protection"),
         table_class=raw.get("table_class"),
+        max_write=raw.get("max_throughput", {}).get("write"),
+        max_read=raw.get("max_throughput", {}).get("read"),
         tags=tuple((str(k), v) for k, v in tags.items()) if tags is not None else None,
         sse="kms" if isinstance(sse, dict) else sse,
         sse_kms_key=sse["kms_key"] if isinstance(sse, dict) else None,

@@ -51,6 +51,8 @@ class TableSettings:
     point_in_time_recovery: bool | None = None
     deletion_protection: bool | None = None
     table_class: str | None = None  # STANDARD, STANDARD_INFREQUENT_ACCESS
+    max_write: int | None = None  # on-demand maximum throughput: MaxWriteRequestUnits
+    max_read: int | None = None  # ... MaxReadRequestUnits
     tags: tuple[tuple[str, str], ...] | None = None
     sse: str | None = None  # aws_owned, aws_managed, kms
     sse_kms_key: str | None = None
