@@ -136,7 +136,7 @@ class PathComparison:
         return min(paths, key=lambda p: p[1])[0]
 
     def to_json(self) -> dict[str, Any]:
-        out = {
+        out: dict[str, Any] = {
             "table": self.table,
             "items": self.items,
             "exists": self.exists,
