@@ -100,7 +100,7 @@ def open_file(plan: Plan, key: tuple[str, str | None], patterns: list[AccessPatt
         keys = [k.name for k in (*spec.key_attributes, *source.key_attributes)]
         kept = frozenset([*keys, *source.non_key_attributes])
     table_keys = [k.name for k in spec.key_attributes]
-    return IndexFile(table.name, key[1], source.partition_key, source.sort_key, table_keys, attributes, kept)
+    return IndexFile(table.name, key[1], source.partition_keys, source.sort_keys, table_keys, attributes, kept)
 
 
 class FeedingReader:
@@ -240,8 +240,8 @@ class FileProof:
 
     def _from_file(self, params: dict[str, Any]) -> tuple[Failure | None, Iterator[dict[str, Any]]]:
         try:
-            partition, op, values = self.runner.key_condition(params)
-            items = self.file.query(partition, op, values, self.runner.pattern.request.forward)
+            condition = self.runner.key_condition(params)
+            items = self.file.query(condition, self.runner.pattern.request.forward)
         except Exception as exc:  # noqa: BLE001 - a key that does not render is this value's failure
             return Failure("pattern", f"params {params}: key condition does not render: {exc}"), iter(())
         return None, self.runner.plain_answer({k: v for k, v in item.items() if k in self.keep} for item in items)

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlite2ddb.canonical import at_path, jsonable, plain_value
 from sqlite2ddb.dynamodb.failures import describe_error
+from sqlite2ddb.dynamodb.key_condition import KeyCondition, query_request
 from sqlite2ddb.dynamodb.reads import PAGE_ITEMS, Reader
 from sqlite2ddb.errors import TargetError
 from sqlite2ddb.extract.connections import SourceConnections
@@ -36,8 +37,11 @@ class PatternRunner:
         self.partition_name = key_source.partition_key.name
         self.sort_name = key_source.sort_key.name if key_source.sort_key else None
         self.get = [(name, compile_template(t)) for name, t in request.get] if request.get else None
-        self.partition = compile_template(request.partition) if request.partition else None
-        self.sort = [compile_template(t) for t in request.sort.templates] if request.sort else []
+        partition, sort = request.key_terms(
+            tuple(k.name for k in key_source.partition_keys), tuple(k.name for k in key_source.sort_keys)
+        )
+        self.partition = [(name, compile_template(t)) for name, t in partition] if self.get is None else []
+        self.sort = [(name, c.op, [compile_template(t) for t in c.templates]) for name, c in sort]
         types = table.spec.all_key_attributes()
         self.convert = {name: KEY_CONVERTERS[key.type] for name, key in types.items()}
         self.projection = _projection(pattern, [name for name, _ in request.get or ()])
@@ -68,22 +72,24 @@ class PatternRunner:
         names = [d[0] for d in cursor.description]
         return (dict(zip(names, values)) for values in cursor)
 
-    def key_condition(self, params: dict[str, Any]) -> tuple[Wire, str | None, list[Wire]]:
-        """The request's key condition for one parameter row: partition value, sort operator, sort values.
+    def key_condition(self, params: dict[str, Any]) -> KeyCondition:
+        """The request's key condition for one parameter row.
 
         A GetItem is the Query ``partition = pk AND sort = sk`` on the table.
         """
         if self.get is not None:
             key = self._get_key(params)
+            partition = ((self.partition_name, key[self.partition_name]),)
             if self.sort_name is None:
-                return key[self.partition_name], None, []
-            return key[self.partition_name], "eq", [key[self.sort_name]]
-        assert self.partition is not None
-        partition = self.convert[self.partition_name](self.partition.render(params))
-        sort = self.pattern.request.sort
-        if not (sort and self.sort_name):
-            return partition, None, []
-        return partition, sort.op, [self.convert[self.sort_name](t.render(params)) for t in self.sort]
+                return KeyCondition(partition)
+            return KeyCondition(partition, ((self.sort_name, "eq", (key[self.sort_name],)),))
+        return KeyCondition(
+            tuple((name, self.convert[name](t.render(params))) for name, t in self.partition),
+            tuple(
+                (name, op, tuple(self.convert[name](t.render(params)) for t in templates))
+                for name, op, templates in self.sort
+            ),
+        )
 
     def plain_answer(self, items: Iterable[dict[str, Wire]]) -> Iterator[dict[str, Any]]:
         """Wire items of an answer -> the plain values compared with SQL (``expand`` applied), one by one."""
@@ -141,38 +147,11 @@ class PatternRunner:
             raise describe_error(exc, action, self.reader.target) from None
 
     def _query(self, params: dict[str, Any]) -> Iterator[list[dict[str, Wire]]]:
-        assert self.partition is not None
-        values: dict[str, Any] = {":pk": self.convert[self.partition_name](self.partition.render(params))}
-        condition = "#pk = :pk"
-        names = {"#pk": self.partition_name}
-        sort = self.pattern.request.sort
-        if sort and self.sort_name:
-            names["#sk"] = self.sort_name
-            rendered = [t.render(params) for t in self.sort]
-            for i, text in enumerate(rendered):
-                values[f":sk{i}"] = self.convert[self.sort_name](text)
-            condition += {
-                "eq": " AND #sk = :sk0",
-                "begins_with": " AND begins_with(#sk, :sk0)",
-                "lt": " AND #sk < :sk0",
-                "le": " AND #sk <= :sk0",
-                "gt": " AND #sk > :sk0",
-                "ge": " AND #sk >= :sk0",
-                "between": " AND #sk BETWEEN :sk0 AND :sk1",
-            }[sort.op]
-        kwargs: dict[str, Any] = {
-            "TableName": self.table_name,
-            "KeyConditionExpression": condition,
-            "ExpressionAttributeNames": {**names, **self.projection["ExpressionAttributeNames"]},
-            "ExpressionAttributeValues": values,
-            "ScanIndexForward": self.pattern.request.forward,
-            "ProjectionExpression": self.projection["ProjectionExpression"],
-            "Limit": PAGE_ITEMS,  # a 1 MB page is tens of MB as Python objects, held by each worker
-        }
-        if self.pattern.request.index:
-            kwargs["IndexName"] = self.pattern.request.index
-        else:
-            kwargs["ConsistentRead"] = True
+        request = self.pattern.request
+        kwargs = query_request(self.table_name, request.index, self.key_condition(params), request.forward)
+        kwargs["ExpressionAttributeNames"].update(self.projection["ExpressionAttributeNames"])
+        kwargs["ProjectionExpression"] = self.projection["ProjectionExpression"]
+        kwargs["Limit"] = PAGE_ITEMS  # a 1 MB page is tens of MB as Python objects, held by each worker
         while True:
             page = self.reader.call("query", f"access pattern {self.pattern.name}", **kwargs)
             yield page.get("Items", [])
