@@ -315,8 +315,9 @@ def export_model(config: Config, fmt: str, samples: int = 3, point_in_time_recov
         with opened_plan(config, count=False) as (plan, _conn):
             return cloudformation.template(plan, point_in_time_recovery)
     rendered = plan_samples(config, samples) if samples else {}
-    with opened_plan(config, count=False) as (plan, _conn):
-        return workbench.model(plan, rendered, Path(plan.mapping.directory).name)
+    with opened_plan(config, count=False) as (plan, conn):
+        params = workbench.first_params(conn, plan.mapping.access_patterns)
+        return workbench.model(plan, rendered, Path(plan.mapping.directory).name, params)
 
 
 def scaffold(source_db: str, out: str, table: str | None, style: str) -> Any:

@@ -45,7 +45,7 @@ from sqlite2ddb.plan.compile import Plan
 from sqlite2ddb.spec.model import AccessPatternSpec, IndexSpec
 from sqlite2ddb.validate.answers import Aligned, sorted_stream
 from sqlite2ddb.validate.index_file import IndexFile
-from sqlite2ddb.validate.pattern_runner import PatternRunner, _projection, parted
+from sqlite2ddb.validate.pattern_runner import PatternRunner, answer_projection, parted
 from sqlite2ddb.validate.patterns import CHUNK, in_order, stream_params
 from sqlite2ddb.validate.progress import Progress
 from sqlite2ddb.validate.results import CheckResult, Failure
@@ -93,7 +93,7 @@ def open_file(plan: Plan, key: tuple[str, str | None], patterns: list[AccessPatt
     attributes = [
         n
         for p in patterns
-        for n in _projection(p, [k for k, _ in p.request.get or ()])["ExpressionAttributeNames"].values()
+        for n in answer_projection(p, [k for k, _ in p.request.get or ()])["ExpressionAttributeNames"].values()
     ]
     kept = None
     if isinstance(source, IndexSpec) and source in spec.indexes and source.projection != "ALL":

@@ -10,16 +10,15 @@ from typing import Any
 
 from sqlite2ddb.canonical import at_path, jsonable, plain_value
 from sqlite2ddb.dynamodb.failures import describe_error
-from sqlite2ddb.dynamodb.key_condition import KeyCondition, query_request
+from sqlite2ddb.dynamodb.key_condition import KeyCondition, PatternKey
 from sqlite2ddb.dynamodb.reads import PAGE_ITEMS, Reader
 from sqlite2ddb.errors import TargetError
 from sqlite2ddb.extract.connections import SourceConnections
 from sqlite2ddb.plan.compile import Plan
 from sqlite2ddb.spec.model import AccessPatternSpec
-from sqlite2ddb.spec.templates import compile_template
 from sqlite2ddb.validate.answers import Aligned, Difference, sorted_stream
 from sqlite2ddb.validate.results import Failure
-from sqlite2ddb.wire import KEY_CONVERTERS, Wire, to_python
+from sqlite2ddb.wire import Wire, to_python
 
 
 class PatternRunner:
@@ -36,15 +35,9 @@ class PatternRunner:
         assert key_source is not None
         self.partition_name = key_source.partition_key.name
         self.sort_name = key_source.sort_key.name if key_source.sort_key else None
-        self.get = [(name, compile_template(t)) for name, t in request.get] if request.get else None
-        partition, sort = request.key_terms(
-            tuple(k.name for k in key_source.partition_keys), tuple(k.name for k in key_source.sort_keys)
-        )
-        self.partition = [(name, compile_template(t)) for name, t in partition] if self.get is None else []
-        self.sort = [(name, c.op, [compile_template(t) for t in c.templates]) for name, c in sort]
-        types = table.spec.all_key_attributes()
-        self.convert = {name: KEY_CONVERTERS[key.type] for name, key in types.items()}
-        self.projection = _projection(pattern, [name for name, _ in request.get or ()])
+        self.key = PatternKey(request, table.spec)
+        self.get = self.key.get
+        self.projection = answer_projection(pattern, [name for name, _ in request.get or ()])
 
     def check_many(self, chunk: list[dict[str, Any]]) -> list[list[Failure]]:
         """Check a chunk of parameter rows; GetItem patterns fetch the chunk in one BatchGetItem."""
@@ -73,23 +66,8 @@ class PatternRunner:
         return (dict(zip(names, values)) for values in cursor)
 
     def key_condition(self, params: dict[str, Any]) -> KeyCondition:
-        """The request's key condition for one parameter row.
-
-        A GetItem is the Query ``partition = pk AND sort = sk`` on the table.
-        """
-        if self.get is not None:
-            key = self._get_key(params)
-            partition = ((self.partition_name, key[self.partition_name]),)
-            if self.sort_name is None:
-                return KeyCondition(partition)
-            return KeyCondition(partition, ((self.sort_name, "eq", (key[self.sort_name],)),))
-        return KeyCondition(
-            tuple((name, self.convert[name](t.render(params))) for name, t in self.partition),
-            tuple(
-                (name, op, tuple(self.convert[name](t.render(params)) for t in templates))
-                for name, op, templates in self.sort
-            ),
-        )
+        """The request's key condition for one parameter row (a GetItem's key as a Query's condition)."""
+        return self.key.condition(params)
 
     def plain_answer(self, items: Iterable[dict[str, Wire]]) -> Iterator[dict[str, Any]]:
         """Wire items of an answer -> the plain values compared with SQL (``expand`` applied), one by one."""
@@ -106,8 +84,7 @@ class PatternRunner:
         return self._dynamodb(params)
 
     def _get_key(self, params: dict[str, Any]) -> dict[str, Wire]:
-        assert self.get is not None
-        return {name: self.convert[name](template.render(params)) for name, template in self.get}
+        return self.key.get_key(params)
 
     def _batch_get(self, chunk: list[dict[str, Any]]) -> dict[str, dict[str, Wire] | None]:
         keys = {json.dumps(self._get_key(p), sort_keys=True, default=jsonable): self._get_key(p) for p in chunk}
@@ -147,8 +124,7 @@ class PatternRunner:
             raise describe_error(exc, action, self.reader.target) from None
 
     def _query(self, params: dict[str, Any]) -> Iterator[list[dict[str, Wire]]]:
-        request = self.pattern.request
-        kwargs = query_request(self.table_name, request.index, self.key_condition(params), request.forward)
+        kwargs = self.key.query(self.table_name, params)
         kwargs["ExpressionAttributeNames"].update(self.projection["ExpressionAttributeNames"])
         kwargs["ProjectionExpression"] = self.projection["ProjectionExpression"]
         kwargs["Limit"] = PAGE_ITEMS  # a 1 MB page is tens of MB as Python objects, held by each worker
@@ -213,7 +189,7 @@ def parted(label: str, what: str, id_name: str, difference: Difference) -> Failu
     )
 
 
-def _projection(pattern: AccessPatternSpec, key_names: list[str]) -> dict[str, Any]:
+def answer_projection(pattern: AccessPatternSpec, key_names: list[str]) -> dict[str, Any]:
     """Read only the attributes the comparison looks at (and the key, for batched gets).
 
     The answer's items are the same; botocore parses and converts less.
