@@ -320,11 +320,11 @@ def export_model(config: Config, fmt: str, samples: int = 3, point_in_time_recov
         return workbench.model(plan, rendered, Path(plan.mapping.directory).name, params)
 
 
-def scaffold(source_db: str, out: str, table: str | None, style: str) -> Any:
+def scaffold(source_db: str, out: str, table: str | None, style: str, multi_attribute_keys: bool = False) -> Any:
     """Write a first mapping set for ``source_db`` into ``out`` (see engine.scaffold)."""
     from sqlite2ddb.scaffold import scaffold as write_scaffold
 
-    return write_scaffold(source_db, out, table, style)  # type: ignore[arg-type]
+    return write_scaffold(source_db, out, table, style, multi_attribute_keys)  # type: ignore[arg-type]
 
 
 def describe_item(item: dict[str, Any]) -> dict[str, Any]:
