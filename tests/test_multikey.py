@@ -227,6 +227,12 @@ def test_the_single_attribute_form_on_a_multi_attribute_index_is_refused(tracks:
     )
 
 
+def test_a_per_attribute_template_must_use_what_the_params_query_returns(tracks: Tracks) -> None:
+    text = FULL.replace('sort: [{Milliseconds: {eq: "{{ ms }}"}}', 'sort: [{Milliseconds: {eq: "{{ length }}"}}')
+    message = _error(tracks, text, "- name: same-length-from")
+    assert "uses column(s) length that the query does not return" in message
+
+
 # --------------------------------------------------------------------------- DynamoDB Local
 def test_the_index_is_created_and_every_pattern_proven_both_ways(tracks: Tracks, ddb: Any, prefix: str) -> None:
     result = run_cli(tracks.config, "migrate", "--no-validate")
