@@ -236,6 +236,8 @@ def test_a_per_attribute_template_must_use_what_the_params_query_returns(tracks:
 
 # --------------------------------------------------------------------------- DynamoDB Local
 def test_the_index_is_created_and_every_pattern_proven_both_ways(tracks: Tracks, ddb: Any, prefix: str) -> None:
+    plan = run_cli(tracks.config, "plan")
+    assert "ByGenreAndMedia(GenreId:N+MediaTypeId:N / Milliseconds:N+TrackId:N) INCLUDE" in one_line(plan.output)
     result = run_cli(tracks.config, "migrate", "--no-validate")
     assert result.exit_code == 0, result.output
     described = ddb.describe_table(TableName=f"{prefix}Tracks")["Table"]

@@ -184,7 +184,7 @@ def _print_plan(document: dict[str, Any]) -> None:
     for column in ("table", "key", "indexes", "billing", "exists"):
         tables.add_column(column)
     for t in document["tables"]:
-        indexes = "; ".join(f"{i['name']}({', '.join(i['key'])}) {i['projection']}" for i in t["indexes"])
+        indexes = "; ".join(f"{i['name']}({_index_key(i)}) {i['projection']}" for i in t["indexes"])
         exists = "?" if t["exists"] is None else ("yes" if t["exists"] else "to create")
         tables.add_row(t["name"], ", ".join(t["key"]), indexes or "-", t["billing_mode"], exists)
     console.print(tables)
@@ -532,3 +532,11 @@ def print_scaffold(result: Any, next_command: str) -> None:
         f"{result.access_patterns} access patterns, {result.aggregate_checks} aggregate checks; "
         f"next: {next_command}"
     )
+
+
+def _index_key(index: dict[str, Any]) -> str:
+    """``A:S, B:S``; a multi-attribute key as ``partition attributes / sort attributes`` joined by ``+``."""
+    partition, sort = index.get("partition", []), index.get("sort", [])
+    if len(partition) > 1 or len(sort) > 1:
+        return " / ".join("+".join(part) for part in (partition, sort) if part)
+    return ", ".join(index["key"])

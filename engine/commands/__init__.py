@@ -191,6 +191,8 @@ def plan_document(
                     {
                         "name": i.name,
                         "key": [k.name + ":" + k.type for k in i.key_attributes],
+                        "partition": [k.name + ":" + k.type for k in i.partition_keys],
+                        "sort": [k.name + ":" + k.type for k in i.sort_keys],
                         "projection": i.projection,
                     }
                     for i in spec.indexes
