@@ -199,7 +199,7 @@ class _Builder:
             sort=_sort_condition(sort) if isinstance(sort, dict) else None,
             forward=query.get("forward", True),
             expand=req.get("expand"),
-            partition_terms=_partition_terms(partition) if query and per_attribute else None,
+            partition_terms=_partition_terms(partition or "") if query and per_attribute else None,
             sort_terms=tuple((name, _sort_condition(c)) for term in sort or () for name, c in term.items())
             if isinstance(sort, list)
             else (),

@@ -222,8 +222,8 @@ class IndexFile:
                 sql += " AND substr(sk, 1, ?) = ?"
                 args += [len(cells[0]), cells[0]]
             else:
-                condition, arity = _SQL_CONDITIONS[op]
-                sql += f" AND {condition}"
+                expression, arity = _SQL_CONDITIONS[op]
+                sql += f" AND {expression}"
                 args += cells[:arity]
         direction = "" if forward else " DESC"
         sql += f" ORDER BY sk{direction}, tk{direction}"
