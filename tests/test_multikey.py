@@ -181,7 +181,7 @@ def test_an_attribute_typed_differently_in_two_indexes_is_refused(tracks: Tracks
     second = INDEX.replace("ByGenreAndMedia", "ByMedia").replace("{name: GenreId, type: N}", "{name: GenreId, type: S}")
     second = second.replace("    indexes:\n", "")
     text = TABLE + INDEX + second + ITEMS
-    message = _error(tracks, text, "- name: ByMedia")
+    message = _error(tracks, text, "- name: Tracks")  # the table's line, as for a single-attribute key
     assert "key attribute GenreId is type S in Tracks index ByMedia but N elsewhere" in message
 
 

@@ -191,10 +191,16 @@ def plan_document(
                     {
                         "name": i.name,
                         "key": [k.name + ":" + k.type for k in i.key_attributes],
-                        "partition": [k.name + ":" + k.type for k in i.partition_keys],
-                        "sort": [k.name + ":" + k.type for k in i.sort_keys],
                         "projection": i.projection,
                     }
+                    | (
+                        {  # a multi-attribute key: which attributes are the partition's, which the sort's
+                            "partition": [k.name + ":" + k.type for k in i.partition_keys],
+                            "sort": [k.name + ":" + k.type for k in i.sort_keys],
+                        }
+                        if i.multi_attribute
+                        else {}
+                    )
                     for i in spec.indexes
                 ],
                 "local_indexes": table_settings.local_index_documents(spec),

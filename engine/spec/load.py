@@ -407,14 +407,13 @@ def check_references(mapping: MappingSet) -> None:
 def _check_key_types(table: TableSpec) -> None:
     """One attribute, one type: a GSI key cannot be N where the table says S."""
     seen: dict[str, str] = {}
-    for owner, keys, where in [(table.name, table.key_attributes, table.location)] + [
-        (f"{table.name} index {i.name}", i.key_attributes, i.location or table.location)
-        for i in table.indexes + table.local_indexes
+    for owner, keys in [(table.name, table.key_attributes)] + [
+        (f"{table.name} index {i.name}", i.key_attributes) for i in table.indexes + table.local_indexes
     ]:
         for key in keys:
             if seen.setdefault(key.name, key.type) != key.type:
                 raise SpecError(
-                    f"{where}: table {table.name}: key attribute {key.name} is type {key.type} in {owner} "
+                    f"{table.location}: table {table.name}: key attribute {key.name} is type {key.type} in {owner} "
                     f"but {seen[key.name]} elsewhere; DynamoDB gives an attribute one type"
                 )
 
