@@ -77,6 +77,12 @@ def test_extended_example_plans_migrates_and_validates(make_config: Any, ddb: An
         "pattern:x02-invoices-of-customer-in-a-year",
         "pattern:x03-invoices-of-customer-over-an-amount",
     } <= names
+    # catalog.yaml: three patterns through the multi-attribute index ByGenreAndMedia, the third from one index read
+    checks = {c["name"]: c for c in document["checks"]}
+    for name in ("x04-tracks-of-genre-and-media", "x05-tracks-of-genre-and-media-of-a-length"):
+        assert checks[f"pattern:{name}"]["status"] == "pass"
+    assert "index read of" in checks["pattern:x06-tracks-of-the-same-length-from-a-track"]["summary"]
+    assert checks["shape:catalog"]["status"] == "pass"
     # DynamoDB Local has no PITR and no tagging: one line each, not an error
     assert "does not support point-in-time recovery (UnknownOperationException)" in check.stderr
     assert "does not support tagging (UnknownOperationException)" in check.stderr

@@ -225,6 +225,31 @@ def test_shop_schema_table_per_entity(make_config, tmp_path: Path) -> None:
     assert {"twin-by-group", "twin-by-group-reverse"} <= patterns  # a join table between a table and itself
 
 
+def test_shop_schema_with_multi_attribute_keys(make_config, tmp_path: Path) -> None:
+    """--multi-attribute-keys: GSI1 on the items' own typed attributes where GSI1PK/GSI1SK only concatenated."""
+    source = build(tmp_path / "shop.sqlite", SHOP, _shop_rows)
+    run = scaffold_migrate_validate(
+        make_config, tmp_path, source, "--style", "table-per-entity", "--multi-attribute-keys"
+    )
+    items = {i["name"]: i for m in run["mapping"] for i in m["item_types"]}
+    tables = {t["name"]: t for m in run["mapping"] for t in m["tables"]}
+    (gsi1,) = [i for i in tables["Tag"]["indexes"] if i["name"] == "GSI1"]
+    assert gsi1["partition_key"] == [{"name": "product_id", "type": "N"}]
+    assert gsi1["sort_key"] == [{"name": "tag", "type": "S"}]
+    assert "GSI1PK" not in items["Tag"]["keys"] and "GSI1PK" not in items["Twin"]["keys"]
+    (twin,) = [i for i in tables["Twin"]["indexes"] if i["name"] == "GSI1"]
+    assert (twin["partition_key"], twin["sort_key"]) == ([{"name": "b", "type": "N"}], [{"name": "a", "type": "N"}])
+    patterns = {p["name"]: p for m in run["mapping"] for p in m.get("access_patterns", [])}
+    assert patterns["tag-of-product"]["request"]["query"] == {"partition": {"product_id": "{{ product_id }}"}}
+    assert _kinds(run["report"])["access_pattern"] == len(patterns)  # every one proven, through GSI1 too
+
+
+def test_multi_attribute_keys_need_table_per_entity(tmp_path: Path) -> None:
+    result = run_cli(None, "scaffold", "-s", str(CHINOOK), "-o", str(tmp_path / "m"), "--multi-attribute-keys")
+    assert result.exit_code == 2
+    assert "--multi-attribute-keys applies to --style table-per-entity" in " ".join(result.output.split())
+
+
 def test_golden_yaml_for_a_small_schema(tmp_path: Path) -> None:
     source = build(
         tmp_path / "library.sqlite",

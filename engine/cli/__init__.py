@@ -324,9 +324,9 @@ def info(ctx: click.Context) -> None:
 @cli.command()
 @scaffold_options
 @handle_errors
-def scaffold(source_db: str, out: str, table: str | None, style: str) -> None:
+def scaffold(source_db: str, out: str, table: str | None, style: str, multi_attribute_keys: bool) -> None:
     """Write a first mapping set from the schema; never overwrites an edited file."""
-    result = commands.scaffold(source_db, out, table, style)
+    result = commands.scaffold(source_db, out, table, style, multi_attribute_keys)
     views.print_scaffold(result, commands.scaffold_next(source_db, out))
 
 

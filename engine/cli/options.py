@@ -268,6 +268,12 @@ scaffold_options = _apply(
             "single-table",
             "One table for every item type, or one table per source table.",
         ),
+        click.option(
+            "--multi-attribute-keys/--no-multi-attribute-keys",
+            default=False,
+            help="Key GSI1 on the items' own attributes (a multi-attribute key) where its synthetic keys would only "
+            "concatenate columns; table-per-entity style, for targets that support it (AWS, DynamoDB Local 3.3.0+).",
+        ),
     ]
 )
 

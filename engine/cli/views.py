@@ -187,7 +187,7 @@ def _print_plan(document: dict[str, Any]) -> None:
     for column in ("table", "key", "indexes", "billing", "exists"):
         tables.add_column(column)
     for t in document["tables"]:
-        indexes = "; ".join(f"{i['name']}({', '.join(i['key'])}) {i['projection']}" for i in t["indexes"])
+        indexes = "; ".join(f"{i['name']}({_index_key(i)}) {i['projection']}" for i in t["indexes"])
         exists = "?" if t["exists"] is None else ("yes" if t["exists"] else "to create")
         tables.add_row(t["name"], ", ".join(t["key"]), indexes or "-", t["billing_mode"], exists)
     console.print(tables)
@@ -580,3 +580,11 @@ def print_capture_remove(report: dict[str, Any]) -> None:
     say(f"dropped {len(report['dropped'])} trigger(s) and the change log ({report['log_rows']} row(s))")
     for name in report["left"]:
         say(f"  left {name}: changed since 'capture install' created it")
+
+
+def _index_key(index: dict[str, Any]) -> str:
+    """``A:S, B:S``; a multi-attribute key as ``partition attributes / sort attributes`` joined by ``+``."""
+    partition, sort = index.get("partition", []), index.get("sort", [])
+    if len(partition) > 1 or len(sort) > 1:
+        return " / ".join("+".join(part) for part in (partition, sort) if part)
+    return ", ".join(index["key"])

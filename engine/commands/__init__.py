@@ -201,6 +201,14 @@ def plan_document(
                         "key": [k.name + ":" + k.type for k in i.key_attributes],
                         "projection": i.projection,
                     }
+                    | (
+                        {  # a multi-attribute key: which attributes are the partition's, which the sort's
+                            "partition": [k.name + ":" + k.type for k in i.partition_keys],
+                            "sort": [k.name + ":" + k.type for k in i.sort_keys],
+                        }
+                        if i.multi_attribute
+                        else {}
+                    )
                     for i in spec.indexes
                 ],
                 "local_indexes": table_settings.local_index_documents(spec),
@@ -323,15 +331,16 @@ def export_model(config: Config, fmt: str, samples: int = 3, point_in_time_recov
         with opened_plan(config, count=False) as (plan, _conn):
             return cloudformation.template(plan, point_in_time_recovery)
     rendered = plan_samples(config, samples) if samples else {}
-    with opened_plan(config, count=False) as (plan, _conn):
-        return workbench.model(plan, rendered, Path(plan.mapping.directory).name)
+    with opened_plan(config, count=False) as (plan, conn):
+        params = workbench.first_params(conn, plan.mapping.access_patterns)
+        return workbench.model(plan, rendered, Path(plan.mapping.directory).name, params)
 
 
-def scaffold(source_db: str, out: str, table: str | None, style: str) -> Any:
+def scaffold(source_db: str, out: str, table: str | None, style: str, multi_attribute_keys: bool = False) -> Any:
     """Write a first mapping set for ``source_db`` into ``out`` (see engine.scaffold)."""
     from sqlite2ddb.scaffold import scaffold as write_scaffold
 
-    return write_scaffold(source_db, out, table, style)  # type: ignore[arg-type]
+    return write_scaffold(source_db, out, table, style, multi_attribute_keys)  # type: ignore[arg-type]
 
 
 def describe_item(item: dict[str, Any]) -> dict[str, Any]:

@@ -75,9 +75,8 @@ def _index_request(index: IndexSpec) -> dict[str, Any]:
     projection: dict[str, Any] = {"ProjectionType": index.projection}
     if index.projection == "INCLUDE":
         projection["NonKeyAttributes"] = list(index.non_key_attributes)
-    schema = [{"AttributeName": index.partition_key.name, "KeyType": "HASH"}]
-    if index.sort_key:
-        schema.append({"AttributeName": index.sort_key.name, "KeyType": "RANGE"})
+    schema = [{"AttributeName": k.name, "KeyType": "HASH"} for k in index.partition_keys]
+    schema += [{"AttributeName": k.name, "KeyType": "RANGE"} for k in index.sort_keys]
     return {"IndexName": index.name, "KeySchema": schema, "Projection": projection}
 
 

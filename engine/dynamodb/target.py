@@ -31,6 +31,7 @@ from sqlite2ddb.dynamodb.retry import RetryPolicy, ThrottleLog, with_retries
 from sqlite2ddb.errors import TargetError
 from sqlite2ddb.faults import crash_point
 from sqlite2ddb.plan.compile import Plan, TablePlan
+from sqlite2ddb.spec.model import IndexSpec, TableSpec
 
 LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
 TABLE_WAIT_S = 600.0
@@ -196,7 +197,7 @@ def create_table_request(table: TablePlan) -> dict[str, Any]:
             definitions[key.name] = key.type
     request: dict[str, Any] = {
         "TableName": table.name,
-        "KeySchema": _key_schema(spec.partition_key.name, spec.sort_key.name if spec.sort_key else None),
+        "KeySchema": key_schema(spec),
         "AttributeDefinitions": [{"AttributeName": n, "AttributeType": t} for n, t in definitions.items()],
         "BillingMode": spec.billing_mode,
     }
@@ -211,7 +212,7 @@ def create_table_request(table: TablePlan) -> dict[str, Any]:
                 projection["NonKeyAttributes"] = list(index.non_key_attributes)
             gsi: dict[str, Any] = {
                 "IndexName": index.name,
-                "KeySchema": _key_schema(index.partition_key.name, index.sort_key.name if index.sort_key else None),
+                "KeySchema": key_schema(index),
                 "Projection": projection,
             }
             if spec.billing_mode == "PROVISIONED":
@@ -221,11 +222,14 @@ def create_table_request(table: TablePlan) -> dict[str, Any]:
     return request
 
 
-def _key_schema(partition: str, sort: str | None) -> list[dict[str, str]]:
-    schema = [{"AttributeName": partition, "KeyType": "HASH"}]
-    if sort:
-        schema.append({"AttributeName": sort, "KeyType": "RANGE"})
-    return schema
+def key_schema(source: TableSpec | IndexSpec) -> list[dict[str, str]]:
+    """A KeySchema: every partition attribute (HASH), then every sort attribute (RANGE), in order.
+
+    A multi-attribute index key lists several of each, as DescribeTable reports them.
+    """
+    return [{"AttributeName": k.name, "KeyType": "HASH"} for k in source.partition_keys] + [
+        {"AttributeName": k.name, "KeyType": "RANGE"} for k in source.sort_keys
+    ]
 
 
 def ensure_tables(target: Target, plan: Plan, tables: list[TablePlan], recreate: bool = False) -> list[str]:

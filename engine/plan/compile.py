@@ -341,6 +341,8 @@ def _check_pattern_fits(pattern: AccessPatternSpec, conn: sqlite3.Connection) ->
     request = pattern.request
     templates = [t for _, t in request.get or ()] + ([request.partition] if request.partition else [])
     templates += list(request.sort.templates) if request.sort else []
+    templates += [t for _, t in request.partition_terms or ()]  # the per-attribute form
+    templates += [t for _, condition in request.sort_terms for t in condition.templates]
     for source in templates:
         _template(str(source), params, pattern.location, f"{what}: request (fed by the params query)")
     missing = sorted(used - params)

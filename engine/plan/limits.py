@@ -40,11 +40,12 @@ def key_limits(table: TableSpec) -> tuple[tuple[str, int, str], ...]:
         if name not in roles or limit < roles[name][0]:
             roles[name] = (limit, role)
 
-    for index_name, partition, sort in [("the table", table.partition_key, table.sort_key)] + [
-        (f"index {i.name}", i.partition_key, i.sort_key) for i in table.indexes + table.local_indexes
+    for index_name, source in [("the table", table)] + [
+        (f"index {i.name}", i) for i in table.indexes + table.local_indexes
     ]:
-        note(partition.name, PARTITION_KEY_BYTES, f"partition key of {index_name}")
-        if sort is not None:
+        for partition in source.partition_keys:  # each attribute of a multi-attribute key has the limit
+            note(partition.name, PARTITION_KEY_BYTES, f"partition key of {index_name}")
+        for sort in source.sort_keys:
             note(sort.name, SORT_KEY_BYTES, f"sort key of {index_name}")
     limits = tuple((name, limit, role) for name, (limit, role) in roles.items())
     _LIMITS[id(table)] = (table, limits)

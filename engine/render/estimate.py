@@ -173,7 +173,11 @@ def _count(
         if entry is not None:
             units = write_units(entry)
             result.gsi_wcu[index.name] = result.gsi_wcu.get(index.name, 0) + units
-            for value in built[index.partition_key.name].values():
+            if index.multi_attribute:  # the partition is the combination of its attributes' values
+                values = ["|".join(str(v) for k in index.partition_keys for v in built[k.name].values())]
+            else:
+                values = list(built[index.partition_key.name].values())
+            for value in values:
                 slot = (index.name, value)
                 load[slot] = load.get(slot, 0) + units
 

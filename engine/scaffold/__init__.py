@@ -40,10 +40,24 @@ class ScaffoldResult:
     aggregate_checks: int
 
 
-def scaffold(source: str, out: str, table: str | None = None, style: Style = "single-table") -> ScaffoldResult:
-    """Write a mapping set for ``source`` into ``out``; never overwrites an edited file."""
+def scaffold(
+    source: str,
+    out: str,
+    table: str | None = None,
+    style: Style = "single-table",
+    multi_attribute_keys: bool = False,
+) -> ScaffoldResult:
+    """Write a mapping set for ``source`` into ``out``; never overwrites an edited file.
+
+    ``multi_attribute_keys``: the target supports multi-attribute index keys (see ``design.design``).
+    """
     if table and style != "single-table":
         raise UsageError("--table names the one table of --style single-table")
+    if multi_attribute_keys and style != "table-per-entity":
+        raise UsageError(
+            "--multi-attribute-keys applies to --style table-per-entity: the single table's GSI1 holds every "
+            "item type, so its keys carry each type's prefix"
+        )
     if table and not re.match(r"^[A-Za-z_][A-Za-z0-9_.-]*$", table):
         raise UsageError(
             f"--table {table!r}: a table name is letters, digits, '_', '.' and '-', not starting with a digit"
@@ -56,7 +70,7 @@ def scaffold(source: str, out: str, table: str | None = None, style: Style = "si
         if not schema.tables:
             raise UsageError(f"{source} has no tables to scaffold")
         schema = infer_relationships(conn, schema)
-        chosen = design(conn, schema, style, table_name)
+        chosen = design(conn, schema, style, table_name, multi_attribute_keys)
     finally:
         conn.close()
     files = render(chosen)

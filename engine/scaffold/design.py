@@ -85,6 +85,7 @@ class ItemDesign:
     embeds: tuple[Embed, ...] = ()
     notes: tuple[str, ...] = ()
     lookup: str | None = None  # alias of a unique column GSI2 finds the item by
+    gsi1: tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]] | None = None  # multi-attribute GSI1 key
 
     def field(self, alias: str) -> Field:
         return next(f for f in self.fields if f.alias == alias)
@@ -112,6 +113,8 @@ class TableDesign:
     has_gsi1: bool
     note: str
     has_gsi2: bool = False
+    # GSI1 keyed on the items' own attributes: ((alias, S|N) partition attributes, (alias, S|N) sort attributes)
+    gsi1_key: tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]] | None = None
 
 
 @dataclass(frozen=True)
@@ -128,8 +131,15 @@ class Design:
         return next((i for i in self.items if i.source.name == table), None)
 
 
-def design(conn: sqlite3.Connection, schema: SchemaInfo, style: Style, table_name: str) -> Design:
-    """The whole design: item types with keys and embeds, and the DynamoDB tables they need."""
+def design(
+    conn: sqlite3.Connection, schema: SchemaInfo, style: Style, table_name: str, multi_attribute_keys: bool = False
+) -> Design:
+    """The whole design: item types with keys and embeds, and the DynamoDB tables they need.
+
+    ``multi_attribute_keys`` (a target with multi-attribute index keys: AWS, DynamoDB Local 3.3.0 and
+    later): in table-per-entity style, where GSI1's synthetic keys would only concatenate columns, GSI1
+    is keyed on the items' own attributes instead (see ``_natural_gsi1``).
+    """
     taken: set[str] = set()
     items = [_item(t, names.item_name(t.name, taken), table_name) for t in schema.tables]
     items = [_classify(i, items) for i in items]
@@ -142,8 +152,10 @@ def design(conn: sqlite3.Connection, schema: SchemaInfo, style: Style, table_nam
         tables: tuple[TableDesign, ...] = (TableDesign(table_name, gsi1, _single_table_note(items), gsi2),)
     else:
         items = [replace(i, table=i.name) for i in items]
+        if multi_attribute_keys:
+            items = [_natural_gsi1(i, by_table) for i in items]
         tables = tuple(
-            TableDesign(i.name, i.kind != "entity", f"{i.name}: the rows of {i.source.name}", bool(i.lookup))
+            TableDesign(i.name, i.kind != "entity", f"{i.name}: the rows of {i.source.name}", bool(i.lookup), i.gsi1)
             for i in items
         )
     return Design(schema, style, tables, tuple(items))
@@ -318,6 +330,34 @@ def _keys(item: ItemDesign, by_table: dict[str, ItemDesign], style: Style) -> tu
         ("GSI1PK", _id_template(item, b, right.prefix)),
         ("GSI1SK", _sort_template(item, a, item.prefix)),
     )
+
+
+_KEY_TYPES = {"number": "N", "string": "S"}
+
+
+def _natural_gsi1(item: ItemDesign, by_table: dict[str, ItemDesign]) -> ItemDesign:
+    """A child's or join row's GSI1 on its own attributes (a multi-attribute key) instead of GSI1PK/GSI1SK.
+
+    In a table of one item type, ``GSI1PK: "ALBUM#{{ AlbumId }}"`` only concatenates columns: the
+    attributes themselves, typed, make the key (numbers sort as numbers, nothing to keep in sync). Kept
+    as it was when a column is not always a number or always text, or when it needs more than four.
+    """
+    if item.kind == "entity":
+        return item
+    if item.kind == "child":
+        fk = item.parents[0]
+        partition, sort = parent_aliases(item, fk, by_table[fk.table]), sort_aliases(item)
+    else:
+        left, right = (by_table[fk.table] for fk in item.parents)
+        partition = parent_aliases(item, item.parents[1], right)
+        sort = parent_aliases(item, item.parents[0], left)
+    aliases = (*partition, *sort)
+    if len(partition) > 4 or len(sort) > 4 or any(item.field(a).type not in _KEY_TYPES for a in aliases):
+        return item
+    typed = lambda group: tuple((a, _KEY_TYPES[item.field(a).type]) for a in group)  # noqa: E731
+    keys = tuple((name, template) for name, template in item.keys if name not in ("GSI1PK", "GSI1SK"))
+    note = f"GSI1 keyed on its own attributes {', '.join(partition)} / {', '.join(sort)} (a multi-attribute key)"
+    return replace(item, keys=keys, gsi1=(typed(partition), typed(sort)), notes=(*item.notes, note))
 
 
 def _with_lookup(item: ItemDesign) -> ItemDesign:

@@ -26,6 +26,7 @@ class Request:
     partition: str | None = None
     sort: tuple[str, str] | None = None  # (op, template)
     expand: str | None = None
+    partition_terms: tuple[tuple[str, str], ...] | None = None  # a multi-attribute key: attribute -> template
 
 
 @dataclass(frozen=True)
@@ -190,12 +191,15 @@ def _children(design: Design, item: ItemDesign) -> Pattern:
     aliases = parent_aliases(item, fk, parent_item)
     keys = dict(item.keys)
     single = design.style == "single-table"
-    request = Request(
-        item.table,
-        index=None if single else "GSI1",
-        partition=keys["PK"] if single else keys["GSI1PK"],
-        sort=("begins_with", item.prefix + "#"),
-    )
+    if item.gsi1:
+        request = _natural_request(item)
+    else:
+        request = Request(
+            item.table,
+            index=None if single else "GSI1",
+            partition=keys["PK"] if single else keys["GSI1PK"],
+            sort=("begins_with", item.prefix + "#"),
+        )
     return _list_pattern(
         item,
         name=f"{kebab(item.name)}-of-{kebab(parent_item.name)}",
@@ -214,12 +218,15 @@ def _join_side(design: Design, item: ItemDesign, side: int) -> Pattern:
     assert this_item is not None and other_item is not None
     aliases = parent_aliases(item, this, this_item)
     keys = dict(item.keys)
-    request = Request(
-        item.table,
-        index=None if side == 0 else "GSI1",
-        partition=keys["PK"] if side == 0 else keys["GSI1PK"],
-        sort=("begins_with", item.prefix + "#"),
-    )
+    if side == 1 and item.gsi1:
+        request = _natural_request(item)
+    else:
+        request = Request(
+            item.table,
+            index=None if side == 0 else "GSI1",
+            partition=keys["PK"] if side == 0 else keys["GSI1PK"],
+            sort=("begins_with", item.prefix + "#"),
+        )
     return _list_pattern(
         item,
         name=f"{kebab(item.name)}-by-{kebab(this_item.name)}{'' if side == 0 else '-reverse' if this.table == other.table else ''}",
@@ -230,6 +237,13 @@ def _join_side(design: Design, item: ItemDesign, side: int) -> Pattern:
         sort=parent_aliases(item, other, other_item),
         sample=_sample(this_item),
     )
+
+
+def _natural_request(item: ItemDesign) -> Request:
+    """A query of GSI1 keyed on the item's own attributes: equality on each partition attribute."""
+    assert item.gsi1 is not None
+    terms = tuple((alias, "{{ " + alias + " }}") for alias, _ in item.gsi1[0])
+    return Request(item.table, index="GSI1", partition_terms=terms)
 
 
 def _list_pattern(
@@ -243,6 +257,8 @@ def _list_pattern(
     sample: int | None,
 ) -> Pattern:
     order = _order(item, sort)
+    if request.partition_terms and item.gsi1:  # ordered by the sort attributes' values, each by its type
+        order = ", ".join(quote(a) + (" COLLATE BINARY" if t == "S" else "") for a, t in item.gsi1[1])
     fields = tuple(f.alias for f in item.fields)
     sql = f"SELECT {item.select_list()}\nFROM {quote(item.source.name)}\nWHERE {where}"
     unique_id = len(sort) == 1
@@ -262,7 +278,15 @@ def _list_pattern(
 def _with_embed(design: Design, parent: ItemDesign, embed: Embed) -> Pattern:
     child = design.item(embed.child)
     request = _get_request(parent)
-    request = Request(request.table, request.index, request.get, request.partition, request.sort, embed.as_name)
+    request = Request(
+        request.table,
+        request.index,
+        request.get,
+        request.partition,
+        request.sort,
+        embed.as_name,
+        request.partition_terms,
+    )
     fields = tuple(f.alias for f in embed.fields)
     id_alias = next((a for a in embed.order_by if a in fields), fields[0])
     child_join = tuple(c for _, c in embed.join)

@@ -184,7 +184,18 @@ def _table_block(table: TableDesign) -> list[str]:
         "    sort_key: {name: SK, type: S}",
         "    billing_mode: PAY_PER_REQUEST",
     ]
-    if table.has_gsi1:
+    if table.gsi1_key:
+        partition, sort = table.gsi1_key
+        lines += [
+            "    indexes:",
+            "      - name: GSI1                          # the other way in, keyed on the items' own attributes",
+            "        partition_key:                      # a multi-attribute key: each attribute of its own type",
+            *(f"          - {{name: {scalar(a)}, type: {t}}}" for a, t in partition),
+            "        sort_key:",
+            *(f"          - {{name: {scalar(a)}, type: {t}}}" for a, t in sort),
+            "        projection: ALL",
+        ]
+    elif table.has_gsi1:
         lines += [
             "    indexes:",
             "      - name: GSI1                          # the other way in: an item by its own id, a link from its other side",
@@ -295,6 +306,9 @@ def _pattern_block(pattern: Pattern) -> list[str]:
         lines.append(f"      index: {request.index}")
     if request.get:
         lines.append("      get: {" + ", ".join(f"{k}: {scalar(v)}" for k, v in request.get) + "}")
+    elif request.partition_terms:
+        terms = ", ".join(f"{scalar(a)}: {scalar(t)}" for a, t in request.partition_terms)
+        lines.append(f"      query: {{partition: {{{terms}}}}}")
     else:
         sort = f", sort: {{{request.sort[0]}: {scalar(request.sort[1])}}}" if request.sort else ""
         lines.append(f"      query: {{partition: {scalar(request.partition)}{sort}}}")

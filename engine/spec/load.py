@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlite2ddb.errors import SpecError
 from sqlite2ddb.spec.model import (
+    MAX_KEY_ATTRIBUTES,
     AccessPatternSpec,
     AggregateCheckSpec,
     AggregateSpec,
@@ -119,10 +120,11 @@ class _Builder:
             indexes.append(
                 IndexSpec(
                     name=idx["name"],
-                    partition_key=_key(idx["partition_key"]),
-                    sort_key=_key(idx["sort_key"]) if "sort_key" in idx else None,
+                    partition_keys=_keys(idx["partition_key"]),
+                    sort_keys=_keys(idx.get("sort_key", [])),
                     projection=projection,
                     non_key_attributes=include,
+                    location=self._loc(doc, (*path, "indexes", i)),
                 )
             )
             self._unique(f"index of table {raw['name']}", idx["name"], self._loc(doc, (*path, "indexes", i)))
@@ -130,7 +132,14 @@ class _Builder:
         for i, idx in enumerate(raw.get("local_indexes", [])):
             projection, include = _projection(idx)
             local_indexes.append(
-                IndexSpec(idx["name"], _key(raw["partition_key"]), _key(idx["sort_key"]), projection, include)
+                IndexSpec(
+                    idx["name"],
+                    (_key(raw["partition_key"]),),
+                    (_key(idx["sort_key"]),),
+                    projection,
+                    include,
+                    self._loc(doc, (*path, "local_indexes", i)),
+                )
             )
             self._unique(f"index of table {raw['name']}", idx["name"], self._loc(doc, (*path, "local_indexes", i)))
         if local_indexes and "sort_key" not in raw:
@@ -188,20 +197,27 @@ class _Builder:
         location = self._loc(doc, path)
         self._unique("access pattern", raw["name"], location)
         req = raw["request"]
-        query = req.get("query")
-        sort = None
-        if query and "sort" in query:
-            op, value = next(iter(query["sort"].items()))
-            sort = SortCondition(op, tuple(value) if isinstance(value, list) else (value,))
+        query = req.get("query") or {}
+        partition, sort = query.get("partition"), query.get("sort")
+        per_attribute = isinstance(partition, dict) or isinstance(sort, list)
         request = RequestSpec(
             table=req["table"],
             index=req.get("index"),
             get=tuple(req["get"].items()) if "get" in req else None,
-            partition=query["partition"] if query else None,
-            sort=sort,
-            forward=query.get("forward", True) if query else True,
+            partition=partition if isinstance(partition, str) else None,
+            sort=_sort_condition(sort) if isinstance(sort, dict) else None,
+            forward=query.get("forward", True),
             expand=req.get("expand"),
+            partition_terms=_partition_terms(partition or "") if query and per_attribute else None,
+            sort_terms=tuple((name, _sort_condition(c)) for term in sort or () for name, c in term.items())
+            if isinstance(sort, list)
+            else (),
         )
+        if per_attribute and isinstance(sort, dict):
+            raise SpecError(
+                f"{location}: access pattern {raw['name']}: with partition as attribute: value, give sort as a "
+                "list of attribute: condition (e.g. sort: [{Attr: {eq: ...}}])"
+            )
         compare = raw["compare"]
         return AccessPatternSpec(
             name=raw["name"],
@@ -232,6 +248,21 @@ class _Builder:
 
 def _key(raw: dict[str, Any]) -> KeyAttribute:
     return KeyAttribute(raw["name"], raw.get("type", "S"))
+
+
+def _keys(raw: dict[str, Any] | list[dict[str, Any]]) -> tuple[KeyAttribute, ...]:
+    """An index key: one attribute, or a list of them (a multi-attribute key)."""
+    return tuple(_key(k) for k in raw) if isinstance(raw, list) else (_key(raw),)
+
+
+def _sort_condition(raw: dict[str, Any]) -> SortCondition:
+    op, value = next(iter(raw.items()))
+    return SortCondition(op, tuple(value) if isinstance(value, list) else (value,))
+
+
+def _partition_terms(raw: str | dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """Per-attribute partition values; a plain template (with a sort list) names no attribute: ''."""
+    return tuple(raw.items()) if isinstance(raw, dict) else (("", raw),)
 
 
 def _projection(raw: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
@@ -346,6 +377,7 @@ def check_references(mapping: MappingSet) -> None:
     """Cross-reference checks that need the whole set: tables, key coverage, names."""
     tables = {t.name: t for t in mapping.tables}
     for table_spec in mapping.tables:
+        _check_index_keys(table_spec)
         _check_key_types(table_spec)
     for item in mapping.item_types:
         table = tables.get(item.table)
@@ -355,6 +387,7 @@ def check_references(mapping: MappingSet) -> None:
                 f"(tables: {', '.join(sorted(tables)) or 'none'})"
             )
         _check_item_keys(item, table)
+        _check_key_attribute_types(item, table)
     item_names = {i.name for i in mapping.item_types}
     for pattern in mapping.access_patterns:
         table = tables.get(pattern.request.table)
@@ -369,6 +402,8 @@ def check_references(mapping: MappingSet) -> None:
             )
         if pattern.request.index:
             _check_projection(pattern, table)
+        if pattern.request.get is None:
+            _check_key_terms(pattern, table)
         if pattern.request.get is not None:
             if pattern.request.index:
                 raise SpecError(f"{pattern.location}: access pattern {pattern.name}: 'get' cannot use an index")
@@ -397,6 +432,94 @@ def _check_key_types(table: TableSpec) -> None:
                     f"{table.location}: table {table.name}: key attribute {key.name} is type {key.type} in {owner} "
                     f"but {seen[key.name]} elsewhere; DynamoDB gives an attribute one type"
                 )
+
+
+def _check_index_keys(table: TableSpec) -> None:
+    """What DynamoDB refuses in a multi-attribute key: more than four attributes, one attribute twice."""
+    for index in table.indexes:
+        where = f"{index.location or table.location}: table {table.name} index {index.name}"
+        for part, keys in (("partition", index.partition_keys), ("sort", index.sort_keys)):
+            if len(keys) > MAX_KEY_ATTRIBUTES:
+                raise SpecError(
+                    f"{where}: the {part} key has {len(keys)} attributes ({', '.join(k.name for k in keys)}); "
+                    f"DynamoDB allows at most {MAX_KEY_ATTRIBUTES}"
+                )
+        names = [k.name for k in index.key_attributes]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise SpecError(f"{where}: attribute {', '.join(twice)} appears twice in the key; DynamoDB refuses that")
+
+
+#: Attribute types -> the DynamoDB type they write (those that can be a key).
+_KEY_TYPE_OF = {"string": "S", "iso8601": "S", "number": "N", "epoch_seconds": "N", "binary": "B"}
+
+
+def _check_key_attribute_types(item: ItemTypeSpec, table: TableSpec) -> None:
+    """An attribute that an index uses as a key must be written with the key's type (DynamoDB refuses the item)."""
+    keys = table.all_key_attributes()
+    for attribute in item.attributes:
+        key = keys.get(attribute.name)
+        if key is None or attribute.type == "auto":
+            continue
+        written = _KEY_TYPE_OF.get(attribute.type, attribute.type)
+        if written != key.type:
+            raise SpecError(
+                f"{attribute.location}: item type {item.name}: attribute {attribute.name} is written as "
+                f"{attribute.type} ({written}) but table {table.name} declares the key attribute {key.name} as "
+                f"{key.type}; DynamoDB refuses an item whose index key has another type"
+            )
+
+
+def _check_key_terms(pattern: AccessPatternSpec, table: TableSpec) -> None:
+    """A query names every partition attribute (equality) and sort conditions left to right, only the last a range."""
+    source = table.index(pattern.request.index) if pattern.request.index else table
+    assert source is not None
+    where = f"{pattern.location}: access pattern {pattern.name}"
+    partition_names = tuple(k.name for k in source.partition_keys)
+    sort_names = tuple(k.name for k in source.sort_keys)
+    what = f"index {source.name}" if pattern.request.index else f"table {table.name}"
+    if pattern.request.partition_terms is None:
+        if len(partition_names) > 1 or len(sort_names) > 1:
+            raise SpecError(
+                f"{where}: {what} has a multi-attribute key (partition {', '.join(partition_names)}; sort "
+                f"{', '.join(sort_names) or 'none'}): give partition as {{attribute: value}} for each partition "
+                "attribute and sort as a list of {attribute: condition}"
+            )
+        return
+    partition, sort = pattern.request.key_terms(partition_names, sort_names)
+    given = [name for name, _ in partition]
+    missing = [n for n in partition_names if n not in given]
+    unknown = [n for n in given if n not in partition_names]
+    if missing or unknown:
+        raise SpecError(
+            f"{where}: a query needs equality on every partition attribute of {what} "
+            f"({', '.join(partition_names)})"
+            + (f"; missing {', '.join(missing)}" if missing else "")
+            + (f"; {', '.join(unknown)} is not one" if unknown else "")
+        )
+    _check_sort_terms(where, what, sort, source.sort_keys)
+
+
+def _check_sort_terms(
+    where: str, what: str, sort: tuple[tuple[str, SortCondition], ...], keys: tuple[KeyAttribute, ...]
+) -> None:
+    names = [k.name for k in keys]
+    for position, (name, condition) in enumerate(sort):
+        if name not in names:
+            raise SpecError(f"{where}: {name} is not a sort attribute of {what} ({', '.join(names) or 'none'})")
+        if names.index(name) != position:
+            skipped = ", ".join(names[position : names.index(name)]) if names.index(name) > position else name
+            raise SpecError(
+                f"{where}: the sort condition on {name} skips {skipped}: conditions go on the sort attributes "
+                f"of {what} from the left ({', '.join(names)}), one each"
+            )
+        if condition.op != "eq" and position < len(sort) - 1:
+            raise SpecError(
+                f"{where}: the {condition.op} condition on {name} is not on the last attribute the query uses; "
+                "every sort condition but the last must be eq"
+            )
+        if condition.op == "begins_with" and keys[position].type == "N":
+            raise SpecError(f"{where}: begins_with on {name}, a number (N); DynamoDB allows it on S and B only")
 
 
 def _check_item_keys(item: ItemTypeSpec, table: TableSpec) -> None:

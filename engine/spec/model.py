@@ -29,17 +29,51 @@ class KeyAttribute:
     type: str  # S, N or B
 
 
+MAX_KEY_ATTRIBUTES = 4  # of a global secondary index's partition key, and of its sort key
+
+
 @dataclass(frozen=True)
 class IndexSpec:
+    """A secondary index. A global one may have multi-attribute keys: up to four partition and four
+    sort attributes, each a natural attribute of its own type (DynamoDB, November 2025).
+
+    A single ``KeyAttribute`` (or None for no sort key) is accepted where a tuple is expected.
+    """
+
     name: str
-    partition_key: KeyAttribute
-    sort_key: KeyAttribute | None
+    partition_keys: tuple[KeyAttribute, ...]
+    sort_keys: tuple[KeyAttribute, ...]
     projection: str  # ALL, KEYS_ONLY or INCLUDE
     non_key_attributes: tuple[str, ...] = ()
+    location: Location | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("partition_keys", "sort_keys"):
+            value = getattr(self, name)
+            if value is None:
+                object.__setattr__(self, name, ())
+            elif isinstance(value, KeyAttribute):
+                object.__setattr__(self, name, (value,))
+            else:
+                object.__setattr__(self, name, tuple(value))
+
+    @property
+    def partition_key(self) -> KeyAttribute:
+        """The first partition attribute (the only one unless ``multi_attribute``)."""
+        return self.partition_keys[0]
+
+    @property
+    def sort_key(self) -> KeyAttribute | None:
+        """The first sort attribute (the only one unless ``multi_attribute``), or None."""
+        return self.sort_keys[0] if self.sort_keys else None
+
+    @property
+    def multi_attribute(self) -> bool:
+        return len(self.partition_keys) > 1 or len(self.sort_keys) > 1
 
     @property
     def key_attributes(self) -> tuple[KeyAttribute, ...]:
-        return (self.partition_key,) + ((self.sort_key,) if self.sort_key else ())
+        return self.partition_keys + self.sort_keys
 
 
 @dataclass(frozen=True)
@@ -75,6 +109,14 @@ class TableSpec:
     @property
     def key_attributes(self) -> tuple[KeyAttribute, ...]:
         return (self.partition_key,) + ((self.sort_key,) if self.sort_key else ())
+
+    @property
+    def partition_keys(self) -> tuple[KeyAttribute, ...]:
+        return (self.partition_key,)
+
+    @property
+    def sort_keys(self) -> tuple[KeyAttribute, ...]:
+        return (self.sort_key,) if self.sort_key else ()
 
     @property
     def primary_key_names(self) -> tuple[str, ...]:
@@ -199,6 +241,12 @@ class SortCondition:
 
 @dataclass(frozen=True)
 class RequestSpec:
+    """A pattern's request. A query names its key either in the single-attribute form (``partition``
+    a template, ``sort`` one condition) or per attribute (``partition_terms``: attribute -> template,
+    for every partition attribute; ``sort_terms``: conditions on the sort attributes from the left,
+    all ``eq`` but the last), which a multi-attribute index needs.
+    """
+
     table: str
     index: str | None
     get: tuple[tuple[str, str], ...] | None
@@ -206,6 +254,20 @@ class RequestSpec:
     sort: SortCondition | None
     forward: bool
     expand: str | None
+    partition_terms: tuple[tuple[str, str], ...] | None = None
+    sort_terms: tuple[tuple[str, SortCondition], ...] = ()
+
+    def key_terms(
+        self, partition_names: tuple[str, ...], sort_names: tuple[str, ...]
+    ) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, SortCondition], ...]]:
+        """The query's key condition per attribute: (attribute, template) pairs and (attribute, condition)
+        pairs, whichever form the mapping used (the key source's attribute names complete the short form)."""
+        if self.partition_terms is not None:
+            partition = tuple((name or partition_names[0], t) for name, t in self.partition_terms)
+            return partition, self.sort_terms
+        partition = ((partition_names[0], self.partition or ""),)
+        sort = ((sort_names[0], self.sort),) if self.sort and sort_names else ()
+        return partition, sort
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from sqlite2ddb.dynamodb.key_condition import KeyCondition
 from sqlite2ddb.dynamodb.reads import Reader
 from sqlite2ddb.spec.model import KeyAttribute
 from sqlite2ddb.validate.progress import Progress
@@ -59,26 +60,32 @@ class IndexFile:
         self,
         table: str,
         index: str | None,
-        partition: KeyAttribute,
-        sort: KeyAttribute | None,
+        partition: KeyAttribute | Sequence[KeyAttribute],
+        sort: KeyAttribute | Sequence[KeyAttribute] | None,
         table_keys: Sequence[str],
         attributes: Sequence[str],
         kept: frozenset[str] | None = None,
     ) -> None:
-        """``kept``: the attributes a secondary index projects (None: all, as for ALL or a local index)."""
+        """``partition`` and ``sort``: the key attributes, several for a multi-attribute key.
+
+        ``kept``: the attributes a secondary index projects (None: all, as for ALL or a local index).
+        """
         self.table = table
         self.index = index
-        self.partition = partition
-        self.sort = sort
+        self.partitions = (partition,) if isinstance(partition, KeyAttribute) else tuple(partition)
+        self.sorts = (sort,) if isinstance(sort, KeyAttribute) else tuple(sort or ())
+        self.partition = self.partitions[0]
+        self.sort = self.sorts[0] if self.sorts else None
+        self.multi = len(self.partitions) > 1 or len(self.sorts) > 1
         self.table_keys = list(table_keys)
-        keys = [partition.name, *([sort.name] if sort else []), *self.table_keys]
+        keys = [*(k.name for k in self.partitions), *(k.name for k in self.sorts), *self.table_keys]
         self.names = list(dict.fromkeys([*keys, *attributes]))
         self._names = frozenset(self.names)
         self.kept = kept
         self.count = 0
         self.ready = self.fed = False
         self._writer: sqlite3.Connection | None = None
-        self._rows: list[tuple[Any, Any, str, bytes]] = []
+        self._rows: list[tuple[Any, ...]] = []
         self._dir = tempfile.TemporaryDirectory(prefix="validate-index-")
         self.path = Path(self._dir.name) / "index.db"
         self._local = threading.local()
@@ -153,6 +160,8 @@ class IndexFile:
         assert self._writer is not None
         self._insert(self._rows)
         self._writer.execute("CREATE INDEX by_key ON items (pk, sk, tk)")
+        if self.multi:  # equality on the leading sort attributes narrows a partition in SQL
+            self._writer.execute("CREATE INDEX by_sort_attributes ON items (pk, s0, s1, s2)")
         self._writer.commit()
         self._writer.close()
         self._writer = None
@@ -167,7 +176,7 @@ class IndexFile:
         self._writer.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         self._writer.execute("PRAGMA synchronous=OFF")
         self._writer.execute("DROP TABLE IF EXISTS items")
-        self._writer.execute("CREATE TABLE items (pk, sk, tk TEXT, item BLOB)")
+        self._writer.execute("CREATE TABLE items (pk, sk, tk TEXT, item BLOB, s0, s1, s2, s3)")
         self._rows.clear()
         self.count = 0
 
@@ -176,24 +185,33 @@ class IndexFile:
         if len(self._rows) >= BUFFER:
             self._insert(self._rows)
 
-    def _row(self, item: dict[str, Wire]) -> tuple[Any, Any, str, bytes] | None:
-        partition = item.get(self.partition.name)
-        sort = item.get(self.sort.name) if self.sort else None
-        if partition is None or (self.sort and sort is None):
-            return None  # not in this index (a Scan of an index returns none such)
+    def _row(self, item: dict[str, Wire]) -> tuple[Any, ...] | None:
+        partitions = [item.get(k.name) for k in self.partitions]
+        sorts = [item.get(k.name) for k in self.sorts]
+        if any(v is None for v in partitions + sorts):
+            return None  # not in this index: it lacks a key attribute (a Scan of an index returns none such)
         tie = "\x00".join(str(next(iter(item[k].values()))) for k in self.table_keys if k in item)
-        return _cell(partition), _sort_cell(sort) if sort else None, tie, marshal.dumps(item)
+        if self.multi:  # every attribute's cell, together (see _multi_query)
+            pk = marshal.dumps(tuple(_cell(v) for v in partitions if v is not None))
+            sk = marshal.dumps(tuple(_sort_cell(v) for v in sorts if v is not None))
+            each = [_cell(v) for v in sorts if v is not None] + [None] * 4
+            return (pk, sk, tie, marshal.dumps(item), *each[:4])
+        partition, sort = partitions[0], sorts[0] if sorts else None
+        assert partition is not None
+        return _cell(partition), _sort_cell(sort) if sort else None, tie, marshal.dumps(item), None, None, None, None
 
-    def _insert(self, rows: list[tuple[Any, Any, str, bytes]]) -> None:
+    def _insert(self, rows: list[tuple[Any, ...]]) -> None:
         assert self._writer is not None
-        self._writer.executemany("INSERT INTO items VALUES (?, ?, ?, ?)", rows)
+        self._writer.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
         self.count += len(rows)
         rows.clear()
 
-    def query(
-        self, partition: Wire, op: str | None, values: Sequence[Wire], forward: bool
-    ) -> Iterator[dict[str, Wire]]:
+    def query(self, condition: KeyCondition, forward: bool) -> Iterator[dict[str, Wire]]:
         """The items a Query with this key condition returns, in its order (all pages), as they are read."""
+        if self.multi:
+            return self._multi_query(condition, forward)
+        partition = condition.partition[0][1]
+        op, values = (condition.sort[0][1], condition.sort[0][2]) if condition.sort else (None, ())
         if self.sort is not None and self.sort.type == "N":
             return self._numeric_query(partition, op, values, forward)
         sql = "SELECT item FROM items WHERE pk = ?"
@@ -204,8 +222,8 @@ class IndexFile:
                 sql += " AND substr(sk, 1, ?) = ?"
                 args += [len(cells[0]), cells[0]]
             else:
-                condition, arity = _SQL_CONDITIONS[op]
-                sql += f" AND {condition}"
+                expression, arity = _SQL_CONDITIONS[op]
+                sql += f" AND {expression}"
                 args += cells[:arity]
         direction = "" if forward else " DESC"
         sql += f" ORDER BY sk{direction}, tk{direction}"
@@ -224,6 +242,29 @@ class IndexFile:
             value = Decimal(sk)
             if _numeric_match(op, value, bounds):
                 found.append((value, tk, blob))
+        found.sort(key=lambda row: (row[0], row[1]), reverse=not forward)
+        return (marshal.loads(blob) for _, _, blob in found)
+
+    def _multi_query(self, condition: KeyCondition, forward: bool) -> Iterator[dict[str, Wire]]:
+        """A multi-attribute key: the partition is the combination of its attributes' values; the items are
+        filtered by the conditions on the sort attributes from the left and ordered by the sort attributes
+        in turn, each by its type (numbers by value, strings and binary by their bytes), in Python.
+        """
+        pk = marshal.dumps(tuple(_cell(value) for value in condition.partition_values))
+        tests = [
+            (self.sorts.index(next(k for k in self.sorts if k.name == name)), op, [_ordered(_sort_cell(v)) for v in vs])
+            for name, op, vs in condition.sort
+        ]
+        sql, args = "SELECT sk, tk, item FROM items WHERE pk = ?", [pk]
+        for position, (_, op, values) in enumerate(condition.sort):
+            if op == "eq":  # the leading equalities, in SQL (each attribute's canonical cell)
+                sql += f" AND s{position} = ?"
+                args.append(_cell(values[0]))
+        found = []
+        for sk, tk, blob in self._db().execute(sql, args):
+            order = tuple(_ordered(cell) for cell in marshal.loads(sk))
+            if all(_matches(op, order[position], bounds) for position, op, bounds in tests):
+                found.append((order, tk, blob))
         found.sort(key=lambda row: (row[0], row[1]), reverse=not forward)
         return (marshal.loads(blob) for _, _, blob in found)
 
@@ -255,6 +296,20 @@ def _numeric_match(op: str | None, value: Decimal, bounds: list[Decimal]) -> boo
     if op == "between":
         return bounds[0] <= value <= bounds[1]
     return False  # begins_with is for strings and binary; DynamoDB refuses it (the sampled Queries say so)
+
+
+def _ordered(cell: Any) -> Any:
+    """A sort cell as Python orders it the way DynamoDB does: bytes as they are, a number's text as a Decimal."""
+    return Decimal(cell) if isinstance(cell, str) else cell
+
+
+def _matches(op: str, value: Any, bounds: list[Any]) -> bool:
+    """One sort attribute's condition; begins_with is for strings and binary (bytes here)."""
+    if op == "begins_with":
+        return isinstance(value, bytes) and isinstance(bounds[0], bytes) and value.startswith(bounds[0])
+    if type(value) is not type(bounds[0]):
+        return False
+    return _numeric_match(op, value, bounds)
 
 
 def _number(wire: Wire) -> str:

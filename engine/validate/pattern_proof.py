@@ -45,7 +45,7 @@ from sqlite2ddb.plan.compile import Plan
 from sqlite2ddb.spec.model import AccessPatternSpec, IndexSpec
 from sqlite2ddb.validate.answers import Aligned, sorted_stream
 from sqlite2ddb.validate.index_file import IndexFile
-from sqlite2ddb.validate.pattern_runner import PatternRunner, _projection, parted
+from sqlite2ddb.validate.pattern_runner import PatternRunner, answer_projection, parted
 from sqlite2ddb.validate.patterns import CHUNK, in_order, stream_params
 from sqlite2ddb.validate.progress import Progress
 from sqlite2ddb.validate.results import CheckResult, Failure
@@ -93,14 +93,14 @@ def open_file(plan: Plan, key: tuple[str, str | None], patterns: list[AccessPatt
     attributes = [
         n
         for p in patterns
-        for n in _projection(p, [k for k, _ in p.request.get or ()])["ExpressionAttributeNames"].values()
+        for n in answer_projection(p, [k for k, _ in p.request.get or ()])["ExpressionAttributeNames"].values()
     ]
     kept = None
     if isinstance(source, IndexSpec) and source in spec.indexes and source.projection != "ALL":
         keys = [k.name for k in (*spec.key_attributes, *source.key_attributes)]
         kept = frozenset([*keys, *source.non_key_attributes])
     table_keys = [k.name for k in spec.key_attributes]
-    return IndexFile(table.name, key[1], source.partition_key, source.sort_key, table_keys, attributes, kept)
+    return IndexFile(table.name, key[1], source.partition_keys, source.sort_keys, table_keys, attributes, kept)
 
 
 class FeedingReader:
@@ -240,8 +240,8 @@ class FileProof:
 
     def _from_file(self, params: dict[str, Any]) -> tuple[Failure | None, Iterator[dict[str, Any]]]:
         try:
-            partition, op, values = self.runner.key_condition(params)
-            items = self.file.query(partition, op, values, self.runner.pattern.request.forward)
+            condition = self.runner.key_condition(params)
+            items = self.file.query(condition, self.runner.pattern.request.forward)
         except Exception as exc:  # noqa: BLE001 - a key that does not render is this value's failure
             return Failure("pattern", f"params {params}: key condition does not render: {exc}"), iter(())
         return None, self.runner.plain_answer({k: v for k, v in item.items() if k in self.keep} for item in items)

@@ -10,17 +10,16 @@ from typing import Any
 
 from sqlite2ddb.canonical import at_path, jsonable, plain_value
 from sqlite2ddb.dynamodb.failures import describe_error
+from sqlite2ddb.dynamodb.key_condition import KeyCondition, PatternKey
 from sqlite2ddb.dynamodb.reads import PAGE_ITEMS, Reader
 from sqlite2ddb.errors import TargetError
 from sqlite2ddb.extract.connections import SourceConnections
 from sqlite2ddb.plan.compile import Plan
 from sqlite2ddb.spec.model import AccessPatternSpec
-from sqlite2ddb.spec.templates import compile_template
 from sqlite2ddb.validate.answers import Aligned, Difference, sorted_stream
 from sqlite2ddb.validate.generated import GeneratedMethod
-from sqlite2ddb.validate.pattern_request import pattern_request, request_kwargs
 from sqlite2ddb.validate.results import Failure
-from sqlite2ddb.wire import KEY_CONVERTERS, Wire, to_python
+from sqlite2ddb.wire import Wire, to_python
 
 
 class PatternRunner:
@@ -30,19 +29,22 @@ class PatternRunner:
         self.pattern = pattern
         self.reader = reader
         self.sources = sources
-        table = plan.table(pattern.request.table)
+        request = pattern.request
+        table = plan.table(request.table)
         self.table_name = table.name
-        self.request = pattern_request(pattern, table.spec)
-        self.templates = {v.slot: (compile_template(v.template), KEY_CONVERTERS[v.type]) for v in self.request.values}
-        self.get = self.request.operation == "get_item"
-        key_names = [v.attribute for v in self.request.values] if self.get else []
-        self.projection = _projection(pattern, key_names)
+        key_source = table.spec.index(request.index) if request.index else table.spec
+        assert key_source is not None
+        self.partition_name = key_source.partition_key.name
+        self.sort_name = key_source.sort_key.name if key_source.sort_key else None
+        self.key = PatternKey(request, table.spec)
+        self.get = self.key.get
+        self.projection = answer_projection(pattern, [name for name, _ in request.get or ()])
         self.generated: GeneratedMethod | None = None  # answers from the generated code (validate --generated)
 
     def check_many(self, chunk: list[dict[str, Any]]) -> list[list[Failure]]:
         """Check a chunk of parameter rows; GetItem patterns fetch the chunk in one BatchGetItem."""
         prefetched: dict[str, dict[str, Wire] | None] | None = None
-        if self.get and self.generated is None:
+        if self.get is not None and self.generated is None:
             try:
                 prefetched = self._batch_get(chunk)
             except TargetError as exc:
@@ -65,19 +67,9 @@ class PatternRunner:
         names = [d[0] for d in cursor.description]
         return (dict(zip(names, values)) for values in cursor)
 
-    def key_condition(self, params: dict[str, Any]) -> tuple[Wire, str | None, list[Wire]]:
-        """The request's key condition for one parameter row: partition value, sort operator, sort values.
-
-        A GetItem is the Query ``partition = pk AND sort = sk`` on the table.
-        """
-        values = self._values(params)
-        slots = self.request.values
-        if self.get:
-            return values[slots[0].slot], ("eq" if len(slots) > 1 else None), [values[v.slot] for v in slots[1:]]
-        sort = self.pattern.request.sort
-        if len(slots) == 1 or sort is None:
-            return values[":pk"], None, []
-        return values[":pk"], sort.op, [values[v.slot] for v in slots[1:]]
+    def key_condition(self, params: dict[str, Any]) -> KeyCondition:
+        """The request's key condition for one parameter row (a GetItem's key as a Query's condition)."""
+        return self.key.condition(params)
 
     def plain_answer(self, items: Iterable[dict[str, Wire]]) -> Iterator[dict[str, Any]]:
         """Wire items of an answer -> the plain values compared with SQL (``expand`` applied), one by one."""
@@ -93,17 +85,13 @@ class PatternRunner:
         """DynamoDB's answer for one parameter row, one request (no batching); TargetError when it fails."""
         return self._dynamodb(params)
 
-    def _values(self, params: dict[str, Any]) -> dict[str, Wire]:
-        """The request's key values rendered from one parameter row, by slot."""
-        return {slot: convert(template.render(params)) for slot, (template, convert) in self.templates.items()}
-
     def _get_key(self, params: dict[str, Any]) -> dict[str, Wire]:
-        return request_kwargs(self.request, self.table_name, self._values(params))["Key"]
+        return self.key.get_key(params)
 
     def _batch_get(self, chunk: list[dict[str, Any]]) -> dict[str, dict[str, Wire] | None]:
         keys = {json.dumps(self._get_key(p), sort_keys=True, default=jsonable): self._get_key(p) for p in chunk}
         found: dict[str, dict[str, Wire] | None] = dict.fromkeys(keys)
-        names = [v.attribute for v in self.request.values]
+        names = [name for name, _ in self.get or ()]
         request: dict[str, Any] = {
             self.table_name: {"Keys": list(keys.values()), "ConsistentRead": True, **self.projection}
         }
@@ -122,7 +110,7 @@ class PatternRunner:
     def _pages(self, params: dict[str, Any], prefetched: dict[str, Any] | None) -> Iterator[list[dict[str, Wire]]]:
         action = f"access pattern {self.pattern.name}"
         try:
-            if not self.get:
+            if self.get is None:
                 yield from self._query(params)
                 return
             key = self._get_key(params)
@@ -140,7 +128,7 @@ class PatternRunner:
             raise describe_error(exc, action, self.reader.target) from None
 
     def _query(self, params: dict[str, Any]) -> Iterator[list[dict[str, Wire]]]:
-        kwargs = request_kwargs(self.request, self.table_name, self._values(params))
+        kwargs = self.key.query(self.table_name, params)
         kwargs["ExpressionAttributeNames"].update(self.projection["ExpressionAttributeNames"])
         kwargs["ProjectionExpression"] = self.projection["ProjectionExpression"]
         kwargs["Limit"] = PAGE_ITEMS  # a 1 MB page is tens of MB as Python objects, held by each worker
@@ -205,7 +193,7 @@ def parted(label: str, what: str, id_name: str, difference: Difference) -> Failu
     )
 
 
-def _projection(pattern: AccessPatternSpec, key_names: list[str]) -> dict[str, Any]:
+def answer_projection(pattern: AccessPatternSpec, key_names: list[str]) -> dict[str, Any]:
     """Read only the attributes the comparison looks at (and the key, for batched gets).
 
     The answer's items are the same; botocore parses and converts less.
