@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 from conftest import error_lines, run_cli
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from sqlite2ddb.config import CONFIG_SCHEMA
@@ -140,6 +140,7 @@ def _outcome_is_clean(config: Path, *args: str) -> None:
 
 @FUZZ
 @given(text=MAPPINGS, command=st.sampled_from(["plan", "init"]))
+@example(text='"a\\u2028b": 1\n"c\\x85d": 2\ntables: []\n', command="plan")  # keys that str.splitlines() breaks
 def test_random_and_hostile_mapping_files(tmp_path: Path, text: str, command: str) -> None:
     source, mappings, config = _project(tmp_path)
     (mappings / "fuzz.yaml").write_text(text, encoding="utf-8", errors="surrogateescape")

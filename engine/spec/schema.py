@@ -73,5 +73,6 @@ def _unknown_key_message(error: ValidationError) -> str:
     for key in _unexpected_keys(error):
         close = difflib.get_close_matches(key, allowed, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else f" (allowed: {', '.join(allowed)})"
-        parts.append(f"unknown key '{key}'{hint}")
+        shown = key if key.isprintable() else json.dumps(key)  # a line break in a key would split the message
+        parts.append(f"unknown key '{shown}'{hint}")
     return "; ".join(parts) or error.message
