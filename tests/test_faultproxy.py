@@ -79,8 +79,8 @@ def ddb_local_url() -> Iterator[str]:
     proc = subprocess.Popen(cmd, cwd=DDB_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        client = _client(url)
-        deadline = time.monotonic() + 30
+        client = _client(url, read_timeout=5, connect_timeout=2)  # a loaded machine starts the JVM slowly
+        deadline = time.monotonic() + 180
         while True:
             try:
                 client.list_tables()
