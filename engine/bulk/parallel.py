@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import multiprocessing
 import os
+import random
 import signal
 import sqlite3
 import sys
@@ -44,6 +45,7 @@ class SourceArgs:
     busy_timeout: float
     table_prefix: str
     on_error: str = "stop"
+    shuffle: bool = False  # bulk put: each part's lines in a random order fixed by the part's key
 
 
 @dataclass
@@ -86,8 +88,14 @@ class _Hashing:
         self.raw.flush()
 
 
-def render_part(plan: Plan, conn: sqlite3.Connection, part: PartSpec, path: Path, on_error: str) -> PartResult:
-    """Write one part to ``path``: its rows rendered through the plan, one DynamoDB JSON line per item, gzip."""
+def render_part(
+    plan: Plan, conn: sqlite3.Connection, part: PartSpec, path: Path, on_error: str, shuffle: bool = False
+) -> PartResult:
+    """Write one part to ``path``: its rows rendered through the plan, one DynamoDB JSON line per item, gzip.
+
+    ``shuffle``: the lines in an order drawn from the part's key (the same bytes in any process), so that
+    a part read in order does not write one partition after another.
+    """
     item = plan.item_type(part.item_type)
     result = PartResult(part.key)
     rows = render(conn, item, Rows(after=part.after, first=part.rows))
@@ -95,6 +103,7 @@ def render_part(plan: Plan, conn: sqlite3.Connection, part: PartSpec, path: Path
     with open(path, "wb") as raw:
         hashing = _Hashing(raw)
         with gzip.GzipFile(filename="", mode="wb", fileobj=hashing, mtime=0, compresslevel=COMPRESS_LEVEL) as out:
+            held: list[bytes] = []
             while chunk := list(islice(rows, CHUNK_ROWS)):
                 result.rows += len(chunk)
                 lines = []
@@ -105,10 +114,15 @@ def render_part(plan: Plan, conn: sqlite3.Connection, part: PartSpec, path: Path
                         _row_error(result, row.error, on_error)
                     else:
                         result.skipped += 1
-                data = b"".join(lines)
-                out.write(data)
                 result.items += len(lines)
-                result.uncompressed_bytes += len(data)
+                result.uncompressed_bytes += sum(len(line) for line in lines)
+                if shuffle:
+                    held += lines
+                else:
+                    out.write(b"".join(lines))
+            if held:
+                random.Random(part.key).shuffle(held)
+                out.write(b"".join(held))
     result.compressed_bytes = hashing.size
     result.sha256 = hashing.digest.hexdigest()
     return result
@@ -141,11 +155,12 @@ def _start_worker(args: SourceArgs) -> None:
     _WORKER["plan"] = compile_plan(load_mapping_set(args.mappings), conn, args.table_prefix, count=False)
     _WORKER["conn"] = conn
     _WORKER["on_error"] = args.on_error
+    _WORKER["shuffle"] = args.shuffle
 
 
 def _work(part: PartSpec, path: str) -> PartResult:
     try:
-        return render_part(_WORKER["plan"], _WORKER["conn"], part, Path(path), _WORKER["on_error"])
+        return render_part(_WORKER["plan"], _WORKER["conn"], part, Path(path), _WORKER["on_error"], _WORKER["shuffle"])
     except MigrationError as exc:
         # our exceptions carry arguments pickling does not restore: send the line back as a plain error
         raise MigrationError(str(exc)) from None
@@ -166,7 +181,7 @@ def render_parts(
     if processes <= 1 or len(parts) <= 1:
         plan, conn = local
         for part in parts:
-            yield part, render_part(plan, conn, part, path_for(part), args.on_error)
+            yield part, render_part(plan, conn, part, path_for(part), args.on_error, args.shuffle)
         return
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(processes, mp_context=context, initializer=_start_worker, initargs=(args,)) as pool:

@@ -611,11 +611,13 @@ def migrate_via_s3(
     part_mb: float | None = None,
     processes: int | None = None,
     on_progress: Callable[[str, dict[str, Any]], None] | None = None,
+    keep_parts: bool = False,
+    write_units: int | None = None,
 ) -> list[Any]:
-    """Load new tables through ``s3://bucket/prefix`` and ImportTable; one outcome per table."""
+    """Load through ``s3://bucket/prefix``: new tables by ImportTable, existing ones by bulk put; an outcome each."""
     from sqlite2ddb.bulk.import_table import migrate_via_s3 as load_via_s3
 
-    return load_via_s3(config, location, tables or None, part_mb, processes, on_progress)
+    return load_via_s3(config, location, tables or None, part_mb, processes, on_progress, keep_parts, write_units)
 
 
 def validate(
