@@ -45,6 +45,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -143,13 +144,17 @@ class Operation:
             message = f"{len(objects)} input objects, more than {MAX_OBJECTS}"
             return self.set(BulkOperationStatus="FAILED", FailureCode="InputLimitExceeded", FailureMessage=message)
         self.set(TotalInputBytes=sum(size for _, size in objects))
-        done_bytes = 0
-        for key, size in objects:
-            self._object(source, key, size, done_bytes)
-            done_bytes += size
-            self.set(ProcessedInputBytes=done_bytes)
-            if self.cancel.is_set():
-                break
+        done = [0]
+
+        def one(entry: tuple[str, int]) -> None:
+            if not self.cancel.is_set():
+                self._object(source, entry[0], entry[1])
+            with self.lock:
+                done[0] += entry[1]
+            self.set(ProcessedInputBytes=done[0])
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(one, objects))
         self._write_report()
         if self.cancel.is_set():
             self.set(BulkOperationStatus="CANCELLED", FailureCode="Cancelled", FailureMessage="CancelBulkOperation")
@@ -157,7 +162,7 @@ class Operation:
             failed = self.description()["FailedItemCount"]
             self.set(BulkOperationStatus="COMPLETED_WITH_ERRORS" if failed else "COMPLETED")
 
-    def _object(self, source: dict[str, Any], key: str, size: int, before: int) -> None:
+    def _object(self, source: dict[str, Any], key: str, size: int) -> None:
         bucket = source["S3Bucket"]
         if size > MAX_OBJECT_BYTES:
             return self._error(bucket, key, 0, "ObjectTooLarge", f"{size} bytes, more than 5 GB")
@@ -165,43 +170,80 @@ class Operation:
             lines = decompress(self.server.s3.get_object(Bucket=bucket, Key=key)["Body"].read(), source)
         except (OSError, ValueError, EOFError) as exc:
             return self._error(bucket, key, 0, "DecompressionError", str(exc))
+        plain: list[tuple[int, dict[str, Any]]] = []  # items without a condition, written 25 at a time
         for number, line in enumerate(lines, 1):
             if self.cancel.is_set():
                 return
             if line.strip():
-                self._line(bucket, key, number, line)
+                record = self._record(bucket, key, number, line)
+                if record is not None and "ConditionExpression" not in record:
+                    plain.append((number, record))
+                elif record is not None:
+                    self._put(bucket, key, number, record)
+                if len(plain) == 25:
+                    self._batch(bucket, key, plain)
+                    plain = []
                 time.sleep(self.server.item_delay)
-            self.set(ProcessedInputBytes=before + size * number // max(1, len(lines)))
+        self._batch(bucket, key, plain)
 
-    def _line(self, bucket: str, key: str, number: int, line: bytes) -> None:
+    def _record(self, bucket: str, key: str, number: int, line: bytes) -> dict[str, Any] | None:
+        """The line's record when it parses and its item is one DynamoDB takes; else an ERROR, None."""
         with self.lock:
             self.d["ProcessedItemCount"] += 1
         try:
             record = json.loads(line)
             assert isinstance(record, dict) and isinstance(record.get("Item"), dict), "no Item object"
         except (ValueError, AssertionError) as exc:
-            return self._error(bucket, key, number, "ParseError", f"line {number}: {exc}")
-        table = self.request["TableName"]
-        problem = self.server.check_item(self.ddb, table, record["Item"])
+            self._error(bucket, key, number, "ParseError", f"line {number}: {exc}")
+            return None
+        problem = self.server.check_item(self.ddb, self.request["TableName"], record["Item"])
         if problem:
-            return self._error(bucket, key, number, "ValidationError", problem, Item=record["Item"])
+            self._error(bucket, key, number, "ValidationError", problem, Item=record["Item"])
+            return None
+        return dict(record)
+
+    def _batch(self, bucket: str, key: str, plain: list[tuple[int, dict[str, Any]]]) -> None:
+        """Unconditional items in one BatchWriteItem; one by one when DynamoDB refuses the batch."""
+        if not plain:
+            return
+        table = self.request["TableName"]
+        for _, record in plain:
+            self._pace(len(json.dumps(record["Item"])))
+        requests = [{"PutRequest": {"Item": _to_boto(put_request(table, r))["Item"]}} for _, r in plain]
+        try:
+            while requests:
+                answer = self.ddb.batch_write_item(RequestItems={table: requests})
+                requests = answer.get("UnprocessedItems", {}).get(table, [])
+        except botocore.exceptions.ClientError:
+            for number, record in plain:
+                self._put(bucket, key, number, record, paced=True)
+            return
+        for _, record in plain:
+            self._count(len(json.dumps(record["Item"])))
+
+    def _put(self, bucket: str, key: str, number: int, record: dict[str, Any], paced: bool = False) -> None:
+        table = self.request["TableName"]
         size = len(json.dumps(record["Item"]))
-        self._pace(size)
+        if not paced:
+            self._pace(size)
         try:
             self.ddb.put_item(**_to_boto(put_request(table, record)))
         except botocore.exceptions.ClientError as exc:
             error = exc.response["Error"]
-            if error["Code"] == "ConditionalCheckFailedException":
-                if "CONDITION_CHECK_FAILURE" in self.request["OutputS3Configuration"]["OutputType"]:
-                    old = exc.response.get("Item")
-                    self.report.append(
-                        report_record(
-                            "CONDITION_CHECK_FAILURE", bucket, key, number, "ConditionalCheckFailed",
-                            error.get("Message", ""), Item=record["Item"], ExistingItem=_from_boto(old) if old else None,
-                        )
-                    )  # fmt: skip
-                return
-            return self._error(bucket, key, number, error["Code"], error.get("Message", ""), Item=record["Item"])
+            if error["Code"] != "ConditionalCheckFailedException":
+                return self._error(bucket, key, number, error["Code"], error.get("Message", ""), Item=record["Item"])
+            if "CONDITION_CHECK_FAILURE" in self.request["OutputS3Configuration"]["OutputType"]:
+                old = exc.response.get("Item")
+                self.report.append(
+                    report_record(
+                        "CONDITION_CHECK_FAILURE", bucket, key, number, "ConditionalCheckFailed",
+                        error.get("Message", ""), Item=record["Item"], ExistingItem=_from_boto(old) if old else None,
+                    )
+                )  # fmt: skip
+            return
+        self._count(size)
+
+    def _count(self, size: int) -> None:
         with self.lock:
             usage = self.d["BulkOperationUsage"][0]
             usage["BulkPutBytes"] += size
@@ -209,13 +251,13 @@ class Operation:
 
     def _pace(self, size: int) -> None:
         """At most MaxWriteRequestUnits write units a second (1 per KB of item, rounded up)."""
-        started, used = self.budget
-        used += -(-size // 1024)
-        limit = self.d["MaxWriteRequestUnits"]
-        ahead = used / limit - (time.monotonic() - started)
+        with self.lock:
+            started, used = self.budget
+            used += -(-size // 1024)
+            self.budget = (started, used)
+        ahead = used / self.d["MaxWriteRequestUnits"] - (time.monotonic() - started)
         if ahead > 0:
             time.sleep(ahead)
-        self.budget = (started, used)
 
     def _error(self, bucket: str, key: str, number: int, code: str, message: str, **more: Any) -> None:
         with self.lock:

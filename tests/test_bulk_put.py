@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import sqlite3
 import subprocess
 import sys
 import time
@@ -23,9 +24,9 @@ import boto3
 import bulk_put_server
 import motoserver
 import pytest
-from sqlite2ddb.dynamodb.target import LOCAL_CREDENTIALS
-
 from conftest import CHINOOK, FAKE_CREDENTIALS, ROOT, count_items, one_line, run_cli, run_process, write_config
+
+from sqlite2ddb.dynamodb.target import LOCAL_CREDENTIALS
 
 EXPECTED = {"CustomerData": 471, "EmployeeData": 8, "MusicCatalog": 4125, "PlaylistData": 8733}
 
@@ -156,11 +157,10 @@ def test_a_part_with_a_bad_item_names_the_reject_and_fails_the_run(
     assert resumed.returncode == 1, resumed.stderr
     line = one_line(resumed.stderr)
     assert f"bulk put into {prefix}EmployeeData failed" in line
-    assert 'first: key {"PK": {"N": "3"}}' in line and "ValidationError" in line
+    key = {"PK": {"N": "3"}, "SK": bad["Item"]["SK"]}
+    assert f"first: key {json.dumps(key)}" in line and "ValidationError" in line
     rejects = [json.loads(x) for x in (tmp_path / "run" / "state" / "rejects.jsonl").read_text().splitlines()]
-    assert [(r["table"], r["key"], r["output_type"]) for r in rejects] == [
-        (prefix + "EmployeeData", {"PK": {"N": "3"}}, "ERROR")
-    ]
+    assert [(r["table"], r["key"], r["output_type"]) for r in rejects] == [(prefix + "EmployeeData", key, "ERROR")]
     assert count_items(ddb, prefix + "EmployeeData") == 7
     assert objects(s3, bucket, f"load/bulk-put/{prefix}EmployeeData/")  # kept: the run did not succeed
 
@@ -230,3 +230,46 @@ def test_a_cancelled_operation_fails_the_run_and_the_next_run_starts_a_new_one(
     assert again.returncode == 0, again.stderr
     assert [o["BulkOperationStatus"] for o in operations(ddb, prefix + "CustomerData")] == ["COMPLETED", "CANCELLED"]
     assert count_items(ddb, prefix + "CustomerData") == 471
+
+
+def test_a_guarded_sync_via_s3_puts_new_keys_in_bulk_and_reports_what_the_application_changed(
+    tmp_path: Path, bulk_url: str, s3: Any, bucket: str, prefix: str
+) -> None:
+    from songs_and_plays import MAPPING, PLAYS, make_source, play_key
+
+    source = make_source(tmp_path / "music.sqlite", bad=False)
+    mappings = tmp_path / "mappings"
+    mappings.mkdir()
+    (mappings / "music.yaml").write_text(
+        MAPPING.replace("  - name: PlayHistory\n", "  - name: PlayHistory\n    fingerprint_attribute: _fp\n")
+    )
+    config = write_config(tmp_path / "run", source, bulk_url, prefix, mappings)
+    assert run_cli(config, "migrate", "--no-validate").exit_code == 0
+    ddb = boto3.client("dynamodb", endpoint_url=bulk_url, region_name="us-east-1", **LOCAL_CREDENTIALS)
+    plays = f"{prefix}PlayHistory"
+    new, taken = PLAYS + 1, PLAYS + 2
+    # the application changes play 5, and writes an item under a key the source is about to add
+    ddb.update_item(TableName=plays, Key=play_key(5), UpdateExpression="SET Seconds = :s",
+                    ExpressionAttributeValues={":s": {"N": "999"}})  # fmt: skip
+    ddb.put_item(TableName=plays, Item={**play_key(taken), "Seconds": {"N": "777"}})
+    with sqlite3.connect(source) as db:
+        db.execute("UPDATE play SET seconds = 1 WHERE id IN (5, 7)")
+        db.execute("DELETE FROM play WHERE id = 8")
+        db.executemany("INSERT INTO play VALUES (?, 1, ?, 42)", [(new, f"user{new % 7}"), (taken, f"user{taken % 7}")])
+    db.close()
+
+    args = ("sync", "--no-validate", "--guard", "-t", "play_history", "--via-s3", f"s3://{bucket}/sync")
+    result = run_cli(config, *args)
+    assert result.exit_code == 1, result.output
+    text = one_line(result.stderr)
+    assert "error: sync --guard: 2 item(s) were changed outside the tool and left as they are" in text
+    conflicts = [line for line in result.stderr.splitlines() if "was changed outside the tool" in line]
+    assert any(f'"SK": "PLAY#{taken:06d}"' in line for line in conflicts), result.stderr  # the failed condition
+    assert ddb.get_item(TableName=plays, Key=play_key(5))["Item"]["Seconds"] == {"N": "999"}, "kept"
+    assert ddb.get_item(TableName=plays, Key=play_key(taken))["Item"] == {**play_key(taken), "Seconds": {"N": "777"}}
+    assert ddb.get_item(TableName=plays, Key=play_key(new))["Item"]["Seconds"] == {"N": "42"}  # by the bulk put
+    assert ddb.get_item(TableName=plays, Key=play_key(7))["Item"]["Seconds"] == {"N": "1"}  # UpdateItem
+    assert "Item" not in ddb.get_item(TableName=plays, Key=play_key(8))  # BatchWriteItem
+    (operation,) = operations(ddb, plays)
+    assert operation["ProcessedItemCount"] == 2  # only the new keys went through bulk put
+    assert objects(s3, bucket, "sync/") == []  # parts and report removed

@@ -245,11 +245,15 @@ def sync(
     no_validate: bool,
     plan_file: str | None,
     guard: bool,
+    via_s3: str | None,
+    keep_parts: bool,
+    bulk_write_units: int | None,
     **settings: Any,
 ) -> None:
     """Make the tables equal to what the mapping renders from the source now: write only the difference."""
     config = with_settings(_config(ctx), **settings)
-    result = commands.sync(config, tables or None, against_target, plan_file, guard)
+    bulk = {"keep_parts": keep_parts, "write_units": bulk_write_units}
+    result = commands.sync(config, tables or None, against_target, plan_file, guard, via_s3, bulk)
     views.print_sync(result, commands.sync_difference(result, against_target))
     _validate_after_run(config, no_validate)
 

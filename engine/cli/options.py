@@ -159,6 +159,18 @@ sync_options = _apply(
         NO_VALIDATE,
         click.option("--plan", "plan_file", default=None, help="Apply exactly this reviewed 'plan --diff --out' file."),
         click.option("--guard", is_flag=True, help="Conditional writes: leave alone items changed outside the tool."),
+        click.option(
+            "--via-s3",
+            default=None,
+            help="Puts through s3://bucket/prefix and StartBulkPutItems (with --guard: new keys only).",
+        ),
+        click.option("--keep-parts", is_flag=True, help="With --via-s3: keep the parts and reports on S3."),
+        click.option(
+            "--bulk-write-units",
+            type=click.IntRange(min=1024),
+            default=None,
+            help="With --via-s3: the bulk put's MaxWriteRequestUnits (at least 1024).",
+        ),
     ]
 )
 
