@@ -102,7 +102,8 @@ def migrate_via_s3(
                 outcomes.append(put)
                 if not put.ok:
                     rejects = str(config.state_dir / "rejects.jsonl")
-                    raise WriteFailed(bulk_failure_line(put, rejects), "fix the items named there and run again")
+                    hint = "fix the items named there and run again" if put.rejects else "run 'resume': a new bulk put"
+                    raise WriteFailed(bulk_failure_line(put, rejects), hint)
                 continue
             outcome = _load_table(
                 config, plan, conn, target, bulk, table, own, location, part_mb, processes, on_progress
