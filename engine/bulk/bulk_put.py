@@ -197,11 +197,6 @@ def follow(target: Target, arn: str, on_progress: Callable[[dict[str, Any]], Non
         pause = min(POLL_MAX_S, pause * 1.5)
 
 
-def cancel(target: Target, arn: str) -> str:
-    answer = target.call("cancel_bulk_operation", f"CancelBulkOperation {arn}", BulkOperationArn=arn)
-    return str(answer["BulkOperationStatus"])
-
-
 def report_records(config: Config, description: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """The lines of the operation's output report on S3 (none when every item was put)."""
     out = description.get("OutputS3Configuration") or {}
