@@ -140,7 +140,7 @@ def sink_for(config: Config, location: str) -> LocalSink | S3Sink:
     return LocalSink(Path(location))
 
 
-def _source_args(config: Config, plan: Plan) -> SourceArgs:
+def _source_args(config: Config, plan: Plan, shuffle: bool = False) -> SourceArgs:
     """What a worker process needs to open the source and render parts on its own."""
     settings = config.migration_settings
     return SourceArgs(
@@ -152,6 +152,7 @@ def _source_args(config: Config, plan: Plan) -> SourceArgs:
         offload_location(config),
         config.aws_region,
         config.profile,
+        shuffle,
     )
 
 
@@ -165,10 +166,12 @@ def export_items(
     processes: int | None = None,
     on_part: Callable[[PartSpec, PartResult | None], None] | None = None,
     progress: BulkProgress | None = None,
+    shuffle: bool = False,
 ) -> ExportResult:
     """Export ``items`` to ``location`` (a folder or s3://bucket/prefix), skipping the parts finished before.
 
     ``progress``: the caller's checkpoints, when it records more in the same file (one writer, no lost update).
+    ``shuffle``: each part's lines in a fixed random order (bulk put: no rolling hot partition).
     """
     started = time.monotonic()
     sink = sink_for(config, location)
@@ -181,6 +184,7 @@ def export_items(
         "source_sha256": source["sha256"],
         "part_bytes": part_bytes,
         "table_prefix": plan.table_prefix,
+        **({"shuffled": True} if shuffle else {}),
     }
     if config.offload:  # the parts hold pointers into this bucket and prefix
         identity["offload"] = dict(config.offload)
@@ -200,7 +204,7 @@ def export_items(
         "export to {}: {} parts, {} finished before, {} to write", sink.url, len(parts), result.parts_skipped, len(todo)
     )
     staging = _staging_for(config, sink)
-    args = _source_args(config, plan)
+    args = _source_args(config, plan, shuffle)
     for part, rendered in render_parts(todo, processes or os.cpu_count() or 1, args, (plan, conn), staging):
         sink.put(staging(part), part.key)
         progress.part_done(sink.url, part.key, {"item_type": part.item_type, **rendered.record()})

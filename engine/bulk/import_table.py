@@ -1,6 +1,7 @@
-"""migrate --via-s3: per table, export to S3, ImportTable, follow it, check its counts.
+"""migrate --via-s3: per table, export to S3, ImportTable (new tables) or bulk put (existing ones), follow, check.
 
-ImportTable creates the table itself (key schema, GSIs and billing mode from
+Tables that exist already go through StartBulkPutItems (bulk/bulk_load.py)
+where the endpoint offers it. ImportTable creates the table itself (key schema, GSIs and billing mode from
 the mapping, the same request ``migrate`` sends to CreateTable), so a table
 that exists already is refused before anything is uploaded. Each step is
 recorded in the state folder (``bulk_state.json``): the parts uploaded, the
@@ -22,6 +23,9 @@ from typing import Any
 
 from loguru import logger
 
+from sqlite2ddb.bulk.bulk_load import load_table
+from sqlite2ddb.bulk.bulk_put import BulkPutOutcome, bulk_put_supported
+from sqlite2ddb.bulk.bulk_put import failure_line as bulk_failure_line
 from sqlite2ddb.bulk.export import export_items
 from sqlite2ddb.bulk.progress import BulkProgress
 from sqlite2ddb.bulk.s3 import S3Location, S3Sink, s3_client
@@ -74,19 +78,33 @@ def migrate_via_s3(
     part_mb: float | None = None,
     processes: int | None = None,
     on_progress: Progress | None = None,
-) -> list[ImportOutcome]:
-    """Load the selected tables through S3 and ImportTable; WriteFailed when an import falls short."""
+    keep_parts: bool = False,
+    write_units: int | None = None,
+) -> list[ImportOutcome | BulkPutOutcome]:
+    """Load the selected tables through S3: new ones by ImportTable, existing ones by StartBulkPutItems.
+
+    WriteFailed when an import or a bulk put falls short (a rejected item included).
+    """
     S3Location.parse(location)
     with opened_plan(config) as (plan, conn), connect(config) as target:
         check_reachable(target)
         items = select_item_types(plan, tables)
         table_plans = list({i.table.name: i.table for i in items}.values())
         bulk = BulkProgress.load(config.state_dir)
-        refuse_existing(target, bulk, table_plans, location)
+        existing = refuse_existing(target, bulk, table_plans, location, allow=bulk_put_supported(target))
         bulk.set_via_s3(location, list(tables) if tables else None)
-        outcomes = []
+        options = {"part_mb": part_mb, "processes": processes, "keep_parts": keep_parts, "write_units": write_units}
+        outcomes: list[ImportOutcome | BulkPutOutcome] = []
         for table in table_plans:
             own = [i for i in items if i.table is table]
+            if table.name in existing:
+                put = load_table(config, plan, conn, target, bulk, table, own, location, options, on_progress)
+                outcomes.append(put)
+                if not put.ok:
+                    rejects = str(config.state_dir / "rejects.jsonl")
+                    hint = "fix the items named there and run again" if put.rejects else "run 'resume': a new bulk put"
+                    raise WriteFailed(bulk_failure_line(put, rejects), hint)
+                continue
             outcome = _load_table(
                 config, plan, conn, target, bulk, table, own, location, part_mb, processes, on_progress
             )
@@ -99,8 +117,14 @@ def migrate_via_s3(
         return outcomes
 
 
-def refuse_existing(target: Target, bulk: BulkProgress, tables: list[TablePlan], location: str) -> None:
-    """ImportTable only creates tables: an existing one stops the run before anything is uploaded."""
+def refuse_existing(
+    target: Target, bulk: BulkProgress, tables: list[TablePlan], location: str, allow: bool = False
+) -> set[str]:
+    """The tables that exist already (not created by our own import): loaded by bulk put when ``allow``.
+
+    Without bulk put on the endpoint, ImportTable only creates tables: an existing one stops the run
+    before anything is uploaded.
+    """
     described = existing_tables(target, [t.name for t in tables])
     ours = {
         name
@@ -111,12 +135,15 @@ def refuse_existing(target: Target, bulk: BulkProgress, tables: list[TablePlan],
         and record.get("status") not in ("FAILED", "CANCELLED")
     }
     taken = [name for name, d in described.items() if d is not None and name not in ours]
+    if allow:
+        return set(taken)
     if taken:
         raise TargetError(
             f"table(s) {', '.join(taken)} already exist on {target.endpoint}: ImportTable only creates new tables",
             "drop them ('reset --drop-tables'), use another table_prefix, or run 'migrate' without --via-s3 "
             "to write into them with BatchWriteItem",
         )
+    return set()
 
 
 def _load_table(

@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import multiprocessing
 import os
+import random
 import signal
 import sqlite3
 import sys
@@ -48,6 +49,7 @@ class SourceArgs:
     offload: OffloadLocation | None = None  # the S3 bucket of offloaded values: objects uploaded with the parts
     aws_region: str = "us-east-1"
     profile: str | None = None
+    shuffle: bool = False  # bulk put: each part's lines in a random order fixed by the part's key
 
     def objects(self) -> ObjectStore | None:
         """The S3 store of offloaded values, when the configuration names one."""
@@ -95,12 +97,20 @@ class _Hashing:
 
 
 def render_part(
-    plan: Plan, conn: sqlite3.Connection, part: PartSpec, path: Path, on_error: str, objects: ObjectStore | None = None
+    plan: Plan,
+    conn: sqlite3.Connection,
+    part: PartSpec,
+    path: Path,
+    on_error: str,
+    objects: ObjectStore | None = None,
+    shuffle: bool = False,
 ) -> PartResult:
     """Write one part to ``path``: its rows rendered through the plan, one DynamoDB JSON line per item, gzip.
 
     The S3 objects of offloaded values are uploaded as each chunk is rendered, before the part is finished:
-    a part never holds a pointer to an object that is not there.
+    a part never holds a pointer to an object that is not there. ``shuffle``: the lines in an order drawn
+    from the part's key (the same bytes in any process), so that a part read in order does not write one
+    partition after another.
     """
     item = plan.item_type(part.item_type)
     result = PartResult(part.key)
@@ -109,6 +119,7 @@ def render_part(
     with open(path, "wb") as raw:
         hashing = _Hashing(raw)
         with gzip.GzipFile(filename="", mode="wb", fileobj=hashing, mtime=0, compresslevel=COMPRESS_LEVEL) as out:
+            held: list[bytes] = []
             while chunk := list(islice(rows, CHUNK_ROWS)):
                 result.rows += len(chunk)
                 lines = []
@@ -124,10 +135,15 @@ def render_part(
                         _row_error(result, row.error, on_error)
                     else:
                         result.skipped += 1
-                data = b"".join(lines)
-                out.write(data)
                 result.items += len(lines)
-                result.uncompressed_bytes += len(data)
+                result.uncompressed_bytes += sum(len(line) for line in lines)
+                if shuffle:
+                    held += lines
+                else:
+                    out.write(b"".join(lines))
+            if held:
+                random.Random(part.key).shuffle(held)
+                out.write(b"".join(held))
     result.compressed_bytes = hashing.size
     result.sha256 = hashing.digest.hexdigest()
     return result
@@ -162,11 +178,20 @@ def _start_worker(args: SourceArgs) -> None:
     _WORKER["conn"] = conn
     _WORKER["on_error"] = args.on_error
     _WORKER["objects"] = args.objects()
+    _WORKER["shuffle"] = args.shuffle
 
 
 def _work(part: PartSpec, path: str) -> PartResult:
     try:
-        return render_part(_WORKER["plan"], _WORKER["conn"], part, Path(path), _WORKER["on_error"], _WORKER["objects"])
+        return render_part(
+            _WORKER["plan"],
+            _WORKER["conn"],
+            part,
+            Path(path),
+            _WORKER["on_error"],
+            _WORKER["objects"],
+            _WORKER["shuffle"],
+        )
     except MigrationError as exc:
         # our exceptions carry arguments pickling does not restore: send the line back as a plain error
         raise MigrationError(str(exc)) from None
@@ -188,7 +213,7 @@ def render_parts(
         plan, conn = local
         objects = args.objects() if any(i.offload for i in plan.item_types) else None
         for part in parts:
-            yield part, render_part(plan, conn, part, path_for(part), args.on_error, objects)
+            yield part, render_part(plan, conn, part, path_for(part), args.on_error, objects, args.shuffle)
         return
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(processes, mp_context=context, initializer=_start_worker, initargs=(args,)) as pool:

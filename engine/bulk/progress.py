@@ -1,4 +1,4 @@
-"""The bulk path's checkpoints: finished parts per export location, and ImportTable calls per table.
+"""The bulk path's checkpoints: finished parts per export location, ImportTable and bulk put calls per table.
 
 One JSON file in the configuration's state folder (``bulk_state.json``),
 written whole to a temporary file and renamed in, so a kill leaves the old
@@ -28,7 +28,7 @@ class BulkProgress:
     @classmethod
     def load(cls, state_dir: Path) -> BulkProgress:
         path = state_dir / FILE_NAME
-        data: dict[str, Any] = {"exports": {}, "imports": {}, "via_s3": None}
+        data: dict[str, Any] = {"exports": {}, "imports": {}, "bulk_puts": {}, "via_s3": None}
         if path.exists():
             try:
                 data.update(json.loads(path.read_text(encoding="utf-8")))
@@ -90,6 +90,19 @@ class BulkProgress:
 
     def forget_import(self, table: str) -> None:
         if self.data["imports"].pop(table, None) is not None:
+            self.save()
+
+    # ------------------------------------------------------------------ bulk puts
+    def bulk_put_record(self, table: str) -> dict[str, Any] | None:
+        record: dict[str, Any] | None = self.data["bulk_puts"].get(table)
+        return record
+
+    def set_bulk_put(self, table: str, **fields: Any) -> None:
+        self.data["bulk_puts"].setdefault(table, {}).update(fields)
+        self.save()
+
+    def forget_bulk_put(self, table: str) -> None:
+        if self.data["bulk_puts"].pop(table, None) is not None:
             self.save()
 
     def set_via_s3(self, location: str | None, tables: list[str] | None = None) -> None:

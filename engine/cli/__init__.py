@@ -158,6 +158,8 @@ def _migration_command(name: str, doc: str) -> None:
         via_s3: str | None,
         part_mb: float | None,
         processes: int | None,
+        keep_parts: bool,
+        bulk_write_units: int | None,
         **settings: Any,
     ) -> None:
         config = _config(ctx)
@@ -165,9 +167,9 @@ def _migration_command(name: str, doc: str) -> None:
             commands.check_reviewed(config, plan_file, "migrate")
         location, tables, continued = commands.via_s3_load(config, via_s3, name == "resume", tables)
         if continued:
-            say(f"resuming the load through {location} and ImportTable")
+            say(f"resuming the load through {location} and ImportTable or bulk put")
         if location:
-            _run_via_s3(config, location, tables, part_mb, processes)
+            _run_via_s3(config, location, tables, part_mb, processes, keep_parts, bulk_write_units)
         elif dry_run:
             dry = commands.dry_run(config, settings["max_wcu"])
             views.print_dry_run(dry)
@@ -204,14 +206,24 @@ def _run_migration(config: Config, tables: tuple[str, ...], force: bool) -> None
 
 
 def _run_via_s3(
-    config: Config, location: str, tables: tuple[str, ...], part_mb: float | None, processes: int | None
+    config: Config,
+    location: str,
+    tables: tuple[str, ...],
+    part_mb: float | None,
+    processes: int | None,
+    keep_parts: bool = False,
+    write_units: int | None = None,
 ) -> None:
     try:
-        outcomes = commands.migrate_via_s3(config, location, tables, part_mb, processes, views.print_import_progress)
+        with bars.s3_load_progress() as on_progress:
+            outcomes = commands.migrate_via_s3(
+                config, location, tables, part_mb, processes, on_progress, keep_parts, write_units
+            )
     except MigrationError as exc:
         _resume_hint(exc, via_s3=True)
         raise
-    views.print_import_outcomes(location, outcomes)
+    views.print_import_outcomes(location, [o for o in outcomes if hasattr(o, "imported_items")])
+    views.print_bulk_put_outcomes(location, [o for o in outcomes if not hasattr(o, "imported_items")])
 
 
 def _validate_after_run(config: Config, no_validate: bool) -> None:
@@ -234,11 +246,15 @@ def sync(
     no_validate: bool,
     plan_file: str | None,
     guard: bool,
+    via_s3: str | None,
+    keep_parts: bool,
+    bulk_write_units: int | None,
     **settings: Any,
 ) -> None:
     """Make the tables equal to what the mapping renders from the source now: write only the difference."""
     config = with_settings(_config(ctx), **settings)
-    result = commands.sync(config, tables or None, against_target, plan_file, guard)
+    bulk = {"keep_parts": keep_parts, "write_units": bulk_write_units}
+    result = commands.sync(config, tables or None, against_target, plan_file, guard, via_s3, bulk)
     views.print_sync(result, commands.sync_difference(result, against_target))
     _validate_after_run(config, no_validate)
 

@@ -149,9 +149,24 @@ migration_options = _apply(
         NO_VALIDATE,
         click.option("--dry-run", is_flag=True, help="Read, transform and check every item; write nothing."),
         click.option("--plan", "plan_file", default=None, help="Run only if this reviewed plan still holds."),
-        click.option("--via-s3", default=None, help="Load new tables through s3://bucket/prefix and ImportTable."),
+        click.option(
+            "--via-s3",
+            default=None,
+            help="Load through s3://bucket/prefix: new tables by ImportTable, existing ones by StartBulkPutItems.",
+        ),
         click.option("--part-mb", type=POSITIVE, default=None, help="With --via-s3: uncompressed MB per part (64)."),
         click.option("--processes", type=AT_LEAST_ONE, default=None, help="With --via-s3: rendering processes."),
+        click.option(
+            "--keep-parts",
+            is_flag=True,
+            help="With --via-s3: keep the bulk put's parts and reports on S3 after success.",
+        ),
+        click.option(
+            "--bulk-write-units",
+            type=click.IntRange(min=1024),
+            default=None,
+            help="With --via-s3: a bulk put's MaxWriteRequestUnits (at least 1024; default: DynamoDB's).",
+        ),
     ]
 )
 
@@ -168,6 +183,18 @@ sync_options = _apply(
         NO_VALIDATE,
         click.option("--plan", "plan_file", default=None, help="Apply exactly this reviewed 'plan --diff --out' file."),
         click.option("--guard", is_flag=True, help="Conditional writes: leave alone items changed outside the tool."),
+        click.option(
+            "--via-s3",
+            default=None,
+            help="Puts through s3://bucket/prefix and StartBulkPutItems (with --guard: new keys only).",
+        ),
+        click.option("--keep-parts", is_flag=True, help="With --via-s3: keep the parts and reports on S3."),
+        click.option(
+            "--bulk-write-units",
+            type=click.IntRange(min=1024),
+            default=None,
+            help="With --via-s3: the bulk put's MaxWriteRequestUnits (at least 1024).",
+        ),
     ]
 )
 

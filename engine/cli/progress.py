@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
-from sqlite2ddb.cli.views import console
+from sqlite2ddb.cli.views import console, print_bulk_put_progress, print_import_progress
 
 
 @contextmanager
@@ -37,6 +37,34 @@ def check_progress(interactive: bool = True) -> Iterator[CheckProgress | None]:
     columns = [TextColumn("{task.description:<40}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
     with Progress(*columns, console=console, transient=True) as bars:
         yield CheckProgress(bars)
+
+
+@contextmanager
+def s3_load_progress() -> Iterator[Callable[[str, dict[str, Any]], None]]:
+    """migrate --via-s3: a bar per bulk put (input bytes read) on a terminal; lines otherwise and for imports."""
+    bars = Progress(*_BYTES_COLUMNS, console=console, transient=False) if console.is_terminal else None
+    tasks: dict[str, Any] = {}
+
+    def report(table: str, d: dict[str, Any]) -> None:
+        if "BulkOperationArn" not in d:
+            print_import_progress(table, d)
+        elif bars is None:
+            print_bulk_put_progress(table, d)
+        else:
+            if table not in tasks:
+                tasks[table] = bars.add_task(f"bulk put {table}", total=d.get("TotalInputBytes") or None)
+            bars.update(
+                tasks[table],
+                total=d.get("TotalInputBytes") or None,
+                completed=d.get("ProcessedInputBytes") or 0,
+                description=f"bulk put {table} {d.get('BulkOperationStatus', '')}",
+            )
+
+    with bars if bars else nullcontext():
+        yield report
+
+
+_BYTES_COLUMNS = [TextColumn("{task.description:<40}"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn()]
 
 
 class RichReporter:

@@ -401,7 +401,36 @@ def print_import_progress(table: str, d: dict[str, Any]) -> None:
     )
 
 
+def print_bulk_put_progress(table: str, d: dict[str, Any]) -> None:
+    say(
+        f"bulk put {table}: {d.get('BulkOperationStatus')}, {d.get('ProcessedItemCount', 0)} items processed, "
+        f"{d.get('ProcessedInputBytes', 0)} of {d.get('TotalInputBytes', 0)} bytes, "
+        f"{d.get('FailedItemCount', 0)} failed"
+    )
+
+
+def print_bulk_put_outcomes(location: str, outcomes: list[Any]) -> None:
+    if not outcomes:
+        return
+    table = Table(title=f"StartBulkPutItems from {location}")
+    for column in ("table", "status", "exported", "processed", "failed", "condition failures", "s"):
+        table.add_column(column, justify="left" if column in ("table", "status") else "right")
+    for o in outcomes:
+        table.add_row(
+            o.table,
+            o.status + (" (earlier run)" if o.resumed else ""),
+            str(o.expected_items),
+            str(o.processed_items),
+            str(o.failed_items),
+            str(len(o.condition_failures)),
+            f"{o.seconds:.1f}",
+        )
+    console.print(table)
+
+
 def print_import_outcomes(location: str, outcomes: list[Any]) -> None:
+    if not outcomes:
+        return
     table = Table(title=f"ImportTable from {location}")
     for column in ("table", "status", "exported", "processed", "imported", "errors", "log group", "s"):
         table.add_column(

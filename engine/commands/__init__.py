@@ -406,8 +406,14 @@ def sync(
     against_target: bool = False,
     plan_file: str | None = None,
     guard: bool = False,
+    via_s3: str | None = None,
+    bulk_options: dict[str, Any] | None = None,
 ) -> Any:
-    """Converge the tables to what the mapping renders from the source now (or exactly a reviewed plan)."""
+    """Converge the tables to what the mapping renders from the source now (or exactly a reviewed plan).
+
+    ``via_s3``: the puts through S3 and StartBulkPutItems (with ``guard``: the new keys only);
+    ``bulk_options``: keep_parts, write_units.
+    """
     from sqlite2ddb.sync.run import check_errors
     from sqlite2ddb.sync.run import sync as run_sync
 
@@ -430,13 +436,30 @@ def sync(
                 logger.warning("{}", line)
             with connect(config) as target:
                 check_reachable(target)
+                sinks = _bulk_sinks(config, target, via_s3, bulk_options or {}) if via_s3 else None
                 result = run_sync(
-                    plan, config, target, conn, tables=tables, against_target=against_target, snapshot=copy, guard=guard
-                )
+                    plan, config, target, conn, tables=tables, against_target=against_target, snapshot=copy,
+                    guard=guard, put_sinks=sinks,
+                )  # fmt: skip
     finally:
         copy.path.unlink(missing_ok=True)
     check_errors(result, config)
     return result
+
+
+def _bulk_sinks(config: Config, target: Any, location: str, options: dict[str, Any]) -> Any:
+    """sync --via-s3: the puts of each table through StartBulkPutItems (refused where the endpoint lacks it)."""
+    from sqlite2ddb.bulk.bulk_put import bulk_put_supported
+    from sqlite2ddb.bulk.bulk_sync import sinks
+    from sqlite2ddb.bulk.s3 import S3Location
+
+    S3Location.parse(location)
+    if not bulk_put_supported(target):
+        raise UsageError(
+            f"sync --via-s3: {target.endpoint} does not offer StartBulkPutItems",
+            "sync without --via-s3 (BatchWriteItem), or against AWS",
+        )
+    return sinks(config, target, location, options)
 
 
 def plan_basis(config: Config) -> dict[str, Any]:
@@ -654,11 +677,13 @@ def migrate_via_s3(
     part_mb: float | None = None,
     processes: int | None = None,
     on_progress: Callable[[str, dict[str, Any]], None] | None = None,
+    keep_parts: bool = False,
+    write_units: int | None = None,
 ) -> list[Any]:
-    """Load new tables through ``s3://bucket/prefix`` and ImportTable; one outcome per table."""
+    """Load through ``s3://bucket/prefix``: new tables by ImportTable, existing ones by bulk put; an outcome each."""
     from sqlite2ddb.bulk.import_table import migrate_via_s3 as load_via_s3
 
-    return load_via_s3(config, location, tables or None, part_mb, processes, on_progress)
+    return load_via_s3(config, location, tables or None, part_mb, processes, on_progress, keep_parts, write_units)
 
 
 def validate(

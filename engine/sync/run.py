@@ -14,9 +14,9 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from loguru import logger
 
@@ -40,6 +40,22 @@ from sqlite2ddb.sync.diff import Change, Delete, Differ, Put, Same, Scan, TypeDi
 from sqlite2ddb.sync.guard import Conflict, GuardedWriter, guard_attribute
 from sqlite2ddb.sync.objects import stale_objects
 from sqlite2ddb.wire import item_size, write_units
+
+
+class PutSink(Protocol):
+    """Where a table's puts go instead of BatchWriteItem (``sync --via-s3``: bulk put).
+
+    ``guard``: only new keys are submitted (changed items go through the guarded UpdateItem);
+    ``close`` writes them, records the fingerprints of those written, and returns how many
+    were written and the conflicts (a condition that failed).
+    """
+
+    def submit(self, change: Put) -> None: ...
+
+    def close(self) -> tuple[int, list[Conflict]]: ...
+
+
+PutSinks = Callable[[TablePlan, FingerprintStore, bool], PutSink]  # (table, store, guard) -> a sink
 
 
 @dataclass
@@ -68,8 +84,11 @@ def sync(
     against_target: bool = False,
     snapshot: Snapshot | None = None,
     guard: bool = False,
+    put_sinks: PutSinks | None = None,
 ) -> SyncResult:
     """Make the selected tables hold exactly what their item types render now.
+
+    ``put_sinks``: the puts of each table through another path (bulk put); the deletes stay BatchWriteItem.
 
     ``conn`` reads ``snapshot`` when given. Item types that are done, whose
     mapping did not change and none of whose source tables changed since the
@@ -116,6 +135,7 @@ def sync(
                 against = against_target or _store_missing(state, store, table, items)
                 run = _TableSync(table, items, config, target, store, differ, limiter, stop, guard)
                 run.against, run.timeline = against, timeline
+                run.sink = put_sinks(table, store, guard) if put_sinks else None
                 runs.append(run)
         _run_tables(runs, conn, snapshot.path if snapshot else config.source_db, config, stop, result)
         result.diffs = differ.results()
@@ -234,6 +254,7 @@ class _TableSync:
         self.put = self.deleted = 0
         self.against = False
         self.timeline: Timeline | None = None
+        self.sink: PutSink | None = None
         settings = config.migration_settings
         self.workers = settings.workers
         self.writer = BatchWriter(
@@ -272,6 +293,8 @@ class _TableSync:
                     break
                 if isinstance(change, Same):
                     same = self._same(same, change.fingerprint)
+                elif self.sink and isinstance(change, Put) and change.held is None:
+                    self.sink.submit(change)  # a new key: bulk put under attribute_not_exists
                 else:
                     guarded.submit(change)
         finally:
@@ -279,6 +302,13 @@ class _TableSync:
             self.store.record(self.table.name, same)
             self.put, self.deleted = guarded.put, guarded.deleted
         self.stop.check()
+        self._close_sink()
+
+    def _close_sink(self) -> None:
+        if self.sink:
+            put, conflicts = self.sink.close()
+            self.put += put
+            self.conflicts += conflicts
 
     def _send(self, changes: Iterator[Change]) -> None:
         batch = Batch(0, [], [], None)
@@ -291,6 +321,9 @@ class _TableSync:
                 if isinstance(change, Same):
                     same = self._same(same, change.fingerprint)
                     continue
+                if self.sink and isinstance(change, Put):
+                    self.sink.submit(change)
+                    continue
                 _add(batch, change)
                 if len(batch.items) + len(batch.deletes) >= size:
                     self.writer.submit(batch)
@@ -300,6 +333,7 @@ class _TableSync:
             self.writer.close()
             self.store.record(self.table.name, same)
         self.stop.check()
+        self._close_sink()
 
     def _same(self, same: list[Fingerprint], mark: Fingerprint) -> list[Fingerprint]:
         """Unchanged items read from the table: their fingerprints go to the store, 500 at a time."""
