@@ -221,6 +221,31 @@ def _find(
     return catchup
 
 
+def catch_up(
+    conn: sqlite3.Connection,
+    plan: Plan,
+    selected: list[ItemTypePlan],
+    skipped: dict[str, str],
+    changes_of: CatchupStore,
+    reads: dict[str, frozenset[str]],
+    digests: dict[str, str],
+    settled: dict[str, bool],
+    source: ChangeSource | None = None,
+) -> tuple[Catchup, dict[str, Selection]]:
+    """What ``plan --diff`` previews of a sync now: the change found per item type and the rows to render.
+
+    Item types no changed row reaches join ``skipped``.
+    """
+    catchup = _find(conn, plan, selected, skipped, changes_of, reads, digests, settled, True, source)
+    assert catchup is not None
+    return catchup, _selections(plan, catchup, changes_of)
+
+
+def note_found(differ: Differ, plan: Plan, catchup: Catchup | None, skipped: dict[str, str]) -> None:
+    """Say per item type why it was skipped, or how its change was found."""
+    _note_found(differ, plan, catchup, skipped)
+
+
 def _selections(plan: Plan, catchup: Catchup, changes_of: CatchupStore) -> dict[str, Selection]:
     """Per item type caught up: its cursors, and the keys they rendered that no row left alone renders."""
     texts = {n: {key_text(c) for c in f.cursors} for n, f in catchup.found.items() if f.cursors}
@@ -282,6 +307,10 @@ def _record(state: MigrationState, selected: list[ItemTypePlan], differ: Differ,
         summary: dict[str, Any] = {k: getattr(counts, k) for k in ("new", "updated", "deleted", "unchanged", "errors")}
         if counts.skipped:
             summary["skipped"] = counts.skipped
+        if counts.found_by:
+            summary.update(found_by=counts.found_by, rows_rendered=counts.rows_rendered)
+            if counts.found_why:
+                summary["found_why"] = counts.found_why
         state.mark_synced(item.name, summary, state.tables.get(item.table.name, {}).get("generation"))
 
 
