@@ -53,7 +53,9 @@ def change_13_rows(db: Path) -> None:
     """10 track names, one invoice with its lines deleted, one customer's email."""
     conn = sqlite3.connect(db)
     with conn:
-        conn.execute("UPDATE Track SET Name = Name || ' (cutover)' WHERE TrackId IN (SELECT TrackId FROM Track LIMIT 10)")
+        conn.execute(
+            "UPDATE Track SET Name = Name || ' (cutover)' WHERE TrackId IN (SELECT TrackId FROM Track LIMIT 10)"
+        )
         invoice = conn.execute("SELECT max(InvoiceId) FROM Invoice").fetchone()[0]
         conn.execute("DELETE FROM InvoiceLine WHERE InvoiceId = ?", (invoice,))
         conn.execute("DELETE FROM Invoice WHERE InvoiceId = ?", (invoice,))
