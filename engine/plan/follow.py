@@ -149,17 +149,19 @@ def _embed_routes(
 
 
 def _routes(shape: _Shape, outs: Sequence[str], what: str) -> list[Route] | Unfollowable:
-    sources = [shape.outputs.get(o.lower()) for o in outs]
-    for name, source in zip(outs, sources):
+    sources: list[tuple[str, str]] = []
+    for name in outs:
+        source = shape.outputs.get(name.lower())
         if source is None:
             return Unfollowable(f"{what} {name} is not a plain column of a table")
-    exprs = ", ".join(f"{_q(a)}.{_q(c)}" for a, c in sources if a)
+        sources.append(source)
+    exprs = ", ".join(f"{_q(a)}.{_q(c)}" for a, c in sources)
     routes = []
     for alias, table in shape.tables.items():
         if alias == shape.root:
-            if any(a != alias for a, _ in sources if a):
+            if any(a != alias for a, _ in sources):
                 return Unfollowable(f"{what}s come from a joined table")
-            routes.append(Route(table, tuple(c.lower() for _, c in sources if c), ()))
+            routes.append(Route(table, tuple(c.lower() for _, c in sources), ()))
         else:
             own, other, other_col = shape.links[alias]
             lookup = Lookup(f"SELECT {exprs} FROM {shape.from_sql}", (f"{_q(other)}.{_q(other_col)}",))

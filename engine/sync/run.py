@@ -71,7 +71,7 @@ def sync(
     against_target: bool = False,
     snapshot: Snapshot | None = None,
     guard: bool = False,
-    changes: ChangeSource | None = None,
+    change_source: ChangeSource | None = None,
 ) -> SyncResult:
     """Make the selected tables hold exactly what their item types render now.
 
@@ -79,7 +79,7 @@ def sync(
     mapping did not change and none of whose source tables changed since the
     last complete run are skipped (not with ``against_target``). The others
     render only the rows a change reaches, when it can be followed
-    (``sqlite2ddb.sync.catchup``); ``changes`` names the changed rows (default:
+    (``sqlite2ddb.sync.catchup``); ``change_source`` names the changed rows (default:
     the row digests; the capture log plugs in here).
     """
     started = time.monotonic()
@@ -110,7 +110,9 @@ def sync(
         differ = Differ(plan, scratch=config.state_dir)
         against = {t.name for t in table_plans if against_target or _store_missing(state, store, t, selected, skipped)}
         settled = {name: ok and plan.item_type(name).table.name not in against for name, ok in settled.items()}
-        catchup = _find(conn, plan, selected, skipped, changes_of, reads, digests, settled, tables is None, changes)
+        catchup = _find(
+            conn, plan, selected, skipped, changes_of, reads, digests, settled, tables is None, change_source
+        )
         only = _selections(plan, catchup, changes_of) if catchup else {}
         _note_found(differ, plan, catchup, skipped)
         differ.on_rendered = _recorder(changes_of, catchup.run if catchup else new_run())
