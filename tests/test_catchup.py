@@ -287,9 +287,13 @@ def test_random_changes_caught_up_round_after_round_end_where_a_full_sync_would(
     passes_validation(config)
     print(f"\n{ROUNDS} rounds, {sum(changer.done.values())} changes: {dict(changer.done)}")
     print(f"caught up from row digests (rounds per item type): {dict(caught)}; rows rendered: {dict(rendered)}")
-    # the item types whose queries can be followed caught up, rendering a few rows each time
+    # the item types whose queries can be followed caught up, rendering far fewer rows than a full render
+    # (a renamed genre or media type still reaches all of its tracks)
     assert {"Track", "Album", "Invoice", "Customer", "PlaylistTrack"} <= set(caught)
-    assert rendered["Track"] < 3503 and rendered["PlaylistTrack"] < 8715
+    assert (
+        rendered["Track"] < caught["Track"] * 3503 / 4
+        and rendered["PlaylistTrack"] < caught["PlaylistTrack"] * 8715 / 4
+    )
 
 
 def test_a_query_whose_joins_cannot_be_followed_renders_in_full_and_says_why(
