@@ -189,8 +189,10 @@ class Differ:
                 message = f"item type {item_type}: key {key} is rendered again (first by {first}); kept the first"
                 self.counts(table.name, item_type).error(message)
                 rendered[item_type] -= 1
+            held_counts: dict[str, int] = {}
             if isinstance(held, FingerprintStore):
                 compared.attach(held.path)
+                held_counts = {name: compared.held_count(name) for name in only}  # before any write changes them
                 if only:
                     full = [i.name for i in items if i.name not in only]
                     compared.restrict(full, {k for s in only.values() for k in s.held})
@@ -205,6 +207,8 @@ class Differ:
         for item in items:
             counts = self.counts(table.name, item.name)
             counts.unchanged = rendered[item.name] - counts.new - counts.updated
+            if item.name in held_counts:  # the items of rows not rendered again stay as they are
+                counts.unchanged = held_counts[item.name] - counts.updated - counts.deleted
 
     def _render(
         self, conn: sqlite3.Connection, item: ItemTypePlan, compared: ItemDiff, only: Selection | None = None
