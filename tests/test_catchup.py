@@ -397,3 +397,32 @@ def test_what_cannot_be_followed_says_why(plan_and_conn: Any, query: str, reason
     changed = dataclasses.replace(item, spec=dataclasses.replace(item.spec, query=query, cursor=("TrackId",)))
     found = follower(conn, changed, tables_read(conn, changed))
     assert isinstance(found, Unfollowable) and reason in found, found
+
+
+def test_a_change_log_reader_plugs_in_where_the_row_digests_are_read(plan_and_conn: Any, tmp_path: Path) -> None:
+    """The capture's ``read_changes(conn, since) -> (table -> keys, position)`` feeds the same catch-up."""
+    from sqlite2ddb.state.catchup import CatchupStore
+    from sqlite2ddb.state.row_digests import record_all
+    from sqlite2ddb.state.snapshot import source_digests
+    from sqlite2ddb.sync.catchup import CAPTURE, CaptureLog, find_changes
+
+    plan, conn = plan_and_conn
+    items = list(plan.item_types)
+    reads, digests = source_digests(conn, items)
+    calls: list[int] = []
+
+    def read_changes(live: sqlite3.Connection, since: int) -> tuple[dict[str, set[tuple[Any, ...]]], int]:
+        calls.append(since)
+        return {"Track": {(1,)}}, 7
+
+    with CatchupStore.of(tmp_path) as store:
+        record_all(conn, plan, store, reads, digests, "r0")
+        store.commit("r0", [], {}, {}, position=3)
+        moved = {**digests, "Track": "moved"}  # the Track table's content digest moved
+        settled = {i.name: True for i in items}
+        found = find_changes(conn, plan, items, store, reads, moved, settled, CaptureLog(conn, read_changes))
+    assert calls == [3] and found.position == 7
+    assert found.found["Track"].how == CAPTURE and found.found["Track"].cursors == {(1,)}
+    albums = {r[0] for r in conn.execute("SELECT AlbumId FROM Track WHERE TrackId = 1")}
+    assert found.found["Album"].cursors == {(a,) for a in albums}
+    assert found.found["Artist"].how == "full render"

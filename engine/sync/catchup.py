@@ -59,9 +59,12 @@ class DigestScan:
 
 
 class CaptureLog:
-    """The changed keys from the capture's change log, read from the position of the last complete run."""
+    """The changed keys from the capture's change log, read from the position of the last complete run.
 
-    how = CAPTURE
+    Before the first complete run with the capture there is no position: the
+    row digests say what changed this once (``how`` is then ``digest``), and
+    the log's position is taken so the next run reads the log.
+    """
 
     def __init__(
         self,
@@ -70,6 +73,7 @@ class CaptureLog:
     ) -> None:
         self.live = live
         self.read_changes = read_changes
+        self.how = CAPTURE
         self._position: int | None = None
 
     def changed_keys(
@@ -77,7 +81,9 @@ class CaptureLog:
     ) -> dict[str, set[Key]] | None:
         since = store.position()
         if since is None:
-            return None
+            _, self._position = self.read_changes(self.live, 0)
+            self.how = DIGEST
+            return DigestScan().changed_keys(conn, tables, store)
         changes, self._position = self.read_changes(self.live, since)
         return {t: set(changes.get(t, set())) for t in tables}
 
