@@ -8,7 +8,7 @@ run against one in-memory DynamoDB Local:
 - ``full_load_seconds``: the migrate;
 - ``catchup_seconds``: the sync after the change (snapshot copy, table digests,
   row digests of the changed tables, following the rows, rendering them, writing);
-- ``detect_seconds``: what the sync's log says finding the change took (row
+- ``detect_seconds``: what the sync's timeline says finding the change took (row
   digests and following them to cursors), and ``write_seconds``: the items it
   wrote or deleted at the write rate the full load measured;
 - the ratios: catchup / full load (target <= 0.02) and catchup / (detect + write)
@@ -68,10 +68,12 @@ def sync_counts(child: bench.Child) -> tuple[int, int]:
     return int(found[-1][0]), int(found[-1][1])
 
 
-def detect_seconds(log: Path) -> float:
-    """The last 'found the change in X s' of the log."""
-    found = re.findall(r"found the change in ([0-9.]+) s", log.read_text(errors="replace"))
-    return float(found[-1]) if found else float("nan")
+def detect_seconds(state_dir: Path) -> float:
+    """What finding the change cost the last sync (its timeline's catch-up line)."""
+    found = [
+        json.loads(line) for line in (state_dir / "timeline.jsonl").read_text().splitlines() if '"catchup"' in line
+    ]
+    return found[-1]["catchup"]["rows_s"] + found[-1]["catchup"]["follow_s"] if found else float("nan")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,7 +111,7 @@ def measure(tmp: Path, url: str, args: argparse.Namespace) -> dict[str, Any]:
     bench.log("sync after the 13-row change (the catch-up)")
     catchup = cli(path, "sync", "--no-validate", scratch=tmp / "sync1")
     put, deleted = sync_counts(catchup)
-    detect = detect_seconds(Path(config.logging.file))
+    detect = detect_seconds(config.state_dir)
     write = (put + deleted) / rate
     return {
         "scale": args.scale,

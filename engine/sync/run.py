@@ -136,6 +136,11 @@ def sync(
         result.catchup = catchup
         kept = ("item_type", "table", "new", "updated", "deleted", "unchanged", "errors")
         timeline.counts(sync=[{k: d.to_json()[k] for k in kept} for d in result.diffs])
+        if catchup is not None:  # what finding the change cost: the rows of the changed tables, following them
+            found = {n: [f.how, f.rows] for n, f in catchup.found.items()}
+            timeline.counts(
+                catchup={"rows_s": catchup.scan_seconds, "follow_s": catchup.follow_seconds, "found": found}
+            )
         if snapshot is not None:
             # the state now belongs to this run's copy: older ones (killed runs') are read no more
             remove_earlier(config.state_dir, snapshot)
@@ -211,7 +216,7 @@ def _find(
         return None
     render = [i for i in selected if i.name not in skipped]
     catchup = find_changes(conn, plan, render, changes_of, reads, digests, settled, source)
-    logger.info(
+    logger.debug(
         "found the change in {:.3f} s (rows: {:.3f} s, following them: {:.3f} s)",
         catchup.scan_seconds + catchup.follow_seconds,
         catchup.scan_seconds,
