@@ -135,12 +135,12 @@ def sync(
             catchup.commit(changes_of, {i.name for i in selected})
         result.catchup = catchup
         kept = ("item_type", "table", "new", "updated", "deleted", "unchanged", "errors")
-        timeline.counts(sync=[{k: d.to_json()[k] for k in kept} for d in result.diffs])
-        if catchup is not None:  # what finding the change cost: the rows of the changed tables, following them
+        if catchup is not None:  # what finding the change cost (before the sync's counts: the report reads the last)
             found = {n: [f.how, f.rows] for n, f in catchup.found.items()}
             timeline.counts(
                 catchup={"rows_s": catchup.scan_seconds, "follow_s": catchup.follow_seconds, "found": found}
             )
+        timeline.counts(sync=[{k: d.to_json()[k] for k in kept} for d in result.diffs])
         if snapshot is not None:
             # the state now belongs to this run's copy: older ones (killed runs') are read no more
             remove_earlier(config.state_dir, snapshot)
