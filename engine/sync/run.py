@@ -113,17 +113,14 @@ def sync(
         catchup = _find(
             conn, plan, selected, skipped, changes_of, reads, digests, settled, tables is None, change_source
         )
-        only = _selections(plan, catchup, changes_of) if catchup else {}
-        _note_found(differ, plan, catchup, skipped)
-        differ.on_rendered = _recorder(changes_of, catchup.run if catchup else new_run())
+        only = _start_catchup(plan, differ, catchup, skipped, changes_of)
         limiter = RateLimiter(config.migration_settings.max_wcu) if config.migration_settings.max_wcu else None
         runs = []
         for table in table_plans:
             items = [i for i in selected if i.table.name == table.name and i.name not in skipped]
             if items:
                 run = _TableSync(table, items, config, target, store, differ, limiter, stop, guard)
-                run.against, run.timeline = table.name in against, timeline
-                run.only = {i.name: only[i.name] for i in items if i.name in only}
+                run.against, run.timeline, run.only = table.name in against, timeline, only
                 runs.append(run)
         _run_tables(runs, conn, snapshot.path if snapshot else config.source_db, config, stop, result)
         result.diffs = differ.results()
@@ -134,18 +131,21 @@ def sync(
             # every write of this run was acknowledged: the row digests and the change position advance
             catchup.commit(changes_of, {i.name for i in selected})
         result.catchup = catchup
-        kept = ("item_type", "table", "new", "updated", "deleted", "unchanged", "errors")
-        if catchup is not None:  # what finding the change cost (before the sync's counts: the report reads the last)
-            found = {n: [f.how, f.rows] for n, f in catchup.found.items()}
-            timeline.counts(
-                catchup={"rows_s": catchup.scan_seconds, "follow_s": catchup.follow_seconds, "found": found}
-            )
-        timeline.counts(sync=[{k: d.to_json()[k] for k in kept} for d in result.diffs])
+        _timeline_counts(timeline, catchup, result)
         if snapshot is not None:
             # the state now belongs to this run's copy: older ones (killed runs') are read no more
             remove_earlier(config.state_dir, snapshot)
     result.seconds = time.monotonic() - started
     return result
+
+
+def _timeline_counts(timeline: Timeline, catchup: Catchup | None, result: SyncResult) -> None:
+    """What finding the change cost, then the sync's counts (last: the report reads the last counts)."""
+    if catchup is not None:
+        found = {n: [f.how, f.rows] for n, f in catchup.found.items()}
+        timeline.counts(catchup={"rows_s": catchup.scan_seconds, "follow_s": catchup.follow_seconds, "found": found})
+    kept = ("item_type", "table", "new", "updated", "deleted", "unchanged", "errors")
+    timeline.counts(sync=[{k: d.to_json()[k] for k in kept} for d in result.diffs])
 
 
 def _run_tables(
@@ -271,6 +271,15 @@ def _selections(plan: Plan, catchup: Catchup, changes_of: CatchupStore) -> dict[
     return out
 
 
+def _start_catchup(
+    plan: Plan, differ: Differ, catchup: Catchup | None, skipped: dict[str, str], changes_of: CatchupStore
+) -> dict[str, Selection]:
+    """The selections to render; the differ says how each change was found and records which rows render which keys."""
+    _note_found(differ, plan, catchup, skipped)
+    differ.on_rendered = _recorder(changes_of, catchup.run if catchup else new_run())
+    return _selections(plan, catchup, changes_of) if catchup else {}
+
+
 def _note_found(differ: Differ, plan: Plan, catchup: Catchup | None, skipped: dict[str, str]) -> None:
     for name, reason in skipped.items():
         differ.counts(plan.item_type(name).table.name, name).skipped = reason
@@ -370,7 +379,7 @@ class _TableSync:
             # the store is rebuilt from what the table holds: unchanged items come out as Same
             held = Reader(self.target, workers=self.workers).scan(self.table.name, segments=self.workers)
             self.store.forget_table(self.table.name)
-        only = {} if self.against else self.only
+        only = {} if self.against else {i.name: self.only[i.name] for i in self.items if i.name in self.only}
         changes = self.differ.table(self.table, self.items, conn, held, emit_same=self.against, only=only)
         self._send_guarded(changes) if self.guard else self._send(changes)
         names = ", ".join(i.name for i in self.items)
