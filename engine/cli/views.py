@@ -243,6 +243,9 @@ def _print_diff(difference: dict[str, Any]) -> None:
         details += d["error_samples"][:1]
         if d.get("skipped"):
             details.append(f"skipped: {d['skipped']}")
+        elif d.get("found_by"):
+            why = f" ({d['found_why']})" if d.get("found_why") else ""
+            details.append(f"found by {d['found_by']}{why}: {d.get('rows_rendered', 0)} rows rendered")
         table.add_row(
             d["item_type"],
             d["table"],
@@ -507,13 +510,23 @@ def print_status(report: Any, state_path: Any) -> None:
     _print_status_notes(report)
 
 
+def _found(last_sync: dict[str, Any]) -> str:
+    """How the last sync found the item type's change, and how many rows it rendered."""
+    if last_sync.get("skipped"):
+        return f"; skipped: {last_sync['skipped']}"
+    if not last_sync.get("found_by"):
+        return ""
+    why = f" ({last_sync['found_why']})" if last_sync.get("found_why") else ""
+    return f"; change found by {last_sync['found_by']}{why}, {last_sync.get('rows_rendered', 0)} rows rendered"
+
+
 def _print_status_notes(report: Any) -> None:
     for r in report.rows:
         if r.last_sync:
             s = r.last_sync
             console.print(
                 f"last sync of {r.name}: {s['at']}: {s['new']} new, {s['updated']} updated, {s['deleted']} deleted, "
-                f"{s['unchanged']} unchanged" + (f", {s['errors']} errors" if s.get("errors") else ""),
+                f"{s['unchanged']} unchanged" + (f", {s['errors']} errors" if s.get("errors") else "") + _found(s),
                 highlight=False,
             )
     console.print(f"target of the checkpoints: {report.target or 'none yet'}; {report.target_check}", highlight=False)

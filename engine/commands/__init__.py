@@ -348,8 +348,11 @@ def describe_item(item: dict[str, Any]) -> dict[str, Any]:
     return {k: to_python(v) for k, v in item.items()}
 
 
-def _skippable_now(config: Config, plan: Plan, conn: sqlite3.Connection, store: Any) -> dict[str, str]:
-    """What a sync now would skip: done, same mapping, fingerprints there, no source table changed."""
+def _skippable_now(config: Config, plan: Plan, conn: sqlite3.Connection, store: Any) -> tuple[dict[str, str], Any, Any]:
+    """What a sync now would skip (done, same mapping, fingerprints there, no source table changed), and catch up."""
+    from sqlite2ddb.state.catchup import CatchupStore
+    from sqlite2ddb.sync.run import catch_up
+
     state = MigrationState.load(config.state_path)
     before = state.identity.get("item_type_digests", {})
     items = list(plan.item_types)
@@ -360,7 +363,10 @@ def _skippable_now(config: Config, plan: Plan, conn: sqlite3.Connection, store: 
         and store.count(i.table.name) > 0
         for i in items
     }
-    return snapshot.unchanged(items, reads, digests, state.source_tables, settled)
+    skipped = snapshot.unchanged(items, reads, digests, state.source_tables, settled)
+    with CatchupStore.of(config.state_dir) as changes_of:
+        found, only = catch_up(conn, plan, items, skipped, changes_of, reads, digests, settled)
+    return skipped, found, only
 
 
 def plan_diff(config: Config, against_target: bool = False, check_target: bool = True) -> dict[str, Any]:
@@ -369,13 +375,13 @@ def plan_diff(config: Config, against_target: bool = False, check_target: bool =
     from sqlite2ddb.dynamodb.reads import Reader
     from sqlite2ddb.state.fingerprints import FingerprintStore
     from sqlite2ddb.sync.diff import Differ
+    from sqlite2ddb.sync.run import note_found
 
     changes: list[str] = []
     with opened_plan(config) as (plan, conn), FingerprintStore.of(config.state_dir) as store:
         differ = Differ(plan, scratch=config.state_dir)
-        skipped = {} if against_target else _skippable_now(config, plan, conn, store)
-        for name, reason in skipped.items():
-            differ.counts(plan.item_type(name).table.name, name).skipped = reason
+        skipped, found, only = ({}, None, {}) if against_target else _skippable_now(config, plan, conn, store)
+        note_found(differ, plan, found, skipped)
         with ExitStack() as stack:
             target = stack.enter_context(connect(config)) if (against_target or check_target) else None
             workers = config.migration_settings.workers
@@ -390,7 +396,8 @@ def plan_diff(config: Config, against_target: bool = False, check_target: bool =
                 if against_target and target is not None and described is not None:
                     held = Reader(target, workers=workers).scan(table.name, segments=workers)
                 items = [i for i in plan.item_types if i.table.name == table.name and i.name not in skipped]
-                for _ in differ.table(table, items, conn, held) if items else ():
+                selection = {i.name: only[i.name] for i in items if i.name in only and held is store}
+                for _ in differ.table(table, items, conn, held, only=selection) if items else ():
                     pass
         return {
             "compared_with": "the live tables" if against_target else f"the fingerprints in {store.path}",

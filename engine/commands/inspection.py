@@ -20,6 +20,7 @@ from sqlite2ddb.extract.source import open_source
 from sqlite2ddb.spec import load_mapping_set
 from sqlite2ddb.state import Lock, MigrationState, remove_stale_temps
 from sqlite2ddb.state.binding import check_owner, describe_where, generation, target_record
+from sqlite2ddb.state.catchup import FILE_NAME as CATCHUP
 from sqlite2ddb.state.fingerprints import FILE_NAME as FINGERPRINTS
 
 
@@ -131,7 +132,9 @@ def reset(config: Config, drop_tables: bool = False) -> dict[str, Any]:
             check_owner(state, config)
         removed = [str(temp) for temp in remove_stale_temps(state_file)]
         leftovers = [state_file.with_name(state_file.name + ".bak"), state_file.with_name("rejects.jsonl")]
-        leftovers += [state_file.with_name(FINGERPRINTS + suffix) for suffix in ("", "-wal", "-shm")]
+        leftovers += [
+            state_file.with_name(name + suffix) for name in (FINGERPRINTS, CATCHUP) for suffix in ("", "-wal", "-shm")
+        ]
         for path in (state_file, *leftovers):
             if path.exists():
                 path.unlink()

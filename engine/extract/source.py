@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -180,6 +180,53 @@ def stream_rows(
             yield from _ordered_rows(conn, ordered_query(query, cursor, start, upto), cursor, order, lenient=True)
     except sqlite3.Error as exc:
         raise source_error(exc, "reading the source") from None
+
+
+AMONG_CHUNK = 400  # cursor values per query of ``rows_among``
+
+
+def rows_among(
+    conn: sqlite3.Connection, query: str, cursor: Sequence[str], values: Iterable[Sequence[Any]], item_type: str = "?"
+) -> Iterator[Row]:
+    """The query's rows whose cursor is one of ``values``: a lookup per chunk of values, each in cursor order.
+
+    Cheap for a few values (SQLite pushes the IN list into the query and uses
+    the cursor's index); the rows of each chunk are checked like any stream.
+    """
+    wanted = sorted({tuple(v) for v in values if None not in v}, key=_sqlite_order)
+    columns = ", ".join(_quote(c) for c in cursor)
+
+    def confirm(previous: Sequence[Any], current: Sequence[Any]) -> bool:
+        between, bounds = ordered_query(query, cursor, previous, current)
+        return bool(conn.execute(f"SELECT EXISTS ({between})", bounds).fetchone()[0])
+
+    for start in range(0, len(wanted), AMONG_CHUNK):
+        part = wanted[start : start + AMONG_CHUNK]
+        if len(cursor) == 1:
+            where = f"{columns} IN ({', '.join('?' for _ in part)})"
+        else:
+            rows = ", ".join("(" + ", ".join("?" for _ in cursor) + ")" for _ in part)
+            where = f"({columns}) IN (VALUES {rows})"
+        statement = (
+            f"SELECT * FROM {_sub(query)} AS src WHERE {where} ORDER BY {columns}",
+            [v for k in part for v in k],
+        )
+        try:
+            try:
+                found = list(_ordered_rows(conn, statement, cursor, StrictOrder(item_type, cursor, confirm), False))
+            except sqlite3.OperationalError as exc:
+                if not undecodable(exc):
+                    raise
+                found = list(_ordered_rows(conn, statement, cursor, StrictOrder(item_type, cursor, confirm), True))
+        except sqlite3.Error as exc:
+            raise source_error(exc, "reading the source") from None
+        yield from found
+
+
+def _sqlite_order(values: tuple[Any, ...]) -> tuple[tuple[int, Any], ...]:
+    """SQLite's order of values: NULL, numbers, text, blobs."""
+    rank = {type(None): 0, int: 1, float: 1, bool: 1, str: 2, bytes: 3}
+    return tuple((rank.get(type(v), 2), v if v is not None else 0) for v in values)
 
 
 def _ordered_rows(

@@ -27,6 +27,7 @@ from sqlite2ddb.migrate.timeline import Timeline
 from sqlite2ddb.plan.compile import ItemTypePlan
 from sqlite2ddb.render.stream import Rows, primary_key, render
 from sqlite2ddb.state import MigrationState
+from sqlite2ddb.state.catchup import CatchupStore
 from sqlite2ddb.state.commit import Committer
 from sqlite2ddb.state.fingerprints import FingerprintStore, fingerprint
 from sqlite2ddb.wire import Wire, write_units
@@ -179,6 +180,7 @@ class ItemRun:
         self.rejected_total = 0
         self.result = ItemResult(item.name, item.table.name, "running")
         self.timeline: Timeline | None = None
+        self.catchup: tuple[CatchupStore, str] | None = None  # where to note which rows render which keys
         self.progress = Progress()
         self.pacer = Pacer(self.settings.max_wcu)  # every lane of this item type slows down together
         self.lanes: list[_Lane] = []
@@ -357,7 +359,7 @@ class ItemRun:
         keys: dict[Any, dict[str, Any]] = {}
         for row in render(lane.conn, item, Rows(after=lane.after, upto=lane.upto)):
             if self.stop.signum is not None or self.stop.aborted:
-                lane.writer.submit(batch)
+                self._submit(lane, batch)
                 lane.writer.close()
                 self.stop.check()
             if row.item is not None:
@@ -372,8 +374,17 @@ class ItemRun:
             batch.rows += 1
             batch.cursor = row.cursor
             if len(batch.items) >= batch_size:
-                lane.writer.submit(batch)
+                self._submit(lane, batch)
                 batch, keys = Batch(batch.seq + 1, [], [], None), {}
+        self._submit(lane, batch)
+
+    def _submit(self, lane: _Lane, batch: Batch) -> None:
+        """Which rows render which keys goes to the catch-up store before the batch is sent (never after)."""
+        if self.catchup is not None and batch.items:
+            store, run = self.catchup
+            entries = [(repr(tuple(c.values())), f.key) for c, f in zip(batch.cursors, batch.fingerprints)]
+            store.note_rendered(self.item.name, run, entries)
+            store.flush()
         lane.writer.submit(batch)
 
     def _add(
@@ -398,7 +409,7 @@ class ItemRun:
             batch.rejected += 1
             self._reject(error)
             return
-        lane.writer.submit(batch)
+        self._submit(lane, batch)
         lane.writer.close()
         raise error
 

@@ -29,8 +29,10 @@ from sqlite2ddb.spec.digest import matches, spec_digest
 from sqlite2ddb.spec.model import ItemTypeSpec
 from sqlite2ddb.state import Lock, MigrationState, remove_stale_temps
 from sqlite2ddb.state.binding import check_owner, check_target, reconcile_tables, target_record
+from sqlite2ddb.state.catchup import CatchupStore, new_run
 from sqlite2ddb.state.commit import Committer
 from sqlite2ddb.state.fingerprints import FingerprintStore
+from sqlite2ddb.state.row_digests import record_all
 from sqlite2ddb.state.snapshot import Snapshot, remove_others, source_digests, source_identity
 
 G = TypeVar("G")  # a group of work run_groups hands to one worker
@@ -156,8 +158,10 @@ def migrate(
     with (
         state_lock(config) as state,
         FingerprintStore.of(config.state_dir) as store,
+        CatchupStore.of(config.state_dir) as changes_of,
         recording(config.state_dir, "migrate") as timeline,
     ):
+        catchup_run = new_run()
         changed = prepare_target(plan, config, target, state, selected, force, result, store, snapshot)
         if settings.warm_throughput or settings.warm_read_throughput:
             names = list(dict.fromkeys(item.table.name for item in selected))
@@ -194,6 +198,7 @@ def migrate(
                     item, config, target, group_conn, state, reporter, limiter, rejects, stop, store, source, committer
                 )
                 run.timeline = timeline
+                run.catchup = (changes_of, catchup_run)
                 return run.execute()
 
             started_names: set[str] = set()
@@ -205,7 +210,7 @@ def migrate(
                         reporter.not_started(item.name)
                 raise
         if snapshot is not None:
-            _finish_snapshot(state, conn, selected, snapshot, config)
+            _finish_snapshot(state, conn, selected, snapshot, config, (plan, changes_of, catchup_run))
         order = {item.name: i for i, item in enumerate(selected)}
         result.items = sorted((r for rs in outcomes for r in rs), key=lambda r: order[r.name])
     result.seconds = time.monotonic() - started
@@ -282,12 +287,22 @@ def bind_target(
 
 
 def _finish_snapshot(
-    state: MigrationState, conn: Any, selected: list[ItemTypePlan], snapshot: Snapshot, config: Config
+    state: MigrationState,
+    conn: Any,
+    selected: list[ItemTypePlan],
+    snapshot: Snapshot,
+    config: Config,
+    catchup: tuple[Plan, CatchupStore, str] | None = None,
 ) -> None:
-    """Every item type done: remember what the source tables held (for sync), drop the copies."""
+    """Every item type done: remember what the source tables held (for sync), drop the copies.
+
+    When the whole plan is done, the row digests too (for the next sync's catch-up).
+    """
     if all(state.status(i.name) == "done" for i in selected):
-        _, digests = source_digests(conn, selected)
+        reads, digests = source_digests(conn, selected)
         state.record_source_tables(digests)
+        if catchup is not None and len(selected) == len(catchup[0].item_types):
+            record_all(conn, catchup[0], catchup[1], reads, digests, catchup[2])
         remove_others(config.state_dir, keep=snapshot)
         snapshot.path.unlink(missing_ok=True)
 

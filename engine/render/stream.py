@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 
 from sqlite2ddb.errors import RowError
 from sqlite2ddb.extract.children import attach_children
-from sqlite2ddb.extract.source import Row, stream_rows
+from sqlite2ddb.extract.source import Row, rows_among, stream_rows
 from sqlite2ddb.plan.compile import ItemTypePlan
 from sqlite2ddb.render.offload import Upload
 from sqlite2ddb.render.transform import build_item, cursor_of, keep_row, primary_key
@@ -137,14 +137,31 @@ def _rendered(item: ItemTypePlan, row: Row, cursor: list[Any]) -> Rendered:
 
 def _selected(conn: sqlite3.Connection, item: ItemTypePlan, rows: Rows) -> Iterator[Row]:
     columns = item.spec.cursor
-    source: Iterator[Row] = stream_rows(conn, item.spec.query, columns, rows.after, rows.upto, item.name)
+    source: Iterator[Row]
+    if rows.cursors is not None:  # a lookup of these values, then the range (if any) on them
+        source = rows_among(conn, item.spec.query, columns, rows.cursors, item.name)
+        source = _in_range(source, columns, rows.after, rows.upto)
+    else:
+        source = stream_rows(conn, item.spec.query, columns, rows.after, rows.upto, item.name)
     if rows.first is not None:
         source = islice(source, rows.first)
-    if rows.cursors is not None:
-        wanted = {tuple(values) for values in rows.cursors}
-        source = (row for row in source if tuple(row[c] for c in columns) in wanted)
     chosen = _sampler(conn, item, rows)
     return source if chosen is None else filter(chosen, source)
+
+
+def _in_range(
+    source: Iterator[Row], columns: Sequence[str], after: Sequence[Any] | None, upto: Sequence[Any] | None
+) -> Iterator[Row]:
+    if after is None and upto is None:
+        return source
+    low = None if after is None else tuple(after)
+    high = None if upto is None else tuple(upto)
+    return (
+        row
+        for row in source
+        if (low is None or tuple(row[c] for c in columns) > low)
+        and (high is None or tuple(row[c] for c in columns) <= high)
+    )
 
 
 def _sampler(conn: sqlite3.Connection, item: ItemTypePlan, rows: Rows) -> Callable[[Row], bool] | None:

@@ -21,7 +21,7 @@ import re
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +31,7 @@ from loguru import logger
 
 from sqlite2ddb.canonical import from_canonical, key_of, wire_key, wire_text
 from sqlite2ddb.plan.compile import ItemTypePlan, Plan, TablePlan
-from sqlite2ddb.render.stream import ItemTooLarge, Upload, render
+from sqlite2ddb.render.stream import ALL, ItemTooLarge, Rows, Upload, render
 from sqlite2ddb.state.fingerprints import Fingerprint, FingerprintStore, key_text
 from sqlite2ddb.sync.item_diff import UNKNOWN_TYPE, ItemDiff, Row
 from sqlite2ddb.sync.objects import StagedObjects
@@ -56,6 +56,9 @@ class TypeDiff:
     paths: Counter[str] = field(default_factory=Counter)
     error_samples: list[str] = field(default_factory=list)
     skipped: str | None = None  # why the item type was not rendered at all
+    found_by: str | None = None  # how the change was found: digest, capture log, full render
+    found_why: str | None = None  # why a full render, when the change could not be followed
+    rows_rendered: int = 0
 
     @property
     def changes(self) -> int:
@@ -84,6 +87,9 @@ class TypeDiff:
             "changed_paths": dict(self.paths.most_common(10)),
             "error_samples": self.error_samples,
             "skipped": self.skipped,
+            "found_by": self.found_by,
+            "found_why": self.found_why,
+            "rows_rendered": self.rows_rendered,
         }
 
 
@@ -118,6 +124,18 @@ class Same:
 Change = Put | Delete | Same
 
 
+@dataclass(frozen=True)
+class Selection:
+    """Render only these cursor values of an item type; ``held``: the keys they rendered last time."""
+
+    cursors: frozenset[tuple[Any, ...]]
+    held: frozenset[str]
+
+
+#: Called with (item type, [(cursor text, key text)]) as items are rendered, and with (item type, None) to flush.
+Rendered = Callable[[str, list[tuple[str, str]] | None], None]
+
+
 class Differ:
     """Renders a table's item types and compares them with what the table holds; safe across table threads."""
 
@@ -127,6 +145,7 @@ class Differ:
         self.diffs: dict[tuple[str, str], TypeDiff] = {}
         self._digests: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self.on_rendered: Rendered | None = None  # the catch-up store's record of which rows rendered which keys
 
     @property
     def digest(self) -> str:
@@ -155,22 +174,32 @@ class Differ:
         conn: sqlite3.Connection,
         held: FingerprintStore | Scan,
         emit_same: bool = False,
+        only: dict[str, Selection] | None = None,
     ) -> Iterator[Change]:
         """Every change that makes ``table`` hold exactly what ``items`` render now from ``conn``.
 
         ``held`` is the fingerprint store, or the pages of a Scan of the table
         (then every unchanged item comes out too, as ``Same``, when asked).
+        ``only`` names item types rendered for some cursor values only: they
+        are compared with the keys those values rendered last time and the
+        keys they render now, nothing else of theirs.
         """
         keys = list(table.spec.primary_key_names)
+        only = only or {}
         staged = StagedObjects(self.scratch) if any(i.offload for i in items) else None
         with ItemDiff(keys, table.name, self.scratch) as compared, staged or nullcontext():
-            rendered = {item.name: self._render(conn, item, compared, staged) for item in items}
+            rendered = {item.name: self._render(conn, item, compared, only.get(item.name), staged) for item in items}
             for key, item_type, first in compared.duplicates():
                 message = f"item type {item_type}: key {key} is rendered again (first by {first}); kept the first"
                 self.counts(table.name, item_type).error(message)
                 rendered[item_type] -= 1
+            held_counts: dict[str, int] = {}
             if isinstance(held, FingerprintStore):
                 compared.attach(held.path)
+                held_counts = {name: compared.held_count(name) for name in only}  # before any write changes them
+                if only:
+                    full = [i.name for i in items if i.name not in only]
+                    compared.restrict(full, {k for s in only.values() for k in s.held})
             else:
                 self._read(table, held, compared)
             skip = self._kept_types(table, items)
@@ -182,19 +211,33 @@ class Differ:
         for item in items:
             counts = self.counts(table.name, item.name)
             counts.unchanged = rendered[item.name] - counts.new - counts.updated
+            if item.name in held_counts:  # the items of rows not rendered again stay as they are
+                counts.unchanged = held_counts[item.name] - counts.updated - counts.deleted
 
     def _render(
-        self, conn: sqlite3.Connection, item: ItemTypePlan, compared: ItemDiff, staged: StagedObjects | None = None
+        self,
+        conn: sqlite3.Connection,
+        item: ItemTypePlan,
+        compared: ItemDiff,
+        only: Selection | None = None,
+        staged: StagedObjects | None = None,
     ) -> int:
         """One item type's items into the comparison; how many (items over the size limit are errors)."""
         counts = self.counts(item.table.name, item.name)
         added = 0
-        for row in render(conn, item):
+        noted: list[tuple[str, str]] = []
+        for row in render(conn, item, ALL if only is None else Rows(cursors=only.cursors)):
+            counts.rows_rendered += 1
             if row.item is not None:
-                compared.add(item.name, row.item, wire_text(row.item))
+                key = compared.add(item.name, row.item, wire_text(row.item))
                 if row.uploads and staged is not None:
                     staged.add(row.uploads)
                 added += 1
+                if self.on_rendered is not None:
+                    noted.append((repr(tuple(row.cursor)), key))
+                    if len(noted) >= 1000:
+                        self.on_rendered(item.name, noted)
+                        noted = []
             elif isinstance(row.error, ItemTooLarge):
                 key = key_text(key_of(row.error.item, compared.keys))
                 counts.error(
@@ -202,6 +245,9 @@ class Differ:
                 )
             elif row.error is not None:
                 counts.error(str(row.error))
+        if self.on_rendered is not None:
+            self.on_rendered(item.name, noted)
+            self.on_rendered(item.name, None)  # recorded before any of these items is written
         return added
 
     def _read(self, table: TablePlan, scan: Scan, compared: ItemDiff) -> None:

@@ -93,6 +93,7 @@ class ItemDiff:
         self._rendered: list[tuple[str, str, str, str]] = []
         self._stored: list[tuple[str, str, str, str, str]] = []
         self._indexed = False
+        self._scoped = False
 
     def __enter__(self) -> ItemDiff:
         return self
@@ -102,12 +103,14 @@ class ItemDiff:
         self._dir.cleanup()
 
     # -- the rendered side -------------------------------------------------------
-    def add(self, item_type: str, item: dict[str, Wire], text: str | None = None) -> None:
-        """One rendered item of ``item_type`` (``text``: its ``wire_text``, when the caller has it)."""
+    def add(self, item_type: str, item: dict[str, Wire], text: str | None = None) -> str:
+        """One rendered item of ``item_type`` (``text``: its ``wire_text``, when the caller has it); its key text."""
         text = text or wire_text(item)
-        self._rendered.append((key_text(key_of(item, self.keys)), item_type, text_hash(text), text))
+        key = key_text(key_of(item, self.keys))
+        self._rendered.append((key, item_type, text_hash(text), text))
         if len(self._rendered) >= BUFFER:
             self._flush_rendered()
+        return key
 
     def duplicates(self) -> Iterator[tuple[str, str, str]]:
         """(key, item type, item type of the first) per rendered item whose key came earlier; ends the rendering."""
@@ -129,6 +132,31 @@ class ItemDiff:
         self.db.execute("ATTACH DATABASE ? AS held", (f"file:{store_path}?mode=ro",))
         self.held = "held.items"
 
+    def restrict(self, full: list[str], keys: set[str]) -> None:
+        """Compare the attached store's entries of the ``full`` item types, of ``keys``, and of the keys rendered.
+
+        The rest of the store (item types rendered for a few rows only) is
+        left out: neither compared nor taken for deleted.
+        """
+        self.db.execute("CREATE TABLE scope (key TEXT PRIMARY KEY) WITHOUT ROWID")
+        self.db.executemany("INSERT OR IGNORE INTO scope VALUES (?)", [(k,) for k in keys])
+        marks = ", ".join("?" for _ in full)
+        if full:
+            self.db.execute(
+                f"INSERT OR IGNORE INTO scope SELECT key FROM held.items WHERE tbl = ? AND item_type IN ({marks})",
+                [self.table, *full],
+            )
+        self._scoped = True
+        table = self.table.replace("'", "''")
+        self.held = f"(SELECT h.* FROM main.scope sc JOIN held.items h ON h.tbl = '{table}' AND h.key = sc.key)"
+
+    def held_count(self, item_type: str) -> int:
+        """How many entries of this item type the attached store holds for the table (all of them, scoped or not)."""
+        found = self.db.execute(
+            "SELECT count(*) FROM held.items WHERE tbl = ? AND item_type = ?", (self.table, item_type)
+        ).fetchone()
+        return int(found[0])
+
     def add_stored(self, item: dict[str, Wire], text: str | None = None, item_type: str = UNKNOWN_TYPE) -> None:
         """One item read from the table (``text``: its ``wire_text``, when the caller has it)."""
         text = text or wire_text(item)
@@ -144,6 +172,8 @@ class ItemDiff:
         self._flush_stored()
         if self.held == "main.items":
             self.db.execute("CREATE INDEX IF NOT EXISTS items_key ON items (tbl, key)")
+        if self._scoped:
+            self.db.execute("INSERT OR IGNORE INTO scope SELECT DISTINCT k FROM rendered")
         differs = "" if same else " AND (r.h IS NULL OR r.h != s.hash)"
         found = self.db.execute(
             f"SELECT s.key, s.item_type, s.hash, s.item, r.t, r.h, r.item FROM {self.held} s"

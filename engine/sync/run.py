@@ -33,10 +33,13 @@ from sqlite2ddb.migrate.timeline import Timeline, recording
 from sqlite2ddb.plan.compile import ItemTypePlan, Plan, TablePlan
 from sqlite2ddb.spec.digest import matches
 from sqlite2ddb.state import MigrationState
+from sqlite2ddb.state.catchup import CatchupStore
 from sqlite2ddb.state.fingerprints import Fingerprint, FingerprintStore
+from sqlite2ddb.state.row_digests import key_text
 from sqlite2ddb.state.scratch import remove_abandoned
 from sqlite2ddb.state.snapshot import Snapshot, remove_earlier, source_digests, unchanged
-from sqlite2ddb.sync.diff import Change, Delete, Differ, Put, Same, Scan, TypeDiff
+from sqlite2ddb.sync.catchup import Catchup, ChangeSource, find_changes, new_run
+from sqlite2ddb.sync.diff import Change, Delete, Differ, Put, Rendered, Same, Scan, Selection, TypeDiff
 from sqlite2ddb.sync.guard import Conflict, GuardedWriter, guard_attribute
 from sqlite2ddb.sync.objects import stale_objects
 from sqlite2ddb.wire import item_size, write_units
@@ -68,6 +71,7 @@ class SyncResult:
     seconds: float = 0.0
     conflicts: list[str] = field(default_factory=list)
     change_digest: str = ""  # of the puts and deletes found: the one 'plan --diff' shows for the same difference
+    catchup: Catchup | None = None  # how each item type's change was found (None: not looked for)
 
     @property
     def errors(self) -> int:
@@ -85,6 +89,7 @@ def sync(
     snapshot: Snapshot | None = None,
     guard: bool = False,
     put_sinks: PutSinks | None = None,
+    change_source: ChangeSource | None = None,
 ) -> SyncResult:
     """Make the selected tables hold exactly what their item types render now.
 
@@ -92,7 +97,10 @@ def sync(
 
     ``conn`` reads ``snapshot`` when given. Item types that are done, whose
     mapping did not change and none of whose source tables changed since the
-    last complete run are skipped (not with ``against_target``).
+    last complete run are skipped (not with ``against_target``). The others
+    render only the rows a change reaches, when it can be followed
+    (``sqlite2ddb.sync.catchup``); ``change_source`` names the changed rows (default:
+    the row digests; the capture log plugs in here).
     """
     started = time.monotonic()
     selected = select_item_types(plan, tables)
@@ -111,6 +119,7 @@ def sync(
     with (
         state_lock(config) as state,
         FingerprintStore.of(config.state_dir) as store,
+        CatchupStore.of(config.state_dir) as changes_of,
         StopFlag() as stop,
         recording(config.state_dir, "sync") as timeline,
     ):
@@ -119,22 +128,26 @@ def sync(
         identity = run_identity(plan, config, target, snapshot)
         result.tables_created = bind_target(config, target, state, plan, table_plans, identity, store)
         reads, digests = source_digests(conn, selected)
-        skipped = {} if against_target else _skippable(state, store, selected, before, reads, digests)
+        settled = {} if against_target else _settled(state, store, selected, before)
+        skipped = {} if against_target else unchanged(selected, reads, digests, state.source_tables, settled)
         for table in table_plans:
             changes = index_changes(table, describe_table(target, table.name) or {})
             apply_index_changes(target, table, changes)
             result.index_changes += changes
         differ = Differ(plan, scratch=config.state_dir)
-        for name, reason in skipped.items():
-            differ.counts(plan.item_type(name).table.name, name).skipped = reason
+        against = {t.name for t in table_plans if against_target or _store_missing(state, store, t, selected, skipped)}
+        settled = {name: ok and plan.item_type(name).table.name not in against for name, ok in settled.items()}
+        catchup = _find(
+            conn, plan, selected, skipped, changes_of, reads, digests, settled, tables is None, change_source
+        )
+        only = _start_catchup(plan, differ, catchup, skipped, changes_of)
         limiter = RateLimiter(config.migration_settings.max_wcu) if config.migration_settings.max_wcu else None
         runs = []
         for table in table_plans:
             items = [i for i in selected if i.table.name == table.name and i.name not in skipped]
             if items:
-                against = against_target or _store_missing(state, store, table, items)
                 run = _TableSync(table, items, config, target, store, differ, limiter, stop, guard)
-                run.against, run.timeline = against, timeline
+                run.against, run.timeline, run.only = table.name in against, timeline, only
                 run.sink = put_sinks(table, store, guard) if put_sinks else None
                 runs.append(run)
         _run_tables(runs, conn, snapshot.path if snapshot else config.source_db, config, stop, result)
@@ -142,13 +155,25 @@ def sync(
         result.change_digest = differ.digest
         _record(state, selected, differ, result)
         _record_sources(state, selected, differ, reads, digests)
-        kept = ("item_type", "table", "new", "updated", "deleted", "unchanged", "errors")
-        timeline.counts(sync=[{k: d.to_json()[k] for k in kept} for d in result.diffs])
+        if catchup is not None and not result.errors and not result.conflicts:
+            # every write of this run was acknowledged: the row digests and the change position advance
+            catchup.commit(changes_of, {i.name for i in selected})
+        result.catchup = catchup
+        _timeline_counts(timeline, catchup, result)
         if snapshot is not None:
             # the state now belongs to this run's copy: older ones (killed runs') are read no more
             remove_earlier(config.state_dir, snapshot)
     result.seconds = time.monotonic() - started
     return result
+
+
+def _timeline_counts(timeline: Timeline, catchup: Catchup | None, result: SyncResult) -> None:
+    """What finding the change cost, then the sync's counts (last: the report reads the last counts)."""
+    if catchup is not None:
+        found = {n: [f.how, f.rows] for n, f in catchup.found.items()}
+        timeline.counts(catchup={"rows_s": catchup.scan_seconds, "follow_s": catchup.follow_seconds, "found": found})
+    kept = ("item_type", "table", "new", "updated", "deleted", "unchanged", "errors")
+    timeline.counts(sync=[{k: d.to_json()[k] for k in kept} for d in result.diffs])
 
 
 def _run_tables(
@@ -192,24 +217,126 @@ def _record_sources(
     state.record_source_tables({t: digests[t] for t in clean - dirty})
 
 
-def _skippable(
-    state: MigrationState,
-    store: FingerprintStore,
-    selected: list[ItemTypePlan],
-    before: dict[str, str],
-    reads: dict[str, frozenset[str]],
-    digests: dict[str, str],
-) -> dict[str, str]:
-    """Item types done, with the same mapping, fingerprints recorded, and no source table changed."""
-    settled = {
+def _settled(
+    state: MigrationState, store: FingerprintStore, selected: list[ItemTypePlan], before: dict[str, str]
+) -> dict[str, bool]:
+    """Item types done, with the same mapping, and fingerprints recorded (skipped when no source table changed)."""
+    return {
         i.name: state.status(i.name) == "done" and matches(before.get(i.name), i.spec) and store.count(i.table.name) > 0
         for i in selected
     }
-    return unchanged(selected, reads, digests, state.source_tables, settled)
 
 
-def _store_missing(state: MigrationState, store: FingerprintStore, table: TablePlan, items: list[ItemTypePlan]) -> bool:
+def _find(
+    conn: sqlite3.Connection,
+    plan: Plan,
+    selected: list[ItemTypePlan],
+    skipped: dict[str, str],
+    changes_of: CatchupStore,
+    reads: dict[str, frozenset[str]],
+    digests: dict[str, str],
+    settled: dict[str, bool],
+    whole_plan: bool,
+    source: ChangeSource | None = None,
+) -> Catchup | None:
+    """The changed rows followed to cursors (only when every item type of the plan takes part)."""
+    if not whole_plan:
+        return None
+    render = [i for i in selected if i.name not in skipped]
+    catchup = find_changes(conn, plan, render, changes_of, reads, digests, settled, source)
+    logger.debug(
+        "found the change in {:.3f} s (rows: {:.3f} s, following them: {:.3f} s)",
+        catchup.scan_seconds + catchup.follow_seconds,
+        catchup.scan_seconds,
+        catchup.follow_seconds,
+    )
+    for name, found in catchup.found.items():
+        if found.cursors is not None and not found.cursors:
+            skipped[name] = f"no changed row reaches its items ({found.how})"
+    return catchup
+
+
+def catch_up(
+    conn: sqlite3.Connection,
+    plan: Plan,
+    selected: list[ItemTypePlan],
+    skipped: dict[str, str],
+    changes_of: CatchupStore,
+    reads: dict[str, frozenset[str]],
+    digests: dict[str, str],
+    settled: dict[str, bool],
+    source: ChangeSource | None = None,
+) -> tuple[Catchup, dict[str, Selection]]:
+    """What ``plan --diff`` previews of a sync now: the change found per item type and the rows to render.
+
+    Item types no changed row reaches join ``skipped``.
+    """
+    catchup = _find(conn, plan, selected, skipped, changes_of, reads, digests, settled, True, source)
+    assert catchup is not None
+    return catchup, _selections(plan, catchup, changes_of)
+
+
+def note_found(differ: Differ, plan: Plan, catchup: Catchup | None, skipped: dict[str, str]) -> None:
+    """Say per item type why it was skipped, or how its change was found."""
+    _note_found(differ, plan, catchup, skipped)
+
+
+def _selections(plan: Plan, catchup: Catchup, changes_of: CatchupStore) -> dict[str, Selection]:
+    """Per item type caught up: its cursors, and the keys they rendered that no row left alone renders."""
+    texts = {n: {key_text(c) for c in f.cursors} for n, f in catchup.found.items() if f.cursors}
+    full = {n for n, f in catchup.found.items() if f.cursors is None}
+    table_of = {i.name: i.table.name for i in plan.item_types}
+    out = {}
+    for name, cursors in texts.items():
+        owners = changes_of.keys_of(name, cursors)
+        held = {
+            key
+            for key, marks in owners.items()
+            if all(t in full or c in texts.get(t, ()) for t, c in marks if table_of.get(t) == table_of[name])
+        }
+        found = catchup.found[name].cursors or set()
+        out[name] = Selection(frozenset(found), frozenset(held))
+    return out
+
+
+def _start_catchup(
+    plan: Plan, differ: Differ, catchup: Catchup | None, skipped: dict[str, str], changes_of: CatchupStore
+) -> dict[str, Selection]:
+    """The selections to render; the differ says how each change was found and records which rows render which keys."""
+    _note_found(differ, plan, catchup, skipped)
+    differ.on_rendered = _recorder(changes_of, catchup.run if catchup else new_run())
+    return _selections(plan, catchup, changes_of) if catchup else {}
+
+
+def _note_found(differ: Differ, plan: Plan, catchup: Catchup | None, skipped: dict[str, str]) -> None:
+    for name, reason in skipped.items():
+        differ.counts(plan.item_type(name).table.name, name).skipped = reason
+    for name, found in (catchup.found if catchup else {}).items():
+        counts = differ.counts(plan.item_type(name).table.name, name)
+        counts.found_by, counts.found_why = found.how, found.reason or None
+
+
+def _recorder(changes_of: CatchupStore, run: str) -> Rendered:
+    def note(item_type: str, entries: list[tuple[str, str]] | None) -> None:
+        if entries is None:
+            changes_of.flush()
+        else:
+            changes_of.note_rendered(item_type, run, entries)
+
+    return note
+
+
+def _store_missing(
+    state: MigrationState,
+    store: FingerprintStore,
+    table: TablePlan,
+    selected: list[ItemTypePlan],
+    skipped: dict[str, str],
+) -> bool:
     """True when the table was written (by an earlier version) but nothing of it is in the store."""
+    items = [i for i in selected if i.table.name == table.name and i.name not in skipped]
+    if not items:
+        return False
     written = any(state.status(i.name) != "pending" for i in items)
     if written and store.count(table.name) == 0:
         logger.info("no fingerprints recorded for {}: comparing with the live table (one Scan)", table.name)
@@ -224,6 +351,10 @@ def _record(state: MigrationState, selected: list[ItemTypePlan], differ: Differ,
         summary: dict[str, Any] = {k: getattr(counts, k) for k in ("new", "updated", "deleted", "unchanged", "errors")}
         if counts.skipped:
             summary["skipped"] = counts.skipped
+        if counts.found_by:
+            summary.update(found_by=counts.found_by, rows_rendered=counts.rows_rendered)
+            if counts.found_why:
+                summary["found_why"] = counts.found_why
         state.mark_synced(item.name, summary, state.tables.get(item.table.name, {}).get("generation"))
 
 
@@ -253,6 +384,7 @@ class _TableSync:
         self.conflicts: list[Conflict] = []
         self.put = self.deleted = 0
         self.against = False
+        self.only: dict[str, Selection] = {}
         self.timeline: Timeline | None = None
         self.sink: PutSink | None = None
         settings = config.migration_settings
@@ -277,7 +409,8 @@ class _TableSync:
             # the store is rebuilt from what the table holds: unchanged items come out as Same
             held = Reader(self.target, workers=self.workers).scan(self.table.name, segments=self.workers)
             self.store.forget_table(self.table.name)
-        changes = self.differ.table(self.table, self.items, conn, held, emit_same=self.against)
+        only = {} if self.against else {i.name: self.only[i.name] for i in self.items if i.name in self.only}
+        changes = self.differ.table(self.table, self.items, conn, held, emit_same=self.against, only=only)
         self._send_guarded(changes) if self.guard else self._send(changes)
         names = ", ".join(i.name for i in self.items)
         if self.timeline:
