@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import json
 import shutil
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import CHINOOK, ROOT, error_lines, run_cli, write_config
@@ -403,3 +405,29 @@ def test_a_mapping_reading_the_change_log_is_refused(chinook: tuple[Path, Path],
     [line] = error_lines(result.stderr)
     assert "changes.yaml" in line and "item type Change" in line
     assert f"reads {LOG_TABLE}, the change log 'capture install' added" in line
+
+
+def test_sync_follows_the_change_log_once_capture_is_installed(
+    chinook_copy: Path, make_config: Any, ddb: Any, prefix: str
+) -> None:
+    """After `capture install`, the catch-up reads the log (found by capture log), renders the changed rows
+    only, the state consumes the log's position, and `validate` proves the tables."""
+    config = make_config(source=chinook_copy)
+    assert run_cli(config, "capture", "install").exit_code == 0
+    assert run_cli(config, "migrate", "--no-validate").exit_code == 0
+    first = run_cli(config, "sync")  # no position yet: the digests say it this once, and the position is taken
+    assert first.exit_code == 0, first.output
+    with sqlite3.connect(chinook_copy) as db:
+        db.execute("UPDATE Track SET Name = 'Renamed by the application' WHERE TrackId = 1")
+        db.execute("UPDATE Customer SET Email = 'new@example.com' WHERE CustomerId = 1")
+    synced = run_cli(config, "sync")
+    assert synced.exit_code == 0, synced.output
+    state = json.loads((config.parent / "state" / "migration_state.json").read_text())
+    track = state["item_types"]["Track"]["last_sync"]
+    assert track["found_by"] == "capture log" and 0 < track["rows_rendered"] < 10, track
+    held = ddb.get_item(TableName=f"{prefix}MusicCatalog", Key={"PK": {"S": "TRACK#1"}, "SK": {"S": "PROFILE"}})
+    assert "Renamed by the application" in json.dumps(held.get("Item", {})), held
+    newest = sqlite3.connect(chinook_copy).execute("SELECT max(seq) FROM _sqlite2ddb_changes").fetchone()[0]
+    capture = state["capture"]
+    assert capture["position"] == newest, (capture, newest)
+    assert run_cli(config, "validate").exit_code == 0

@@ -446,12 +446,23 @@ def sync(
                 sinks = _bulk_sinks(config, target, via_s3, bulk_options or {}) if via_s3 else None
                 result = run_sync(
                     plan, config, target, conn, tables=tables, against_target=against_target, snapshot=copy,
-                    guard=guard, put_sinks=sinks,
+                    guard=guard, put_sinks=sinks, change_source=_capture_log(conn),
                 )  # fmt: skip
     finally:
         copy.path.unlink(missing_ok=True)
     check_errors(result, config)
     return result
+
+
+def _capture_log(conn: sqlite3.Connection) -> Any:
+    """The change log as the catch-up's change source when ``capture install`` ran on the source (else None).
+
+    ``conn`` reads the run's copy of the source, which holds the log as of the same moment as the rows.
+    """
+    from sqlite2ddb.sync.capture import current_position, installed, read_changes
+    from sqlite2ddb.sync.catchup import CaptureLog
+
+    return CaptureLog(conn, read_changes, current_position) if installed(conn) else None
 
 
 def _bulk_sinks(config: Config, target: Any, location: str, options: dict[str, Any]) -> Any:

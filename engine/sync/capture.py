@@ -90,7 +90,8 @@ def key_columns(conn: sqlite3.Connection, table: str) -> tuple[str, ...]:
     raise SourceError(f"table {table} has no primary key and columns named rowid, _rowid_ and oid: cannot key it")
 
 
-def _installed(conn: sqlite3.Connection) -> bool:
+def installed(conn: sqlite3.Connection) -> bool:
+    """Whether the source holds the change log and its record (``capture install`` ran)."""
     found = conn.execute(
         "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN (?, ?)", (LOG_TABLE, META_TABLE)
     ).fetchone()[0]
@@ -99,7 +100,7 @@ def _installed(conn: sqlite3.Connection) -> bool:
 
 def log_positions(conn: sqlite3.Connection) -> tuple[int, int]:
     """The position the log is complete from (every change after it is in the log), and the newest."""
-    if not _installed(conn):
+    if not installed(conn):
         raise CaptureGap("change capture is not installed in the source", "run 'capture install'")
     base = conn.execute(f"SELECT value FROM \"{META_TABLE}\" WHERE name = 'base'").fetchone()
     if base is None:
@@ -176,7 +177,7 @@ class CaptureStatus:
 
 def recorded_triggers(conn: sqlite3.Connection) -> dict[str, str]:
     """Trigger name -> the SQL ``capture install`` created it with (empty when not installed)."""
-    if not _installed(conn):
+    if not installed(conn):
         return {}
     rows = conn.execute(f"SELECT name, value FROM \"{META_TABLE}\" WHERE name LIKE 'trigger %'")
     return {name.removeprefix("trigger "): sql for name, sql in rows}
@@ -195,7 +196,7 @@ def capture_status(conn: sqlite3.Connection) -> CaptureStatus:
     """The capture's triggers and log, read through a read-only connection."""
     existing = existing_triggers(conn)
     recorded = recorded_triggers(conn)
-    status = CaptureStatus(installed=_installed(conn))
+    status = CaptureStatus(installed=installed(conn))
     for name, (table, sql) in sorted(existing.items()):
         if name not in recorded:
             status.foreign.append(name)

@@ -21,6 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from loguru import logger
+
+from sqlite2ddb.errors import CaptureGap
 from sqlite2ddb.plan.compile import ItemTypePlan, Plan
 from sqlite2ddb.plan.follow import Follower, Unfollowable, followers, watched_columns
 from sqlite2ddb.spec.digest import spec_digest
@@ -70,9 +73,11 @@ class CaptureLog:
         self,
         live: sqlite3.Connection,
         read_changes: Callable[[sqlite3.Connection, int], tuple[dict[str, set[Key]], int]],
+        current_position: Callable[[sqlite3.Connection], int],
     ) -> None:
         self.live = live
         self.read_changes = read_changes
+        self.current_position = current_position
         self.how = CAPTURE
         self._position: int | None = None
 
@@ -80,12 +85,18 @@ class CaptureLog:
         self, conn: sqlite3.Connection, tables: list[str], store: CatchupStore
     ) -> dict[str, set[Key]] | None:
         since = store.position()
-        if since is None:
-            _, self._position = self.read_changes(self.live, 0)
-            self.how = DIGEST
-            return DigestScan().changed_keys(conn, tables, store)
-        changes, self._position = self.read_changes(self.live, since)
-        return {t: set(changes.get(t, set())) for t in tables}
+        if since is not None:
+            try:
+                changes, self._position = self.read_changes(self.live, since)
+                return {t: set(changes.get(t, set())) for t in tables}
+            except CaptureGap as gap:  # pruned past, reinstalled, a trigger dropped: the digests say it this once
+                logger.warning("the change log cannot say what changed ({}): reading the changed tables", gap)
+        try:
+            self._position = self.current_position(self.live)  # read before the rows: a later change comes again
+        except CaptureGap:
+            self._position = None
+        self.how = DIGEST
+        return DigestScan().changed_keys(conn, tables, store)
 
     def position(self) -> int | None:
         return self._position
@@ -147,7 +158,7 @@ def find_changes(
             result.tables.append(table_rows(table, digests[table], cols, read_rows(conn, table, None, cols), [], True))
         elif recorded[0] != digests[table]:
             moved.append(table)
-    keys = source.changed_keys(conn, moved, store) if moved else {}
+    keys = source.changed_keys(conn, moved, store)  # asked even when nothing moved: the log position advances
     result.position = source.position()
     rows = _changed_rows(conn, store, keys or {}, digests, watched, result)
     result.scan_seconds = time.monotonic() - started

@@ -34,6 +34,7 @@ from sqlite2ddb.plan.compile import ItemTypePlan, Plan, TablePlan
 from sqlite2ddb.spec.digest import matches
 from sqlite2ddb.state import MigrationState
 from sqlite2ddb.state.catchup import CatchupStore
+from sqlite2ddb.state.checkpoints import record_position
 from sqlite2ddb.state.fingerprints import Fingerprint, FingerprintStore
 from sqlite2ddb.state.row_digests import key_text
 from sqlite2ddb.state.scratch import remove_abandoned
@@ -158,6 +159,8 @@ def sync(
         if catchup is not None and not result.errors and not result.conflicts:
             # every write of this run was acknowledged: the row digests and the change position advance
             catchup.commit(changes_of, {i.name for i in selected})
+            if catchup.position is not None:  # what `capture prune` may delete: the log this run consumed
+                record_position(state, catchup.position)
         result.catchup = catchup
         _timeline_counts(timeline, catchup, result)
         if snapshot is not None:
