@@ -30,7 +30,7 @@ from sqlite2ddb.config import load_config
 from sqlite2ddb.dynamodb.target import LOCAL_CREDENTIALS
 from sqlite2ddb.validate.generated import MARKER, load_generated
 
-PATTERNS = {"chinook": 21, "chinook-extended": 3}
+PATTERNS = {"chinook": 21, "chinook-extended": 6}
 
 
 @pytest.fixture(scope="module")
