@@ -32,10 +32,6 @@ class PatternRunner:
         request = pattern.request
         table = plan.table(request.table)
         self.table_name = table.name
-        key_source = table.spec.index(request.index) if request.index else table.spec
-        assert key_source is not None
-        self.partition_name = key_source.partition_key.name
-        self.sort_name = key_source.sort_key.name if key_source.sort_key else None
         self.key = PatternKey(request, table.spec)
         self.get = self.key.get
         self.projection = answer_projection(pattern, [name for name, _ in request.get or ()])
