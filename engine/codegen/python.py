@@ -135,7 +135,7 @@ def _wire_code(expression: str) -> Any:
 
 def _key_value_code(slot: KeySlot) -> Any:
     """The expression rendering a key value from the method's parameters, as the engine renders it."""
-    return _wire_code(f"_key_value({template_code(slot.template, identifier)}, {slot.type!r})")
+    return _wire_code(f"_key_value({template_code(slot.template.source, identifier)}, {slot.type!r})")
 
 
 def _method(method: Method) -> str:

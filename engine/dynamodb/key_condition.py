@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlite2ddb.spec.model import RequestSpec, TableSpec
-from sqlite2ddb.spec.templates import compile_template
+from sqlite2ddb.spec.templates import CompiledTemplate, compile_template
 from sqlite2ddb.wire import KEY_CONVERTERS, Wire
 
 #: Sort operator -> the KeyConditionExpression text, with {a} the attribute and {v0}, {v1} the values.
@@ -85,10 +85,10 @@ def query_request(table: str, index: str | None, condition: KeyCondition, forwar
 @dataclass(frozen=True)
 class KeySlot:
     """One key value of a pattern's request, rendered from a parameter row: the key attribute it is
-    compared with, its template's source and the attribute's key type (S, N or B)."""
+    compared with, its template and the attribute's key type (S, N or B)."""
 
     attribute: str
-    template: str
+    template: CompiledTemplate
     type: str
 
 
@@ -139,21 +139,24 @@ class PatternKey:
             ),
         )
 
-    def query(self, table_name: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        """The Query for one parameter row (see ``query_request``)."""
-        return query_request(table_name, self.request.index, self.condition(params), self.request.forward)
+    def request_for(self, table_name: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The GetItem or Query parameters for one parameter row (see ``request_shape``); the caller adds
+        projection, limit and paging."""
+        return self.request_shape(table_name, lambda slot: self.convert[slot.attribute](slot.template.render(params)))[
+            1
+        ]
 
     def request_shape(self, table_name: str, value: Callable[[KeySlot], Any]) -> tuple[str, dict[str, Any]]:
         """The pattern's operation (``get_item`` or ``query``) and its parameters, each key value given by
         ``value`` from its slot: generated code gets the request validate sends (``query``), with the
         expressions that render the values in their places."""
         if self.get is not None:
-            key = {name: value(KeySlot(name, t.source, self.types[name])) for name, t in self.get}
+            key = {name: value(KeySlot(name, t, self.types[name])) for name, t in self.get}
             return "get_item", {"TableName": table_name, "Key": key, "ConsistentRead": True}
         condition = KeyCondition(
-            tuple((name, value(KeySlot(name, t.source, self.types[name]))) for name, t in self.partition),
+            tuple((name, value(KeySlot(name, t, self.types[name]))) for name, t in self.partition),
             tuple(
-                (name, op, tuple(value(KeySlot(name, t.source, self.types[name])) for t in templates))
+                (name, op, tuple(value(KeySlot(name, t, self.types[name])) for t in templates))
                 for name, op, templates in self.sort
             ),
         )
