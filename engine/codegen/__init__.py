@@ -1,7 +1,7 @@
 """Generate an application's data-access code from the mapping set: ``codegen --lang python --out DIR``.
 
 The package written holds one method per access pattern (the very request
-``validate`` sends, from ``validate.pattern_request``), a record class per item
+``validate`` sends, from ``dynamodb.key_condition``), a record class per item
 type, ``put_``/``get_``/``delete_`` per item type with keys built as the
 mapping's templates build them, and for each item type the item types holding
 copies of its attributes with a function finding their keys. ``model`` reads

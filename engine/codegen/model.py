@@ -4,8 +4,8 @@ Nothing here writes code (``python`` does): ``build_api`` turns the plan into
 plain descriptions. A record is a dataclass per item type (and per embedded
 list), its fields the item's attributes under their DynamoDB names with the
 Python type the mapping's type gives. A method is an access pattern with its
-request (from ``validate.pattern_request``, the very function validate builds
-its requests with), its parameters typed from the params query's first row,
+request key (``dynamodb.key_condition.PatternKey``, from which validate builds
+its requests too), its parameters typed from the params query's first row,
 and the record types its answer can hold. Copies: the item types whose
 queries (or embeds) read another item type's source table.
 """
@@ -18,12 +18,12 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlite2ddb.dynamodb.key_condition import PatternKey
 from sqlite2ddb.errors import UsageError
 from sqlite2ddb.extract.connections import register_functions
 from sqlite2ddb.plan.compile import Plan
 from sqlite2ddb.spec.model import AccessPatternSpec, AttributeSpec, EmbedSpec, ItemTypeSpec, TableSpec
 from sqlite2ddb.validate.generated import method_name
-from sqlite2ddb.validate.pattern_request import PatternRequest, pattern_request
 
 #: The mapping's attribute types -> Python type hints of the generated fields.
 HINTS = {
@@ -67,7 +67,7 @@ class Record:
 class Method:
     pattern: AccessPatternSpec
     name: str
-    request: PatternRequest
+    key: PatternKey
     params: list[tuple[str, str]]  # (name, hint)
     returns: list[str]  # record class names
     expand: str | None = None  # the element record of an expanded list
@@ -88,7 +88,7 @@ class CopyPath:
     holder: str  # the item type holding a copy
     how: str  # "key", "query" or "" (no key or index reachable from the record)
     index: str | None = None
-    partition: tuple[str, str] | None = None  # (key attribute, template)
+    partition: tuple[tuple[str, str], ...] = ()  # (key attribute, template) per partition attribute
     sort_prefix: tuple[str, str] | None = None  # (key attribute, literal prefix)
 
 
@@ -224,20 +224,21 @@ def _writer(item: ItemTypeSpec, table: TableSpec) -> Writer:
 
 def _method(plan: Plan, conn: sqlite3.Connection, pattern: AccessPatternSpec) -> Method:
     table = plan.mapping.table(pattern.request.table)
-    request = pattern_request(pattern, table)
-    candidates = _answer_types(plan, pattern, table)
+    key = PatternKey(pattern.request, table)
+    candidates = _answer_types(plan, pattern, key)
     expand = None
-    if request.expand:
+    list_attribute = pattern.request.expand
+    if list_attribute:
         elements = {
-            class_name(i.name, request.expand, "Entry")
+            class_name(i.name, list_attribute, "Entry")
             for i in candidates
-            if any(e.list_attribute == request.expand and not e.set_type for e in i.embeds)
+            if any(e.list_attribute == list_attribute and not e.set_type for e in i.embeds)
         }
         expand = elements.pop() if len(elements) == 1 else "Any"
     return Method(
         pattern,
         method_name(pattern.name),
-        request,
+        key,
         _params(conn, pattern),
         [class_name(i.name) for i in candidates],
         expand,
@@ -265,31 +266,33 @@ def _compatible(a: str, b: str) -> bool:
     return a.startswith(b) or b.startswith(a)
 
 
-def _answer_types(plan: Plan, pattern: AccessPatternSpec, table: TableSpec) -> list[ItemTypeSpec]:
+def _answer_types(plan: Plan, pattern: AccessPatternSpec, key: PatternKey) -> list[ItemTypeSpec]:
     """The item types whose items the pattern's request can return: on its table (and index), with key
     templates whose literal beginnings agree with the request's. All of the table's when none agree."""
     request = pattern.request
+    table = plan.mapping.table(request.table)
     on_table = [i for i in plan.mapping.item_types if i.table == table.name]
     key_source = table.index(request.index) if request.index else table
     assert key_source is not None
-    partition = key_source.partition_key.name
-    sort = key_source.sort_key.name if key_source.sort_key else None
-    wanted: list[tuple[str, str]] = []
-    if request.get is not None:
-        wanted = [(name, literal_prefix(t)) for name, t in request.get]
-    else:
-        wanted = [(partition, literal_prefix(request.partition or ""))]
-        if sort and request.sort and request.sort.op in ("eq", "begins_with"):
-            wanted.append((sort, literal_prefix(request.sort.templates[0])))
-    if request.index:  # a sparse index holds the item types that have its keys
+    wanted = [(name, literal_prefix(t.source)) for name, t in key.get or key.partition]
+    wanted += [(name, literal_prefix(ts[0].source)) for name, op, ts in key.sort if op in ("eq", "begins_with")]
+    if request.index:  # a sparse index holds the item types that have its keys (as keys or attributes)
         names = {k.name for k in key_source.key_attributes}
-        on_table = [i for i in on_table if names <= {name for name, _ in i.keys}] or on_table
+        on_table = [i for i in on_table if names <= _attribute_names(i)] or on_table
     found = []
     for item in on_table:
-        keys = dict(item.keys)
-        if all(name in keys and _compatible(literal_prefix(keys[name]), prefix) for name, prefix in wanted):
+        keys, names = dict(item.keys), _attribute_names(item)
+        # a key attribute the item holds as an ordinary attribute (a multi-attribute index's) agrees with any value
+        if all(
+            _compatible(literal_prefix(keys[name]), prefix) if name in keys else name in names
+            for name, prefix in wanted
+        ):
             found.append(item)
     return found or on_table
+
+
+def _attribute_names(item: ItemTypeSpec) -> set[str]:
+    return {name for name, _ in item.keys} | {a.name for a in item.attributes}
 
 
 def _copies(plan: Plan, conn: sqlite3.Connection, writers: dict[str, Writer]) -> dict[str, list[CopyPath]]:
@@ -317,15 +320,15 @@ def _copy_path(source: Writer, holder: Writer) -> CopyPath:
     spec = holder.table
     for index in (None, *spec.indexes, *spec.local_indexes):
         key_source = spec if index is None else index
-        part = key_source.partition_key.name
-        if part in keys and compile_template(keys[part][0]).columns <= available:
+        parts = [k.name for k in key_source.partition_keys]
+        if all(p in keys and compile_template(keys[p][0]).columns <= available for p in parts):
             sort_key = key_source.sort_key.name if key_source.sort_key else None
             prefix = literal_prefix(keys[sort_key][0]) if sort_key in keys else ""
             return CopyPath(
                 holder.item_type.name,
                 "query",
                 index.name if index else None,
-                (part, keys[part][0]),
+                tuple((p, keys[p][0]) for p in parts),
                 (sort_key, prefix) if sort_key and prefix else None,
             )
     return CopyPath(holder.item_type.name, "")

@@ -2,8 +2,10 @@
 
 Templates become Python expressions over the engine's own filter functions
 (``runtime``) when they are simple, and a sandboxed Jinja render otherwise.
-Each access pattern's request is the dictionary ``validate.pattern_request``
-builds, written out with the key values as expressions of the parameters.
+Each access pattern's request is the one ``dynamodb.key_condition`` builds for
+validate (``PatternKey.request_shape``), written out with the key values as
+expressions of the parameters; the copy-finders' queries come from its
+``query_request`` too.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from typing import Any
 
 from sqlite2ddb.codegen import runtime
 from sqlite2ddb.codegen.model import Api, CopyPath, Field, Method, Record, Writer, identifier, snake
+from sqlite2ddb.dynamodb.key_condition import KeyCondition, KeySlot, query_request
 from sqlite2ddb.spec.templates import compile_template, template_parts
-from sqlite2ddb.validate.pattern_request import request_kwargs
 
 
 class Code(str):
@@ -126,27 +128,33 @@ def _docstring(text: str, indent: int = 8) -> list[str]:
     return [f'{pad}"""{wrapped[0]}', *(f"{pad}{line}" for line in wrapped[1:]), f'{pad}"""']
 
 
+def _wire_code(expression: str) -> Any:
+    """Code standing where a request holds a wire value (the expression computing it)."""
+    return Code(expression)
+
+
+def _key_value_code(slot: KeySlot) -> Any:
+    """The expression rendering a key value from the method's parameters, as the engine renders it."""
+    return _wire_code(f"_key_value({template_code(slot.template.source, identifier)}, {slot.type!r})")
+
+
 def _method(method: Method) -> str:
-    request = method.request
     params = ", ".join(f"{identifier(n)}: {hint}" for n, hint in method.params)
     signature = f"self, *, {params}" if params else "self"
     call = ", ".join(f"{identifier(n)}={identifier(n)}" for n, _ in method.params)
     builder = f"_{method.name}_request"
     types = "(" + ", ".join(method.returns) + ",)"
     union = " | ".join(method.returns)
-    values = {
-        v.slot: Code(f"_key_value({template_code(v.template, lambda c: identifier(c))}, {v.type!r})")
-        for v in request.values
-    }
-    kwargs = request_kwargs(request, Code(f"self.table_name({request.table!r})"), values)
+    spec = method.pattern.request
+    operation, kwargs = method.key.request_shape(Code(f"self.table_name({spec.table!r})"), _key_value_code)
     lines = ["", f"    def {builder}({signature}) -> dict[str, Any]:", f"        return {literal(kwargs, 8)}", ""]
     expand = None
     if method.expand:
         cls = method.expand if method.expand != "Any" else "None"
-        expand = f"_expand({{items}}, {request.expand!r}, {cls})"
+        expand = f"_expand({{items}}, {spec.expand!r}, {cls})"
         element = method.expand
     doc = _docstring(method.pattern.description or method.pattern.name)
-    if request.operation == "get_item":
+    if operation == "get_item":
         returns = f"list[{element}]" if expand else f"{union} | None"
         lines += [f"    def {method.name}({signature}) -> {returns}:", *doc]
         lines.append(f"        item = self._get(self.{builder}({call}))")
@@ -244,24 +252,13 @@ def _copy_lookup(path: CopyPath, holder: Writer) -> list[str]:
             f"        keys = _{hname}_keys(row)",
             f"        found += self._copy_by_key({spec.name!r}, {table.name!r}, keys, {primary!r}, {marker!r})",
         ]
-    assert path.partition is not None
-    attribute, template = path.partition
-    kind = table.all_key_attributes()[attribute].type
-    expression = template_code(template, lambda c: f"row[{c!r}]")
-    values: dict[str, Any] = {":pk": Code(f"_key_value({expression}, {kind!r})")}
-    condition, names = "#pk = :pk", {"#pk": attribute}
-    if path.sort_prefix:
-        condition += " AND begins_with(#sk, :sk)"
-        names["#sk"] = path.sort_prefix[0]
-        values[":sk"] = {"S": path.sort_prefix[1]}
-    request: dict[str, Any] = {
-        "TableName": Code(f"self.table_name({table.name!r})"),
-        "KeyConditionExpression": condition,
-        "ExpressionAttributeNames": names,
-        "ExpressionAttributeValues": values,
-    }
-    if path.index:
-        request["IndexName"] = path.index
+    types = table.all_key_attributes()
+    partition = tuple(
+        (name, _wire_code(f"_key_value({template_code(t, lambda c: f'row[{c!r}]')}, {types[name].type!r})"))
+        for name, t in path.partition
+    )
+    sort = ((path.sort_prefix[0], "begins_with", ({"S": path.sort_prefix[1]},)),) if path.sort_prefix else ()
+    request = query_request(Code(f"self.table_name({table.name!r})"), path.index, KeyCondition(partition, sort))
     return [
         f"        found += self._copy_by_query(\n            {spec.name!r},\n            {literal(request, 12)},",
         f"            {primary!r},\n            {marker!r},\n        )",

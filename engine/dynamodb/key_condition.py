@@ -7,17 +7,19 @@ global secondary index has up to four partition and four sort attributes).
 A single-attribute key is the case of one partition attribute and at most
 one sort condition. Every Query the engine sends for a pattern is built by
 ``query_request`` (validation, the Workbench export, generated code), so a
-key form reaches all of them at once.
+key form reaches all of them at once; ``PatternKey.request_shape`` gives the
+request's fixed shape with each key value left to a caller (codegen writes
+the expression that renders it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sqlite2ddb.spec.model import RequestSpec, TableSpec
-from sqlite2ddb.spec.templates import compile_template
+from sqlite2ddb.spec.templates import CompiledTemplate, compile_template
 from sqlite2ddb.wire import KEY_CONVERTERS, Wire
 
 #: Sort operator -> the KeyConditionExpression text, with {a} the attribute and {v0}, {v1} the values.
@@ -80,6 +82,16 @@ def query_request(table: str, index: str | None, condition: KeyCondition, forwar
     return request
 
 
+@dataclass(frozen=True)
+class KeySlot:
+    """One key value of a pattern's request, rendered from a parameter row: the key attribute it is
+    compared with, its template and the attribute's key type (S, N or B)."""
+
+    attribute: str
+    template: CompiledTemplate
+    type: str
+
+
 class PatternKey:
     """An access pattern's request key, compiled once: its GetItem key, or its Query's key condition,
     for one parameter row (each value converted to its key attribute's type)."""
@@ -96,7 +108,8 @@ class PatternKey:
         self.sort = [(name, c.op, [compile_template(t) for t in c.templates]) for name, c in sort]
         if self.get is not None:
             self.sort = []
-        self.convert = {name: KEY_CONVERTERS[key.type] for name, key in table.all_key_attributes().items()}
+        self.types = {name: key.type for name, key in table.all_key_attributes().items()}
+        self.convert = {name: KEY_CONVERTERS[kind] for name, kind in self.types.items()}
 
     @property
     def parameters(self) -> tuple[str, ...]:
@@ -126,6 +139,25 @@ class PatternKey:
             ),
         )
 
-    def query(self, table_name: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        """The Query for one parameter row (see ``query_request``)."""
-        return query_request(table_name, self.request.index, self.condition(params), self.request.forward)
+    def request_for(self, table_name: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The GetItem or Query parameters for one parameter row (see ``request_shape``); the caller adds
+        projection, limit and paging."""
+        return self.request_shape(table_name, lambda slot: self.convert[slot.attribute](slot.template.render(params)))[
+            1
+        ]
+
+    def request_shape(self, table_name: str, value: Callable[[KeySlot], Any]) -> tuple[str, dict[str, Any]]:
+        """The pattern's operation (``get_item`` or ``query``) and its parameters, each key value given by
+        ``value`` from its slot: generated code gets the request validate sends (``query``), with the
+        expressions that render the values in their places."""
+        if self.get is not None:
+            key = {name: value(KeySlot(name, t, self.types[name])) for name, t in self.get}
+            return "get_item", {"TableName": table_name, "Key": key, "ConsistentRead": True}
+        condition = KeyCondition(
+            tuple((name, value(KeySlot(name, t, self.types[name]))) for name, t in self.partition),
+            tuple(
+                (name, op, tuple(value(KeySlot(name, t, self.types[name])) for t in templates))
+                for name, op, templates in self.sort
+            ),
+        )
+        return "query", query_request(table_name, self.request.index, condition, self.request.forward)

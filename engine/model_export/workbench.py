@@ -95,12 +95,9 @@ def access_pattern(plan: Plan, pattern: AccessPatternSpec, params: dict[str, Any
     if params is None:
         return entry
     try:
-        if key.get is not None:
-            call = {"TableName": table.name, "Key": key.get_key(params), "ConsistentRead": True, **projection}
-        else:
-            call = key.query(table.name, params)
-            call["ExpressionAttributeNames"].update(projection["ExpressionAttributeNames"])
-            call["ProjectionExpression"] = projection["ProjectionExpression"]
+        call = key.request_for(table.name, params)
+        call.setdefault("ExpressionAttributeNames", {}).update(projection["ExpressionAttributeNames"])
+        call["ProjectionExpression"] = projection["ProjectionExpression"]
     except Exception:  # noqa: BLE001 - a row the key does not render for: the pattern without a ready request
         return entry
     entry["Request"] = _request_json(call)

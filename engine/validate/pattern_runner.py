@@ -32,10 +32,6 @@ class PatternRunner:
         request = pattern.request
         table = plan.table(request.table)
         self.table_name = table.name
-        key_source = table.spec.index(request.index) if request.index else table.spec
-        assert key_source is not None
-        self.partition_name = key_source.partition_key.name
-        self.sort_name = key_source.sort_key.name if key_source.sort_key else None
         self.key = PatternKey(request, table.spec)
         self.get = self.key.get
         self.projection = answer_projection(pattern, [name for name, _ in request.get or ()])
@@ -119,7 +115,7 @@ class PatternRunner:
                 yield [stored] if stored else []
                 return
             response = self.reader.call(
-                "get_item", action, TableName=self.table_name, Key=key, ConsistentRead=True, **self.projection
+                "get_item", action, **self.key.request_for(self.table_name, params), **self.projection
             )
             yield [response["Item"]] if "Item" in response else []
         except TargetError:
@@ -128,7 +124,7 @@ class PatternRunner:
             raise describe_error(exc, action, self.reader.target) from None
 
     def _query(self, params: dict[str, Any]) -> Iterator[list[dict[str, Wire]]]:
-        kwargs = self.key.query(self.table_name, params)
+        kwargs = self.key.request_for(self.table_name, params)
         kwargs["ExpressionAttributeNames"].update(self.projection["ExpressionAttributeNames"])
         kwargs["ProjectionExpression"] = self.projection["ProjectionExpression"]
         kwargs["Limit"] = PAGE_ITEMS  # a 1 MB page is tens of MB as Python objects, held by each worker
