@@ -420,7 +420,9 @@ def test_a_change_log_reader_plugs_in_where_the_row_digests_are_read(plan_and_co
         store.commit("r0", [], {}, {}, position=3)
         moved = {**digests, "Track": "moved"}  # the Track table's content digest moved
         settled = {i.name: True for i in items}
-        found = find_changes(conn, plan, items, store, reads, moved, settled, CaptureLog(conn, read_changes, lambda live: 0))
+        found = find_changes(
+            conn, plan, items, store, reads, moved, settled, CaptureLog(conn, read_changes, lambda live: 0)
+        )
     assert calls == [3] and found.position == 7
     assert found.found["Track"].how == CAPTURE and found.found["Track"].cursors == {(1,)}
     albums = {r[0] for r in conn.execute("SELECT AlbumId FROM Track WHERE TrackId = 1")}
