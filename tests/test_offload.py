@@ -117,7 +117,7 @@ def pointer(item: dict[str, Any], name: str) -> dict[str, str]:
 
 
 def test_migrate_keeps_large_values_in_s3_and_validate_reads_them_back(
-    config: Path, ddb: Any, prefix: str, s3: Any, bucket: str
+    config: Path, ddb: Any, prefix: str, s3: Any, bucket: str, tmp_path: Path
 ) -> None:
     result = run_cli(config, "migrate")
     assert result.exit_code == 0, result.output
@@ -139,10 +139,20 @@ def test_migrate_keeps_large_values_in_s3_and_validate_reads_them_back(
     scan_pointer = pointer(items[6], "Scan")
     assert scan_pointer["type"] == "B" and stored[scan_pointer["key"]] == scan(6, 450 * KB)
     assert len(stored) == 4
-    checked = run_cli(config, "validate")
+    checked = run_cli(config, "validate", "--report", str(tmp_path / "proof.json"))
     assert checked.exit_code == 0, checked.output
     assert "objects:documents" in checked.output
     assert "4 offloaded values read from S3 and compared" in one_line(checked.output)
+    # the same set's access pattern goes through its multi-attribute index (Entity, Title): 6 titles, each proven
+    index = ddb.describe_table(TableName=f"{prefix}Documents")["Table"]["GlobalSecondaryIndexes"][0]
+    assert [(k["AttributeName"], k["KeyType"]) for k in index["KeySchema"]] == [
+        ("Entity", "HASH"),
+        ("Title", "HASH"),
+        ("DocId", "RANGE"),
+    ]
+    proof = {c["name"]: c for c in json.loads((tmp_path / "proof.json").read_text())["checks"]}
+    assert proof["pattern:d01-documents-titled"]["status"] == "pass", proof["pattern:d01-documents-titled"]
+    assert proof["pattern:d01-documents-titled"]["compared"] >= 6, proof["pattern:d01-documents-titled"]
 
 
 def test_validate_fails_naming_the_item_and_attribute_of_a_damaged_or_missing_object(
