@@ -321,7 +321,8 @@ def test_cloudformation_export_creates_the_index_that_passes_the_shape_check(
 ) -> None:
     result = run_cli(tracks.config, "export-model", "--format", "cloudformation")
     assert result.exit_code == 0, result.output
-    assert lint_all(result.stdout) == []  # cfn-lint knows multi-attribute GSI keys
+    # cfn-lint knows multi-attribute GSI keys: no error or warning (informational rules change with its version)
+    assert [f"{m.rule.id} {m.message}" for m in lint_all(result.stdout) if m.rule.id[0] in "EW"] == []
     (resource,) = json.loads(result.stdout)["Resources"].values()
     properties = resource["Properties"]
     (gsi,) = properties["GlobalSecondaryIndexes"]
