@@ -235,7 +235,9 @@ def test_a_full_state_disk_stops_migrate_in_one_line_and_resume_finishes(
     filler.unlink()
 
     # room for the start of the run, not for all of it
-    filler = fill(small_disk, 256 * 1024)  # the state, the fingerprints and the catch-up store start; the run does not end
+    filler = fill(
+        small_disk, 256 * 1024
+    )  # the state, the fingerprints and the catch-up store start; the run does not end
     result = run_cli(config, "migrate", "--no-validate")
     assert result.exit_code == 2, result.output
     full_disk_line(result.stderr, small_disk)
