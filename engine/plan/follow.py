@@ -5,7 +5,7 @@ An item type's query is parsed with sqlglot. Each table it reads gets a
 lookups that turn their values into cursor values:
 
 - the query's own table (its FROM): the row's cursor columns are the cursor;
-- a joined table (``JOIN Album al ON al.AlbumId = t.AlbumId``): the items whose
+- a joined table (``JOIN parent p ON p.id = c.parent_id``): the items whose
   other side of the equality holds the row's value, found by a lookup that
   keeps the query's joins (all as LEFT JOINs, without its WHERE: a superset,
   so an item the change removes is found too);
