@@ -168,10 +168,7 @@ def migrate(
             result.warm = raise_warm_throughput(target, names, settings.warm_throughput, settings.warm_read_throughput)
         limiter = RateLimiter(settings.max_wcu) if settings.max_wcu else None
         rejects = rejects_path or config.state_dir / "rejects.jsonl"
-        groups = _table_groups(selected)
-        parallel = max(1, min(settings.parallel_tables, len(groups)))
-        if parallel > 1:  # the largest first: a small table waits less than a large one would
-            groups.sort(key=lambda group: -sum(i.expected_rows for i in group))
+        groups, parallel = _ordered_groups(selected, settings.parallel_tables)
         source = snapshot.path if snapshot else config.source_db
         committer = Committer(state, store, settings.commit_interval_ms / 1000)
         with StopFlag() as stop:
@@ -202,19 +199,36 @@ def migrate(
                 return run.execute()
 
             started_names: set[str] = set()
-            try:
+            with _not_started_reported(selected, started_names, reporter):
                 outcomes = run_groups(groups, parallel, run_group)
-            except BaseException:
-                for item in selected:
-                    if item.name not in started_names:
-                        reporter.not_started(item.name)
-                raise
         if snapshot is not None:
             _finish_snapshot(state, conn, selected, snapshot, config, (plan, changes_of, catchup_run))
         order = {item.name: i for i, item in enumerate(selected)}
         result.items = sorted((r for rs in outcomes for r in rs), key=lambda r: order[r.name])
     result.seconds = time.monotonic() - started
     return result
+
+
+def _ordered_groups(selected: list[ItemTypePlan], parallel_tables: int) -> tuple[list[list[ItemTypePlan]], int]:
+    """The item types by table, and how many tables run at once; in parallel, the largest table first
+    (a small table waits less than a large one would)."""
+    groups = _table_groups(selected)
+    parallel = max(1, min(parallel_tables, len(groups)))
+    if parallel > 1:
+        groups.sort(key=lambda group: -sum(i.expected_rows for i in group))
+    return groups, parallel
+
+
+@contextmanager
+def _not_started_reported(selected: list[ItemTypePlan], started: set[str], reporter: Reporter) -> Iterator[None]:
+    """When the run fails, the item types it never started are reported as such."""
+    try:
+        yield
+    except BaseException:
+        for item in selected:
+            if item.name not in started:
+                reporter.not_started(item.name)
+        raise
 
 
 def prepare_target(
