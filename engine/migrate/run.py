@@ -32,8 +32,8 @@ from sqlite2ddb.state.binding import check_owner, check_target, reconcile_tables
 from sqlite2ddb.state.catchup import CatchupStore, new_run
 from sqlite2ddb.state.commit import Committer
 from sqlite2ddb.state.fingerprints import FingerprintStore
-from sqlite2ddb.state.row_digests import record_all
-from sqlite2ddb.state.snapshot import Snapshot, remove_others, source_digests, source_identity
+from sqlite2ddb.state.row_digests import SnapshotDigests, commit_all
+from sqlite2ddb.state.snapshot import Snapshot, remove_others, source_identity
 
 G = TypeVar("G")  # a group of work run_groups hands to one worker
 R = TypeVar("R")  # what the worker returns for it
@@ -171,7 +171,8 @@ def migrate(
         groups, parallel = _ordered_groups(selected, settings.parallel_tables)
         source = snapshot.path if snapshot else config.source_db
         committer = Committer(state, store, settings.commit_interval_ms / 1000)
-        with StopFlag() as stop:
+        digesting = SnapshotDigests(snapshot.path, plan, selected, settings.busy_timeout) if snapshot else None
+        with StopFlag() as stop, _cancelled_on_failure(digesting):
 
             def run_group(group: list[ItemTypePlan]) -> list[ItemResult]:
                 group_conn = conn if parallel == 1 else open_source(source, settings.busy_timeout)
@@ -201,8 +202,8 @@ def migrate(
             started_names: set[str] = set()
             with _not_started_reported(selected, started_names, reporter):
                 outcomes = run_groups(groups, parallel, run_group)
-        if snapshot is not None:
-            _finish_snapshot(state, conn, selected, snapshot, config, (plan, changes_of, catchup_run))
+        if snapshot is not None and digesting is not None:
+            _finish_snapshot(state, digesting, selected, snapshot, config, (plan, changes_of, catchup_run))
         order = {item.name: i for i, item in enumerate(selected)}
         result.items = sorted((r for rs in outcomes for r in rs), key=lambda r: order[r.name])
     result.seconds = time.monotonic() - started
@@ -302,23 +303,35 @@ def bind_target(
 
 def _finish_snapshot(
     state: MigrationState,
-    conn: Any,
+    digesting: SnapshotDigests,
     selected: list[ItemTypePlan],
     snapshot: Snapshot,
     config: Config,
-    catchup: tuple[Plan, CatchupStore, str] | None = None,
+    catchup: tuple[Plan, CatchupStore, str],
 ) -> None:
     """Every item type done: remember what the source tables held (for sync), drop the copies.
 
     When the whole plan is done, the row digests too (for the next sync's catch-up).
     """
     if all(state.status(i.name) == "done" for i in selected):
-        reads, digests = source_digests(conn, selected)
+        _reads, digests, rows = digesting.result()
         state.record_source_tables(digests)
-        if catchup is not None and len(selected) == len(catchup[0].item_types):
-            record_all(conn, catchup[0], catchup[1], reads, digests, catchup[2])
+        if rows is not None:
+            commit_all(catchup[1], catchup[0], rows, catchup[2])
         remove_others(config.state_dir, keep=snapshot)
         snapshot.path.unlink(missing_ok=True)
+    else:
+        digesting.cancel()
+
+
+@contextmanager
+def _cancelled_on_failure(digesting: SnapshotDigests | None) -> Iterator[None]:
+    try:
+        yield
+    except BaseException:
+        if digesting is not None:
+            digesting.cancel()
+        raise
 
 
 def _table_groups(items: list[ItemTypePlan]) -> list[list[ItemTypePlan]]:

@@ -28,7 +28,7 @@ from sqlite2ddb.plan.compile import ItemTypePlan, Plan
 from sqlite2ddb.plan.follow import Follower, Unfollowable, followers, watched_columns
 from sqlite2ddb.spec.digest import spec_digest
 from sqlite2ddb.state.catchup import CatchupStore, TableRows, new_run
-from sqlite2ddb.state.row_digests import Key, key_text, old_values, read_rows, scan, table_rows
+from sqlite2ddb.state.row_digests import Key, key_text, old_values, read_rows, scan, table_rows, watched_values
 
 DIGEST = "digest"
 CAPTURE = "capture log"
@@ -186,7 +186,7 @@ def _changed_rows(
         now = read_rows(conn, table, changed, cols)
         gone = [k for k in changed if k not in now]
         old = old_values(store.values(table, [key_text(k) for k in changed]), cols)
-        out[table] = [*old.values(), *(v for _, v in now.values())]
+        out[table] = [*old.values(), *(watched_values(cols, v) for _, v in now.values())]
         result.tables.append(table_rows(table, digests[table], cols, now, gone, False))
     return out
 
