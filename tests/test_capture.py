@@ -422,6 +422,7 @@ def test_sync_follows_the_change_log_once_capture_is_installed(
         db.execute("UPDATE Customer SET Email = 'new@example.com' WHERE CustomerId = 1")
     synced = run_cli(config, "sync")
     assert synced.exit_code == 0, synced.output
+    assert "read the live source through the change log: no copy" in synced.output
     state = json.loads((config.parent / "state" / "migration_state.json").read_text())
     track = state["item_types"]["Track"]["last_sync"]
     assert track["found_by"] == "capture log" and 0 < track["rows_rendered"] < 10, track
@@ -431,3 +432,11 @@ def test_sync_follows_the_change_log_once_capture_is_installed(
     capture = state["capture"]
     assert capture["position"] == newest, (capture, newest)
     assert run_cli(config, "validate").exit_code == 0
+    with sqlite3.connect(chinook_copy) as db:  # a change the log cannot follow to rows: a copy is read
+        db.execute(f"DELETE FROM {META_TABLE} WHERE name = 'base'")
+        db.execute("UPDATE Track SET Name = 'Renamed again' WHERE TrackId = 1")
+    fallback = run_cli(config, "sync")
+    assert fallback.exit_code == 0, fallback.output
+    assert "no copy" not in fallback.output
+    held = ddb.get_item(TableName=f"{prefix}MusicCatalog", Key={"PK": {"S": "TRACK#1"}, "SK": {"S": "PROFILE"}})
+    assert "Renamed again" in json.dumps(held.get("Item", {})), held

@@ -455,7 +455,8 @@ def print_import_outcomes(location: str, outcomes: list[Any]) -> None:
 
 def print_sync(result: Any, difference: dict[str, Any]) -> None:
     _print_diff(difference)
-    say(f"sync: {result.put} items put, {result.deleted} deleted in {result.seconds:.2f}s")
+    how = " (read the live source through the change log: no copy)" if getattr(result, "read_live", False) else ""
+    say(f"sync: {result.put} items put, {result.deleted} deleted in {result.seconds:.2f}s{how}")
 
 
 def print_validation(result: Any, fmt: str = "table") -> None:

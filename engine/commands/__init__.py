@@ -435,23 +435,60 @@ def sync(
                 "review a new plan",
             )
     mapping = require_item_types(load_mapping_set(config.mappings))  # a bad mapping is said before the source is copied
-    copy = snapshot.take(config.source_db, config.state_dir, config.migration_settings.busy_timeout)
-    try:
-        with opened_plan(config, snapshot=copy, mapping=mapping) as (plan, conn):
-            select_item_types(plan, tables)
-            for line in pad_warnings(plan, conn):
-                logger.warning("{}", line)
-            with connect(config) as target:
-                check_reachable(target)
-                sinks = _bulk_sinks(config, target, via_s3, bulk_options or {}) if via_s3 else None
-                result = run_sync(
-                    plan, config, target, conn, tables=tables, against_target=against_target, snapshot=copy,
-                    guard=guard, put_sinks=sinks, change_source=_capture_log(conn),
-                )  # fmt: skip
-    finally:
-        copy.path.unlink(missing_ok=True)
+    options: dict[str, Any] = {"tables": tables, "against_target": against_target, "guard": guard}
+    result = None
+    if not tables and not against_target and _captured(config):
+        result = _sync_live(config, mapping, via_s3, bulk_options or {}, options)
+    if result is None:
+        copy = snapshot.take(config.source_db, config.state_dir, config.migration_settings.busy_timeout)
+        try:
+            with opened_plan(config, snapshot=copy, mapping=mapping) as (plan, conn):
+                select_item_types(plan, tables)
+                for line in pad_warnings(plan, conn):
+                    logger.warning("{}", line)
+                with connect(config) as target:
+                    check_reachable(target)
+                    sinks = _bulk_sinks(config, target, via_s3, bulk_options or {}) if via_s3 else None
+                    result = run_sync(
+                        plan, config, target, conn, snapshot=copy, put_sinks=sinks, change_source=_capture_log(conn),
+                        **options,
+                    )  # fmt: skip
+        finally:
+            copy.path.unlink(missing_ok=True)
     check_errors(result, config)
     return result
+
+
+def _captured(config: Config) -> bool:
+    """Whether ``capture install`` ran on the source (read-only look at its schema)."""
+    from sqlite2ddb.sync.capture import installed
+
+    conn = open_source(config.source_db, config.migration_settings.busy_timeout)
+    try:
+        return installed(conn)
+    finally:
+        conn.close()
+
+
+def _sync_live(
+    config: Config, mapping: Any, via_s3: str | None, bulk_options: dict[str, Any], options: dict[str, Any]
+) -> Any:
+    """A catch-up read from the live source through the capture log, no copy (None when it cannot be one).
+
+    The plan is compiled without counting rows or proving cursors (both read
+    every row); pad widths are checked by the next sync that reads a copy.
+    """
+    from sqlite2ddb.sync.run import NeedsSnapshot
+    from sqlite2ddb.sync.run import sync as run_sync
+
+    with opened_plan(config, count=False, mapping=mapping) as (plan, conn), connect(config) as target:
+        check_reachable(target)
+        sinks = _bulk_sinks(config, target, via_s3, bulk_options) if via_s3 else None
+        try:
+            return run_sync(plan, config, target, conn, put_sinks=sinks, live=True, **options)
+        except NeedsSnapshot as why:
+            logger.info("{}: syncing from a copy of the source", why)
+            return None
 
 
 def _capture_log(conn: sqlite3.Connection) -> Any:

@@ -27,13 +27,16 @@ from typing import Any
 
 from sqlite2ddb.errors import CaptureGap, SourceError
 from sqlite2ddb.extract.capture_log import LOG_TABLE, META_TABLE, TRIGGER_PREFIX, is_capture_table
+from sqlite2ddb.plan.compile import ItemTypePlan
 from sqlite2ddb.state import consumed_position, record_position
+from sqlite2ddb.state.snapshot import table_digest, tables_read
 
 __all__ = [
     "LOG_TABLE",
     "META_TABLE",
     "CaptureGap",
     "CaptureStatus",
+    "LiveCapture",
     "capture_status",
     "consumed_position",
     "current_position",
@@ -212,3 +215,51 @@ def capture_status(conn: sqlite3.Connection) -> CaptureStatus:
         count, oldest = conn.execute(f'SELECT count(*), min(seq) FROM "{LOG_TABLE}"').fetchone()
         status.rows, status.oldest = int(count), oldest
     return status
+
+
+class LiveCapture:
+    """A catch-up that reads the live source, not a copy of it: the capture log says which rows changed.
+
+    Opened on the source's read-only connection, it begins ONE read
+    transaction that stays open for the whole sync, so the log and every row
+    read after it are the same moment of the source (SQLite's isolation).
+    Nothing reads the whole source: a table's digest is the one the last run
+    recorded when the log holds no change of it, else one naming the log
+    position (it differs from any content digest, so a later sync without
+    the capture reads that table's rows again; the row digests stay exact).
+    Raises ``CaptureGap`` when the log cannot answer from ``since``.
+    """
+
+    how = "capture log"
+
+    def __init__(self, conn: sqlite3.Connection, since: int | None, recorded: dict[str, str]) -> None:
+        if since is None:
+            raise CaptureGap("no complete run has read the change log yet")
+        if conn.in_transaction:
+            conn.execute("COMMIT")
+        conn.execute("BEGIN")  # held until the connection closes: the sync's one moment of the source
+        self.changes, self._position = read_changes(conn, since)
+        self.recorded = recorded
+
+    def digests(
+        self, conn: sqlite3.Connection, items: list[ItemTypePlan]
+    ) -> tuple[dict[str, frozenset[str]], dict[str, str]]:
+        """What ``source_digests`` gives, from the log: the tables each item type reads, and their digests."""
+        reads = {item.name: tables_read(conn, item) for item in items}
+        digests = {}
+        for table in sorted(set().union(*reads.values())):
+            if table in self.changes:
+                digests[table] = f"capture log {self._position}"
+            elif table in self.recorded:
+                digests[table] = self.recorded[table]
+            else:  # never recorded (a table a mapping change added): its content, this once
+                digests[table] = table_digest(conn, table)
+        return reads, digests
+
+    def changed_keys(
+        self, conn: sqlite3.Connection, tables: list[str], store: Any
+    ) -> dict[str, set[tuple[Any, ...]]] | None:
+        return {t: set(self.changes.get(t, set())) for t in tables}
+
+    def position(self) -> int | None:
+        return self._position

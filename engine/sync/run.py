@@ -25,7 +25,7 @@ from sqlite2ddb.dynamodb.index_changes import IndexChange, apply_index_changes, 
 from sqlite2ddb.dynamodb.reads import Reader
 from sqlite2ddb.dynamodb.target import Target, describe_table
 from sqlite2ddb.dynamodb.writer import Batch, BatchWriter, RateLimiter
-from sqlite2ddb.errors import MigrationError, UsageError
+from sqlite2ddb.errors import CaptureGap, MigrationError, UsageError
 from sqlite2ddb.extract.source import open_source
 from sqlite2ddb.migrate.item_run import StopFlag
 from sqlite2ddb.migrate.run import bind_target, run_groups, run_identity, select_item_types, state_lock
@@ -39,6 +39,7 @@ from sqlite2ddb.state.fingerprints import Fingerprint, FingerprintStore
 from sqlite2ddb.state.row_digests import key_text
 from sqlite2ddb.state.scratch import remove_abandoned
 from sqlite2ddb.state.snapshot import Snapshot, remove_earlier, source_digests, unchanged
+from sqlite2ddb.sync.capture import LiveCapture
 from sqlite2ddb.sync.catchup import Catchup, ChangeSource, find_changes, new_run
 from sqlite2ddb.sync.diff import Change, Delete, Differ, Put, Rendered, Same, Scan, Selection, TypeDiff
 from sqlite2ddb.sync.guard import Conflict, GuardedWriter, guard_attribute
@@ -73,6 +74,7 @@ class SyncResult:
     conflicts: list[str] = field(default_factory=list)
     change_digest: str = ""  # of the puts and deletes found: the one 'plan --diff' shows for the same difference
     catchup: Catchup | None = None  # how each item type's change was found (None: not looked for)
+    read_live: bool = False  # the live source through the change log, in one read transaction, no copy
 
     @property
     def errors(self) -> int:
@@ -91,6 +93,7 @@ def sync(
     guard: bool = False,
     put_sinks: PutSinks | None = None,
     change_source: ChangeSource | None = None,
+    live: bool = False,
 ) -> SyncResult:
     """Make the selected tables hold exactly what their item types render now.
 
@@ -102,6 +105,12 @@ def sync(
     render only the rows a change reaches, when it can be followed
     (``sqlite2ddb.sync.catchup``); ``change_source`` names the changed rows (default:
     the row digests; the capture log plugs in here).
+
+    ``live``: ``conn`` reads the live source, on which ``capture install`` ran:
+    the catch-up reads the log and the rows it names in one read transaction
+    (``LiveCapture``), no copy and no whole-table read. Raises ``NeedsSnapshot``
+    before writing anything when the log cannot answer or an item type needs
+    a full render: the caller then syncs from a copy of the source.
     """
     started = time.monotonic()
     selected = select_item_types(plan, tables)
@@ -128,7 +137,8 @@ def sync(
         before = state.identity.get("item_type_digests", {})
         identity = run_identity(plan, config, target, snapshot)
         result.tables_created = bind_target(config, target, state, plan, table_plans, identity, store)
-        reads, digests = source_digests(conn, selected)
+        on_log = _live_capture(conn, changes_of, state) if live else None
+        reads, digests = on_log.digests(conn, selected) if on_log else source_digests(conn, selected)
         settled = {} if against_target else _settled(state, store, selected, before)
         skipped = {} if against_target else unchanged(selected, reads, digests, state.source_tables, settled)
         for table in table_plans:
@@ -139,8 +149,10 @@ def sync(
         against = {t.name for t in table_plans if against_target or _store_missing(state, store, t, selected, skipped)}
         settled = {name: ok and plan.item_type(name).table.name not in against for name, ok in settled.items()}
         catchup = _find(
-            conn, plan, selected, skipped, changes_of, reads, digests, settled, tables is None, change_source
+            conn, plan, selected, skipped, changes_of, reads, digests, settled, tables is None, on_log or change_source
         )
+        if live:
+            _require_increments(selected, skipped, catchup)
         only = _start_catchup(plan, differ, catchup, skipped, changes_of)
         limiter = RateLimiter(config.migration_settings.max_wcu) if config.migration_settings.max_wcu else None
         runs = []
@@ -151,7 +163,7 @@ def sync(
                 run.against, run.timeline, run.only = table.name in against, timeline, only
                 run.sink = put_sinks(table, store, guard) if put_sinks else None
                 runs.append(run)
-        _run_tables(runs, conn, snapshot.path if snapshot else config.source_db, config, stop, result)
+        _run_tables(runs, conn, snapshot.path if snapshot else config.source_db, config, stop, result, live)
         result.diffs = differ.results()
         result.change_digest = differ.digest
         _record(state, selected, differ, result)
@@ -161,7 +173,7 @@ def sync(
             catchup.commit(changes_of, {i.name for i in selected})
             if catchup.position is not None:  # what `capture prune` may delete: the log this run consumed
                 record_position(state, catchup.position)
-        result.catchup = catchup
+        result.catchup, result.read_live = catchup, live
         _timeline_counts(timeline, catchup, result)
         if snapshot is not None:
             # the state now belongs to this run's copy: older ones (killed runs') are read no more
@@ -180,11 +192,18 @@ def _timeline_counts(timeline: Timeline, catchup: Catchup | None, result: SyncRe
 
 
 def _run_tables(
-    runs: list[_TableSync], conn: sqlite3.Connection, source: Any, config: Config, stop: StopFlag, result: SyncResult
+    runs: list[_TableSync],
+    conn: sqlite3.Connection,
+    source: Any,
+    config: Config,
+    stop: StopFlag,
+    result: SyncResult,
+    live: bool = False,
 ) -> None:
-    """The tables, ``parallel_tables`` at a time, each on its own source connection when more than one."""
+    """The tables, ``parallel_tables`` at a time, each on its own source connection when more than one
+    (one at a time on the live source: only ``conn``'s read transaction sees the moment the log was read at)."""
     settings = config.migration_settings
-    parallel = max(1, min(settings.parallel_tables, len(runs)))
+    parallel = 1 if live else max(1, min(settings.parallel_tables, len(runs)))
 
     def run_one(run: _TableSync) -> list[_TableSync]:
         table_conn = conn if parallel == 1 else open_source(source, settings.busy_timeout)
@@ -205,6 +224,26 @@ def _run_tables(
         for item in run.items if run.conflicts else ():
             message = f"{len(run.conflicts)} conflict(s) in {run.table.name}"
             run.differ.counts(run.table.name, item.name).error(message)
+
+
+class NeedsSnapshot(Exception):
+    """A sync on the live source cannot be a catch-up: nothing was written; sync from a copy instead."""
+
+
+def _live_capture(conn: sqlite3.Connection, changes_of: CatchupStore, state: MigrationState) -> LiveCapture:
+    try:
+        return LiveCapture(conn, changes_of.position(), dict(state.source_tables))
+    except CaptureGap as gap:
+        raise NeedsSnapshot(f"the change log cannot say what changed: {gap}") from None
+
+
+def _require_increments(selected: list[ItemTypePlan], skipped: dict[str, str], catchup: Catchup | None) -> None:
+    """On the live source every item type is skipped or caught up: a full render reads from a copy."""
+    for item in selected:
+        found = catchup.found.get(item.name) if catchup else None
+        if item.name not in skipped and (found is None or found.cursors is None):
+            reason = found.reason if found else "not a catch-up of the whole plan"
+            raise NeedsSnapshot(f"item type {item.name} renders in full ({reason})")
 
 
 def _record_sources(
