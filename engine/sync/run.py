@@ -106,25 +106,14 @@ def sync(
     (``sqlite2ddb.sync.catchup``); ``change_source`` names the changed rows (default:
     the row digests; the capture log plugs in here).
 
-    ``live``: ``conn`` reads the live source, on which ``capture install`` ran:
-    the catch-up reads the log and the rows it names in one read transaction
-    (``LiveCapture``), no copy and no whole-table read. Raises ``NeedsSnapshot``
-    before writing anything when the log cannot answer or an item type needs
-    a full render: the caller then syncs from a copy of the source.
+    ``live``: ``conn`` reads the live, captured source (``LiveCapture``); raises
+    ``NeedsSnapshot``, before any write, when that cannot be a catch-up.
     """
     started = time.monotonic()
     selected = select_item_types(plan, tables)
     table_plans = list({i.table.name: i.table for i in selected}.values())
     if guard:
-        for table in table_plans:
-            guard_attribute(table)
-        offloading = [i.name for i in selected if i.offload is not None]
-        if offloading:
-            raise UsageError(
-                f"sync --guard: item type {offloading[0]} keeps attributes in S3, which guarded writes do not "
-                "upload yet",
-                "sync without --guard",
-            )
+        _check_guard(selected, table_plans)
     result = SyncResult()
     with (
         state_lock(config) as state,
@@ -141,10 +130,7 @@ def sync(
         reads, digests = on_log.digests(conn, selected) if on_log else source_digests(conn, selected)
         settled = {} if against_target else _settled(state, store, selected, before)
         skipped = {} if against_target else unchanged(selected, reads, digests, state.source_tables, settled)
-        for table in table_plans:
-            changes = index_changes(table, describe_table(target, table.name) or {})
-            apply_index_changes(target, table, changes)
-            result.index_changes += changes
+        result.index_changes = _apply_index_changes(target, table_plans)
         differ = Differ(plan, scratch=config.state_dir)
         against = {t.name for t in table_plans if against_target or _store_missing(state, store, t, selected, skipped)}
         settled = {name: ok and plan.item_type(name).table.name not in against for name, ok in settled.items()}
@@ -168,11 +154,7 @@ def sync(
         result.change_digest = differ.digest
         _record(state, selected, differ, result)
         _record_sources(state, selected, differ, reads, digests)
-        if catchup is not None and not result.errors and not result.conflicts:
-            # every write of this run was acknowledged: the row digests and the change position advance
-            catchup.commit(changes_of, {i.name for i in selected})
-            if catchup.position is not None:  # what `capture prune` may delete: the log this run consumed
-                record_position(state, catchup.position)
+        _commit_catchup(state, changes_of, catchup, selected, result)
         result.catchup, result.read_live = catchup, live
         _timeline_counts(timeline, catchup, result)
         if snapshot is not None:
@@ -180,6 +162,41 @@ def sync(
             remove_earlier(config.state_dir, snapshot)
     result.seconds = time.monotonic() - started
     return result
+
+
+def _check_guard(selected: list[ItemTypePlan], table_plans: list[TablePlan]) -> None:
+    for table in table_plans:
+        guard_attribute(table)
+    offloading = [i.name for i in selected if i.offload is not None]
+    if offloading:
+        raise UsageError(
+            f"sync --guard: item type {offloading[0]} keeps attributes in S3, which guarded writes do not upload yet",
+            "sync without --guard",
+        )
+
+
+def _apply_index_changes(target: Target, table_plans: list[TablePlan]) -> list[IndexChange]:
+    """The indexes the mapping added or removed since, created or deleted on the live tables."""
+    done: list[IndexChange] = []
+    for table in table_plans:
+        changes = index_changes(table, describe_table(target, table.name) or {})
+        apply_index_changes(target, table, changes)
+        done += changes
+    return done
+
+
+def _commit_catchup(
+    state: MigrationState,
+    changes_of: CatchupStore,
+    catchup: Catchup | None,
+    selected: list[ItemTypePlan],
+    result: SyncResult,
+) -> None:
+    """Every write of this run was acknowledged: the row digests and the change position advance."""
+    if catchup is not None and not result.errors and not result.conflicts:
+        catchup.commit(changes_of, {i.name for i in selected})
+        if catchup.position is not None:  # what `capture prune` may delete: the log this run consumed
+            record_position(state, catchup.position)
 
 
 def _timeline_counts(timeline: Timeline, catchup: Catchup | None, result: SyncResult) -> None:
