@@ -160,3 +160,27 @@ def test_nosql_workbench_model_has_every_table_key_index_and_sample_items(
         (dawn, _dusk) = tables[f"{prefix}Gallery"]["TableData"]
         assert base64.b64decode(dawn["Image"]["B"]) == b"\x00\xffpng"
         assert dawn["pid"] == {"N": "1"}
+
+
+def test_cloudformation_template_spells_streams_and_encryption_as_cloudformation_does(
+    tmp_path: Path, make_config: Any
+) -> None:
+    """A table with a stream and KMS encryption: CloudFormation has no StreamEnabled and says SSEEnabled (the
+    CreateTable spelling failed cfn-lint with E3002)."""
+    folder = tmp_path / "streamed"
+    folder.mkdir()
+    (folder / "gallery.yaml").write_text(
+        SMALL.replace(
+            "    billing_mode: PROVISIONED\n",
+            "    billing_mode: PROVISIONED\n    stream: NEW_AND_OLD_IMAGES\n    sse: {kms_key: alias/gallery}\n",
+        )
+    )
+    source, _ = _small(tmp_path)
+    config = make_config(source=source, mappings=folder, enable_validation=False)
+    result = run_cli(config, "export-model", "--format", "cloudformation")
+    assert result.exit_code == 0, result.output
+    assert [f"{m.rule.id} {m.message}" for m in lint_all(result.stdout) if m.rule.id[0] in "EW"] == []
+    (resource,) = json.loads(result.stdout)["Resources"].values()
+    properties = resource["Properties"]
+    assert properties["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+    assert properties["SSESpecification"] == {"SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": "alias/gallery"}

@@ -21,7 +21,7 @@ def template(plan: Plan, point_in_time_recovery: bool = True) -> dict[str, Any]:
     outputs: dict[str, Any] = {}
     for table in plan.tables:
         logical = logical_id(table.spec.name)
-        properties = create_table_request(table)
+        properties = cloudformation_properties(create_table_request(table))
         properties["PointInTimeRecoverySpecification"] = {"PointInTimeRecoveryEnabled": point_in_time_recovery}
         resources[logical] = {
             "Type": "AWS::DynamoDB::Table",
@@ -42,6 +42,22 @@ def template(plan: Plan, point_in_time_recovery: bool = True) -> dict[str, Any]:
         "Resources": resources,
         "Outputs": outputs,
     }
+
+
+def cloudformation_properties(request: dict[str, Any]) -> dict[str, Any]:
+    """A CreateTable request in CloudFormation's spelling, where the two differ.
+
+    ``StreamSpecification`` has no ``StreamEnabled`` (a view type means on);
+    ``SSESpecification`` says ``SSEEnabled`` where the API says ``Enabled``.
+    """
+    out = dict(request)
+    if "StreamSpecification" in out:
+        out["StreamSpecification"] = {"StreamViewType": out["StreamSpecification"]["StreamViewType"]}
+    if "SSESpecification" in out:
+        sse = dict(out["SSESpecification"])
+        sse["SSEEnabled"] = sse.pop("Enabled")
+        out["SSESpecification"] = sse
+    return out
 
 
 def logical_id(name: str) -> str:
