@@ -360,7 +360,7 @@ def _skippable_now(config: Config, plan: Plan, conn: sqlite3.Connection, store: 
     settled = {
         i.name: state.status(i.name) == "done"
         and digest.matches(before.get(i.name), i.spec)
-        and store.count(i.table.name) > 0
+        and store.holds(i.table.name)
         for i in items
     }
     skipped = snapshot.unchanged(items, reads, digests, state.source_tables, settled)

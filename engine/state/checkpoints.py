@@ -200,8 +200,10 @@ class MigrationState:
             self._data["owner"] = config_path
 
     def bind_table(self, name: str, record: dict[str, Any]) -> None:
-        """Record which table (ARN, generation) the checkpoints of ``name`` now belong to."""
+        """Record which table (ARN, generation) the checkpoints of ``name`` now belong to (saved when it changed)."""
         with self._mutex:
+            if self._data["tables"].get(name) == record:
+                return
             self._data["tables"][name] = record
         self.save()
 
@@ -282,8 +284,11 @@ class MigrationState:
                 self._data["item_types"][name] = _new_item_state()
         self.save()
 
-    def mark_synced(self, name: str, summary: dict[str, Any], table_generation: str | None) -> None:
-        """A sync made the item type's items equal to what it renders now (or says why not)."""
+    def mark_synced(self, name: str, summary: dict[str, Any], table_generation: str | None, save: bool = True) -> None:
+        """A sync made the item type's items equal to what it renders now (or says why not).
+
+        ``save`` False: the caller saves once after marking several (one atomic write for all of them).
+        """
         with self._mutex:
             entry = self._data["item_types"].setdefault(name, _new_item_state())
             failed = summary.get("errors", 0) > 0
@@ -296,7 +301,8 @@ class MigrationState:
                 table_generation=table_generation,
                 last_sync={**summary, "at": _now()},
             )
-        self.save()
+        if save:
+            self.save()
 
     def record_validation(self, summary: dict[str, Any]) -> None:
         with self._mutex:

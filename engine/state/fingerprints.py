@@ -224,6 +224,11 @@ class FingerprintStore:
                 raise
 
     # -- reads -------------------------------------------------------------------
+    def holds(self, table: str) -> bool:
+        """Whether any fingerprint of ``table`` is recorded (one index probe; ``count`` reads them all)."""
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM items WHERE tbl = ? LIMIT 1", (table,)).fetchone() is not None
+
     def count(self, table: str | None = None) -> int:
         with self._lock:
             if table is None:

@@ -281,7 +281,7 @@ def _settled(
 ) -> dict[str, bool]:
     """Item types done, with the same mapping, and fingerprints recorded (skipped when no source table changed)."""
     return {
-        i.name: state.status(i.name) == "done" and matches(before.get(i.name), i.spec) and store.count(i.table.name) > 0
+        i.name: state.status(i.name) == "done" and matches(before.get(i.name), i.spec) and store.holds(i.table.name)
         for i in selected
     }
 
@@ -397,7 +397,7 @@ def _store_missing(
     if not items:
         return False
     written = any(state.status(i.name) != "pending" for i in items)
-    if written and store.count(table.name) == 0:
+    if written and not store.holds(table.name):
         logger.info("no fingerprints recorded for {}: comparing with the live table (one Scan)", table.name)
         return True
     return False
@@ -414,7 +414,8 @@ def _record(state: MigrationState, selected: list[ItemTypePlan], differ: Differ,
             summary.update(found_by=counts.found_by, rows_rendered=counts.rows_rendered)
             if counts.found_why:
                 summary["found_why"] = counts.found_why
-        state.mark_synced(item.name, summary, state.tables.get(item.table.name, {}).get("generation"))
+        state.mark_synced(item.name, summary, state.tables.get(item.table.name, {}).get("generation"), save=False)
+    state.save()
 
 
 class _TableSync:
