@@ -193,10 +193,8 @@ class Differ:
                 message = f"item type {item_type}: key {key} is rendered again (first by {first}); kept the first"
                 self.counts(table.name, item_type).error(message)
                 rendered[item_type] -= 1
-            held_counts: dict[str, int] = {}
             if isinstance(held, FingerprintStore):
                 compared.attach(held.path)
-                held_counts = {name: compared.held_count(name) for name in only}  # before any write changes them
                 if only:
                     full = [i.name for i in items if i.name not in only]
                     compared.restrict(full, {k for s in only.values() for k in s.held})
@@ -209,10 +207,10 @@ class Differ:
                     self._note(table.name, change)
                     yield change
         for item in items:
+            # of the items rendered (for an item type caught up from a few rows: of those rows' items; counting
+            # every item it holds would read the whole fingerprint store, which grows with the source)
             counts = self.counts(table.name, item.name)
             counts.unchanged = rendered[item.name] - counts.new - counts.updated
-            if item.name in held_counts:  # the items of rows not rendered again stay as they are
-                counts.unchanged = held_counts[item.name] - counts.updated - counts.deleted
 
     def _render(
         self,

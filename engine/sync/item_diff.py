@@ -150,13 +150,6 @@ class ItemDiff:
         table = self.table.replace("'", "''")
         self.held = f"(SELECT h.* FROM main.scope sc JOIN held.items h ON h.tbl = '{table}' AND h.key = sc.key)"
 
-    def held_count(self, item_type: str) -> int:
-        """How many entries of this item type the attached store holds for the table (all of them, scoped or not)."""
-        found = self.db.execute(
-            "SELECT count(*) FROM held.items WHERE tbl = ? AND item_type = ?", (self.table, item_type)
-        ).fetchone()
-        return int(found[0])
-
     def add_stored(self, item: dict[str, Wire], text: str | None = None, item_type: str = UNKNOWN_TYPE) -> None:
         """One item read from the table (``text``: its ``wire_text``, when the caller has it)."""
         text = text or wire_text(item)
