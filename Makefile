@@ -96,8 +96,14 @@ format: test-tools
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
+# The suite waits on DynamoDB Local more than it computes: pytest-xdist runs it in $(TEST_WORKERS) processes, each with
+# its own DynamoDB Local. A test file stays on one worker (its module fixtures are built once) and the files go
+# out longest first (LONGEST_FIRST in tests/conftest.py). Serially: make test TEST_WORKERS=0
+TEST_WORKERS ?= 3
+PYTEST_ARGS ?= $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder,-p no:xdist)
+
 test: setup test-tools chromium lint
-	$(PY) -m pytest -q --durations=25
+	$(PY) -m pytest -q --durations=25 $(PYTEST_ARGS)
 
 bench: setup test-tools
 	$(PY) benchmarks/run.py

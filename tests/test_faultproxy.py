@@ -42,11 +42,15 @@ ONE_ATTEMPT = {"total_max_attempts": 1, "mode": "standard"}
 
 
 def _client(endpoint_url: str, **config: Any) -> Any:
-    """A DynamoDB client with one attempt and 1 s timeouts (overridable)."""
+    """A DynamoDB client with one attempt and 10 s timeouts (overridable).
+
+    Room for a loaded machine (pytest-xdist workers, a cold JVM's first query); the tests of
+    the client's own timeout set theirs.
+    """
     settings: dict[str, Any] = {
         "retries": dict(ONE_ATTEMPT),
-        "read_timeout": 1,
-        "connect_timeout": 1,
+        "read_timeout": 10,
+        "connect_timeout": 10,
     }
     settings.update(config)
     return boto3.client(
@@ -122,7 +126,7 @@ def proxy(ddb_local_url: str, direct: Any) -> Iterator[FaultProxy]:
 
 @pytest.fixture
 def client(proxy: FaultProxy) -> Any:
-    """boto3 client going through the proxy (1 attempt, 1 s timeouts)."""
+    """boto3 client going through the proxy (1 attempt, 10 s timeouts)."""
     return _client(proxy.url)
 
 
@@ -320,7 +324,8 @@ def test_reset_after(proxy: FaultProxy, client: Any, direct: Any) -> None:
     assert proxy.stats["forwarded"] == 1
 
 
-def test_delay_past_read_timeout(proxy: FaultProxy, client: Any, direct: Any) -> None:
+def test_delay_past_read_timeout(proxy: FaultProxy, direct: Any) -> None:
+    client = _client(proxy.url, read_timeout=1)
     proxy.add_rule("delay", seconds=1.5)
     pk = _key()
     start = time.monotonic()

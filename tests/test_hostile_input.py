@@ -3,7 +3,8 @@ mapping SQL that does not read, and params queries that do not fit their request
 
 Each case runs ``plan`` (or ``init``) through the CLI on a tiny real source ``T(id, v)`` and asserts
 what a user sees: exit 2, one ``error:`` line naming the file (and line) at fault, quickly, and
-that nothing was created beside the source. ``plan`` never talks to DynamoDB, so none is needed.
+that nothing was created beside the source. No DynamoDB is needed: ``plan`` asks a target that is not
+there (127.0.0.1:9) which tables exist, without retries, so it hears at once that none answers.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ def project(tmp_path: Path) -> Any:
                 "mappings": str(mappings),
                 "target": "endpoint",
                 "endpoint_url": "http://127.0.0.1:9",
-                "migration_settings": {"state_file": str(tmp_path / "run" / "state" / "s.json")},
+                "migration_settings": {"state_file": str(tmp_path / "run" / "state" / "s.json"), "max_retries": 0},
                 "logging": {"file": str(tmp_path / "run" / "log.txt")},
             }
         )

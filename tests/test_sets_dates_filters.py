@@ -346,7 +346,10 @@ def test_bad_options_are_mapping_errors_with_file_and_line(
     with sqlite3.connect(source) as conn:
         conn.executescript(SCHEMA)
     conn.close()
-    result = run_cli(None, "init", "-s", str(source), "-m", str(mappings), "--endpoint-url", "http://127.0.0.1:9")
+    config = str(tmp_path / "c.json")  # not the checkout's config/migration.json
+    result = run_cli(
+        None, "-c", config, "init", "-s", str(source), "-m", str(mappings), "--endpoint-url", "http://127.0.0.1:9"
+    )
     assert result.exit_code == 2
     (line,) = error_lines(result.stderr)
     assert line.startswith(f"error: {mappings / 'events.yaml'}:"), line
