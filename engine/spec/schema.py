@@ -36,11 +36,10 @@ def validate_document(doc: YamlDocument) -> None:
     errors = sorted(_validator().iter_errors(doc.data), key=lambda e: doc.line_of(tuple(e.absolute_path)))
     if not errors:
         return
-    messages = [_describe(doc, best_match([error])) for error in errors[:MAX_REPORTED]]
+    # one line (bad input gets one line): the first violations in file order, and how many more
+    text = "; also ".join(_describe(doc, best_match([error])) for error in errors[:MAX_REPORTED])
     more = len(errors) - MAX_REPORTED
-    if more > 0:
-        messages.append(f"... and {more} more")
-    raise SpecError("\n".join(messages))
+    raise SpecError(text + (f" (and {more} more)" if more > 0 else ""))
 
 
 def _describe(doc: YamlDocument, error: ValidationError) -> str:
