@@ -142,7 +142,9 @@ def _outcome_is_clean(config: Path, *args: str) -> None:
 @FUZZ
 @given(text=MAPPINGS, command=st.sampled_from(["plan", "init"]))
 @example(text='"a\\u2028b": 1\n"c\\x85d": 2\ntables: []\n', command="plan")  # keys that str.splitlines() breaks
-@example(text="tables: []\nitem_types:\n  - {name: A, bogus: 1}\n  - {name: B, other: 2}\n", command="plan")  # 6 violations
+@example(
+    text="tables: []\nitem_types:\n  - {name: A, bogus: 1}\n  - {name: B, other: 2}\n", command="plan"
+)  # 6 violations
 def test_random_and_hostile_mapping_files(tmp_path: Path, text: str, command: str) -> None:
     source, mappings, config = _project(tmp_path)
     (mappings / "fuzz.yaml").write_text(text, encoding="utf-8", errors="surrogateescape")
