@@ -40,6 +40,7 @@ FAKE_CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"
 # the end. The order changes the wall time only, never a result.
 LONGEST_FIRST = (
     "test_catchup.py",
+    "test_capture_catchup.py",
     "test_crash_recovery.py",
     "test_bulk_put.py",
     "test_sync.py",
