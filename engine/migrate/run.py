@@ -265,15 +265,18 @@ def bind_target(
     identity: dict[str, Any],
     store: FingerprintStore,
     recreate: bool = False,
+    described: dict[str, dict[str, Any] | None] | None = None,
 ) -> list[str]:
     """Refuse another target, create missing tables, void what a missing or recreated table held.
 
     Checkpoints (and fingerprints) of a table that is missing or was recreated
     are voided, so that nothing is skipped as done on a table that does not
-    hold it. Returns the tables created.
+    hold it. Returns the tables created; ``described`` (when given) is filled
+    with what DescribeTable said of each table, for the caller to reuse.
     """
     names = [t.name for t in tables]
-    described = existing_tables(target, names)
+    described = described if described is not None else {}
+    described.update(existing_tables(target, names))
     check_target(state, target, described)
     identity["target"].update(target_record(target, described))
     # item types of other tables keep the digest they were written with, so a change to them
@@ -288,8 +291,9 @@ def bind_target(
     settings = config.migration_settings
     created: list[str] = []
     if settings.create_tables:
-        created = ensure_tables(target, plan, tables, recreate=recreate)
-        described = existing_tables(target, names)
+        created = ensure_tables(target, plan, tables, recreate=recreate, described=described)
+        if created:
+            described.update(existing_tables(target, created))
     missing = [name for name, description in described.items() if description is None]
     for stale in reconcile_tables(state, plan, tables, described, created):
         store.forget_table(stale)

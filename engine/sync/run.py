@@ -23,7 +23,7 @@ from loguru import logger
 from sqlite2ddb.config import Config
 from sqlite2ddb.dynamodb.index_changes import IndexChange, apply_index_changes, index_changes
 from sqlite2ddb.dynamodb.reads import Reader
-from sqlite2ddb.dynamodb.target import Target, describe_table
+from sqlite2ddb.dynamodb.target import Target
 from sqlite2ddb.dynamodb.writer import Batch, BatchWriter, RateLimiter
 from sqlite2ddb.errors import CaptureGap, MigrationError, UsageError
 from sqlite2ddb.extract.source import open_source
@@ -125,12 +125,15 @@ def sync(
         remove_abandoned(config.state_dir)  # the comparisons of killed runs
         before = state.identity.get("item_type_digests", {})
         identity = run_identity(plan, config, target, snapshot)
-        result.tables_created = bind_target(config, target, state, plan, table_plans, identity, store)
+        described: dict[str, dict[str, Any] | None] = {}
+        result.tables_created = bind_target(
+            config, target, state, plan, table_plans, identity, store, described=described
+        )
         on_log = _live_capture(conn, changes_of, state) if live else None
         reads, digests = on_log.digests(conn, selected) if on_log else source_digests(conn, selected)
         settled = {} if against_target else _settled(state, store, selected, before)
         skipped = {} if against_target else unchanged(selected, reads, digests, state.source_tables, settled)
-        result.index_changes = _apply_index_changes(target, table_plans)
+        result.index_changes = _apply_index_changes(target, table_plans, described)
         differ = Differ(plan, scratch=config.state_dir)
         against = {t.name for t in table_plans if against_target or _store_missing(state, store, t, selected, skipped)}
         settled = {name: ok and plan.item_type(name).table.name not in against for name, ok in settled.items()}
@@ -175,11 +178,13 @@ def _check_guard(selected: list[ItemTypePlan], table_plans: list[TablePlan]) -> 
         )
 
 
-def _apply_index_changes(target: Target, table_plans: list[TablePlan]) -> list[IndexChange]:
+def _apply_index_changes(
+    target: Target, table_plans: list[TablePlan], described: dict[str, dict[str, Any] | None]
+) -> list[IndexChange]:
     """The indexes the mapping added or removed since, created or deleted on the live tables."""
     done: list[IndexChange] = []
     for table in table_plans:
-        changes = index_changes(table, describe_table(target, table.name) or {})
+        changes = index_changes(table, described.get(table.name) or {})
         apply_index_changes(target, table, changes)
         done += changes
     return done
