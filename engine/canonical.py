@@ -118,12 +118,13 @@ def wire_text(item: dict[str, Wire]) -> str:
 def wire_bytes(item: dict[str, Wire]) -> bytes | None:
     """``wire_text`` as orjson writes it, UTF-8 encoded; None for what orjson refuses (``wire_text`` takes it)."""
     try:
-        return _dumps(item, option=_SORTED, default=_base64)
+        return _dumps(item, option=_SORTED, default=base64_default)
     except TypeError:  # orjson.JSONEncodeError
         return None
 
 
-def _base64(value: Any) -> str:
+def base64_default(value: Any) -> str:
+    """orjson's ``default``: binary values as base64, as DynamoDB's JSON carries them."""
     if isinstance(value, bytes | bytearray):
         return base64.b64encode(value).decode()
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
@@ -131,7 +132,7 @@ def _base64(value: Any) -> str:
 
 _dumps, _SORTED = orjson.dumps, orjson.OPT_SORT_KEYS
 # one encoder for every item: ``json.dumps`` with options builds a new one per call
-_WIRE_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_base64)
+_WIRE_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=base64_default)
 
 
 def canonical_item(item: dict[str, Wire]) -> str:

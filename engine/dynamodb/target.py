@@ -24,7 +24,7 @@ from loguru import logger
 
 from sqlite2ddb.config import Config
 from sqlite2ddb.dynamodb import local as local_dynamodb
-from sqlite2ddb.dynamodb import read_answers, table_settings
+from sqlite2ddb.dynamodb import read_answers, table_settings, write_requests
 from sqlite2ddb.dynamodb.failures import describe_error
 from sqlite2ddb.dynamodb.objects import ObjectStore, s3_client
 from sqlite2ddb.dynamodb.retry import RetryPolicy, ThrottleLog, with_retries
@@ -131,7 +131,7 @@ def connect(config: Config, need_server: bool = True) -> Iterator[Target]:
         ) from None
 
     def make_client() -> Any:
-        return read_answers.install(session.client("dynamodb", config=client_config, **kwargs))
+        return write_requests.install(read_answers.install(session.client("dynamodb", config=client_config, **kwargs)))
 
     try:
         settings = config.migration_settings

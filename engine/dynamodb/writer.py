@@ -31,6 +31,7 @@ from sqlite2ddb.dynamodb.retry import (
     transient_kind,
 )
 from sqlite2ddb.dynamodb.target import Target
+from sqlite2ddb.dynamodb.write_requests import batch_write_params
 from sqlite2ddb.errors import RowError, WriteFailed, WriteRefused
 from sqlite2ddb.faults import crash_point
 from sqlite2ddb.wire import Wire
@@ -395,7 +396,7 @@ class BatchWriter:
         while pending:
             throttled = False
             try:
-                response = self.target.client.batch_write_item(RequestItems=pending, ReturnConsumedCapacity="TOTAL")
+                response = self.target.client.batch_write_item(**batch_write_params(pending))
             except Exception as exc:  # noqa: BLE001 - classified below; what is not ours to handle is raised again
                 if transient_kind(exc) is None:
                     if error_code(exc) == "ValidationException":

@@ -25,12 +25,11 @@ from sqlite2ddb.errors import Interrupted, MigrationError, RowError
 from sqlite2ddb.extract.source import open_source, split_points
 from sqlite2ddb.migrate.timeline import Timeline
 from sqlite2ddb.plan.compile import ItemTypePlan
-from sqlite2ddb.render.stream import Rows, primary_key, render
+from sqlite2ddb.render.stream import Rendered, Rows, primary_key, render
 from sqlite2ddb.state import MigrationState
 from sqlite2ddb.state.catchup import CatchupStore
 from sqlite2ddb.state.commit import Committer
 from sqlite2ddb.state.fingerprints import FingerprintStore, fingerprint
-from sqlite2ddb.wire import Wire, write_units
 
 #: An item type is cut into ``workers`` cursor ranges when each would hold at least this many rows.
 SPLIT_MIN_ROWS = 250
@@ -363,7 +362,7 @@ class ItemRun:
                 lane.writer.close()
                 self.stop.check()
             if row.item is not None:
-                error = self._add(row.item, row.size, dict(zip(columns, row.cursor)), batch, keys)
+                error = self._add(row, dict(zip(columns, row.cursor)), batch, keys)
                 if error is None:
                     batch.uploads += row.uploads
             else:
@@ -388,19 +387,21 @@ class ItemRun:
         lane.writer.submit(batch)
 
     def _add(
-        self, built: dict[str, Wire], size: int, cursor: dict[str, Any], batch: Batch, keys: dict[Any, dict[str, Any]]
+        self, row: Rendered, cursor: dict[str, Any], batch: Batch, keys: dict[Any, dict[str, Any]]
     ) -> RowError | None:
         """Add the item to the batch, or return why it cannot be written (a key twice in one batch)."""
+        built = row.item
+        assert built is not None
         key = primary_key(self.item, built)
         if key in keys:
             return RowError(
                 self.item.name, cursor, f"renders the same primary key {key} as row {keys[key]} in the same batch"
             )
         keys[key] = cursor
-        batch.fingerprints.append(fingerprint(built, self.key_names, self.item.name))
+        batch.fingerprints.append(fingerprint(built, self.key_names, self.item.name, row.wire))
         batch.items.append(built)
         batch.cursors.append(cursor)
-        batch.wcu += write_units(size)
+        batch.wcu += row.units
         return None
 
     def _row_error(self, error: RowError, batch: Batch, lane: _Lane) -> None:

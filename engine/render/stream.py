@@ -28,15 +28,17 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any, NamedTuple
 
+from sqlite2ddb.canonical import wire_bytes
 from sqlite2ddb.errors import RowError
 from sqlite2ddb.extract.children import attach_children
 from sqlite2ddb.extract.source import Row, rows_among, stream_rows
 from sqlite2ddb.plan.compile import ItemTypePlan
 from sqlite2ddb.render.offload import Upload
 from sqlite2ddb.render.transform import build_item, cursor_of, keep_row, primary_key
-from sqlite2ddb.wire import MAX_ITEM_BYTES, Wire, item_size
+from sqlite2ddb.wire import MAX_ITEM_BYTES, Wire, item_size, write_units
 
 CHUNK_ROWS = 500
+ONE_UNIT_BYTES = 1024  # an item of at most this size costs one write unit
 
 __all__ = [
     "ALL",
@@ -84,8 +86,25 @@ class Rendered(NamedTuple):
     cursor: list[Any]  # the row's cursor values, as a checkpoint holds them
     item: dict[str, Wire] | None
     error: RowError | None = None
-    size: int = 0
+    wire: bytes | None = None  # the item's wire text (``canonical.wire_bytes``), when orjson could write it
     uploads: tuple[Upload, ...] = ()
+
+    @property
+    def size(self) -> int:
+        """The item's size as DynamoDB counts it (computed on each call: the write path needs only ``units``)."""
+        return 0 if self.item is None else item_size(self.item)
+
+    @property
+    def units(self) -> int:
+        """Write units of one put of the item: 1 whenever its wire text is at most 1 KB.
+
+        The wire text is never shorter than the size DynamoDB counts (every
+        name and value is in it, with quotes and type tags around them), so
+        most items skip the walk over their attributes that ``item_size`` is.
+        """
+        if self.wire is not None and len(self.wire) <= ONE_UNIT_BYTES:
+            return 1
+        return write_units(self.size)
 
 
 class ItemTooLarge(RowError):
@@ -129,10 +148,12 @@ def _rendered(item: ItemTypePlan, row: Row, cursor: list[Any]) -> Rendered:
         built, uploads = build_item(item, row)
     except RowError as error:
         return Rendered(cursor, None, error)
-    size = item_size(built)
-    if size > MAX_ITEM_BYTES:  # with every offloadable value already in S3
-        return Rendered(cursor, None, ItemTooLarge(item.name, cursor_of(item, row), built, size))
-    return Rendered(cursor, built, None, size, uploads)
+    data = wire_bytes(built)
+    if data is None or len(data) > MAX_ITEM_BYTES:  # the wire text bounds the size: measure only past the limit
+        size = item_size(built)
+        if size > MAX_ITEM_BYTES:  # with every offloadable value already in S3
+            return Rendered(cursor, None, ItemTooLarge(item.name, cursor_of(item, row), built, size))
+    return Rendered(cursor, built, None, data, uploads)
 
 
 def _selected(conn: sqlite3.Connection, item: ItemTypePlan, rows: Rows) -> Iterator[Row]:

@@ -41,7 +41,7 @@ class Fingerprint(NamedTuple):
     text: str  # the item as JSON: what changed is told from it (stored compressed when long)
 
 
-def fingerprint(item: dict[str, Wire], keys: list[str], item_type: str) -> Fingerprint:
+def fingerprint(item: dict[str, Wire], keys: list[str], item_type: str, data: bytes | None = None) -> Fingerprint:
     """The fingerprint of one item the tool rendered: its wire text (JSON with sorted names, binary in base64).
 
     The same rendering gives the same text; items read back from a table,
@@ -51,8 +51,10 @@ def fingerprint(item: dict[str, Wire], keys: list[str], item_type: str) -> Finge
     wrote (never decoded and encoded again) and the key text is written
     directly for string and integer keys: the same texts and hashes as
     ``key_text(key_of(item, keys))`` and ``text_hash(wire_text(item))``.
+    ``data`` is that text when the caller has it already (the render stream writes it once per item).
     """
-    data = wire_bytes(item)
+    if data is None:
+        data = wire_bytes(item)
     if data is None:  # what orjson refuses: the standard encoder's text, hashed as before
         text = wire_text(item)
         return Fingerprint(item_key_text(item, keys), item_type, text_hash(text), text)
