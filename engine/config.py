@@ -75,6 +75,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
                 "max_errors": {"type": "integer", "minimum": 0},
                 "busy_timeout": {"type": "number", "minimum": 0},
                 "commit_interval_ms": {"type": "integer", "minimum": 0, "maximum": 60000},
+                "consumed_capacity": {"enum": ["aws", "always", "never"]},
                 "state_file": _OPTIONAL_TEXT,
             },
         },
@@ -192,6 +193,11 @@ class MigrationSettings:
     commit_interval_ms: int = 250
     """How often acknowledged batches are made durable (fingerprints, then the checkpoint file); a window
     of unacknowledged batches that fills commits at once, so a crash rewrites no more than the window."""
+    consumed_capacity: str = "aws"
+    """Ask DynamoDB for the write units each batch consumed (the report sets them beside the plan's
+    estimate): ``aws`` (the default) asks AWS only; ``always`` any endpoint too; ``never``. DynamoDB
+    Local spends about a third more CPU on each write to answer it, and its figure is its own
+    arithmetic, not a bill, so by default a local load is not slowed for it."""
     state_file: str | None = None
     """Checkpoints, counters, the lock, rejects and the embedded DynamoDB Local's data live beside
     this file. None (the default): ``state/<configuration name>/migration_state.json``, so that two

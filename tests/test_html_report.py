@@ -59,7 +59,7 @@ def migrated(tmp_path_factory: pytest.TempPathFactory, ddb_url: str, ddb: Any) -
         conn.execute("UPDATE Track SET Composer = ? WHERE TrackId = 2", (IMG_COMPOSER,))
     conn.close()
     prefix = f"h{uuid.uuid4().hex[:8]}_"
-    config = write_config(folder / "run", source, ddb_url, prefix)
+    config = write_config(folder / "run", source, ddb_url, prefix, consumed_capacity="always")  # the capacity chart
     for command in ("migrate", "sync"):
         result = run_cli(config, command, "--no-validate")
         assert result.exit_code == 0, result.output

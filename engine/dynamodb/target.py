@@ -49,6 +49,7 @@ class Target:
     throttles: ThrottleLog = field(default_factory=ThrottleLog, repr=False)
     identity: str = ""  # what stays the same across runs: the data folder, the URL, or the AWS region
     make_objects: Any = field(default=None, repr=False)  # () -> ObjectStore for offloaded values
+    write_capacity: bool = True  # whether writes ask for the capacity they consumed (``consumed_capacity``)
     _objects: ObjectStore | None = field(default=None, repr=False)
 
     @property
@@ -86,6 +87,11 @@ def _client_config(config: Config, workers: int) -> botocore.config.Config:
         # every attribute of every item costs more CPU than building them
         parameter_validation=False,
     )
+
+
+def asks_write_capacity(setting: str, kind: str) -> bool:
+    """Whether writes ask for their consumed capacity: see ``MigrationSettings.consumed_capacity``."""
+    return setting == "always" or (setting == "aws" and kind == "aws")
 
 
 def endpoint_for(config: Config) -> str | None:
@@ -145,6 +151,7 @@ def connect(config: Config, need_server: bool = True) -> Iterator[Target]:
             retry,
             identity=identity,
             make_objects=lambda: ObjectStore(s3_client(config)),
+            write_capacity=asks_write_capacity(settings.consumed_capacity, kind),
         )
     finally:
         if server is not None and server.owned:

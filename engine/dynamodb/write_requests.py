@@ -45,9 +45,9 @@ class PreparedItems(dict[str, list[Any]]):
         self.body = body
 
 
-def batch_write_params(request_items: dict[str, list[Any]]) -> dict[str, Any]:
-    """The parameters of one ``batch_write_item`` call (with consumed capacity), its body already written."""
-    params: dict[str, Any] = {"RequestItems": request_items, "ReturnConsumedCapacity": "TOTAL"}
+def batch_write_params(request_items: dict[str, list[Any]], capacity: bool = True) -> dict[str, Any]:
+    """The parameters of one ``batch_write_item`` call (asking for the consumed capacity), its body written."""
+    params: dict[str, Any] = {"RequestItems": request_items, "ReturnConsumedCapacity": "TOTAL" if capacity else "NONE"}
     try:
         body = orjson.dumps(params, default=base64_default)
     except TypeError:  # orjson.JSONEncodeError: botocore writes it

@@ -396,7 +396,9 @@ class BatchWriter:
         while pending:
             throttled = False
             try:
-                response = self.target.client.batch_write_item(**batch_write_params(pending))
+                response = self.target.client.batch_write_item(
+                    **batch_write_params(pending, self.target.write_capacity)
+                )
             except Exception as exc:  # noqa: BLE001 - classified below; what is not ours to handle is raised again
                 if transient_kind(exc) is None:
                     if error_code(exc) == "ValidationException":

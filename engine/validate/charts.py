@@ -125,6 +125,8 @@ def capacity(rows: list[dict[str, Any]]) -> str | None:
     axes = figure.add_subplot()
     positions = list(range(len(rows)))
     kinds = (("estimated_wcu", "plan's estimate", "#9ca3af"), ("consumed_wcu", "consumed (DynamoDB)", "#1f6feb"))
+    # consumed units are drawn only when DynamoDB was asked for them (``consumed_capacity``)
+    kinds = tuple(kind for kind in kinds if any(r[kind[0]] is not None for r in rows))
     for n, (key, label, colour) in enumerate(kinds):
         values = [r[key] or 0 for r in rows]
         bars = axes.barh([p + n * 0.4 for p in positions], values, height=0.4, label=label, color=colour)

@@ -71,7 +71,11 @@ def summarize_run(lines: list[dict[str, Any]]) -> dict[str, Any]:
             for line in lines
             if line.get("event") == "item_type"
         ],
-        "tables": {name: {k: round(v, 1) for k, v in total.items()} for name, total in totals.items()},
+        # every write consumes capacity: none recorded means none was asked for (or the endpoint did not say)
+        "tables": {
+            name: {k: round(v, 1) if v or k != "consumed" else None for k, v in total.items()}
+            for name, total in totals.items()
+        },
         "retries": sum(p["retries"] for p in series),
         "throttles": sum(p["throttles"] for p in series),
         "peak_items_per_s": max((sum(p["items_per_s"].values()) for p in series), default=0),
