@@ -124,7 +124,10 @@ def capacity(rows: list[dict[str, Any]]) -> str | None:
     figure = _figure(0.8 + 0.45 * len(rows))
     axes = figure.add_subplot()
     positions = list(range(len(rows)))
-    kinds = (("estimated_wcu", "plan's estimate", "#9ca3af"), ("consumed_wcu", "consumed (DynamoDB)", "#1f6feb"))
+    kinds: tuple[tuple[str, str, str], ...] = (
+        ("estimated_wcu", "plan's estimate", "#9ca3af"),
+        ("consumed_wcu", "consumed (DynamoDB)", "#1f6feb"),
+    )
     # consumed units are drawn only when DynamoDB was asked for them (``consumed_capacity``)
     kinds = tuple(kind for kind in kinds if any(r[kind[0]] is not None for r in rows))
     for n, (key, label, colour) in enumerate(kinds):
