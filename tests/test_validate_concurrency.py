@@ -111,8 +111,10 @@ def test_max_rcu_holds_the_read_rate(migrated: tuple[Path, str], ddb_url: str, t
         through_proxy = write_config(tmp_path / "proxied", CHINOOK, proxy.url, prefix)
         started = time.monotonic()
         document = report_of(
-            through_proxy, tmp_path / "capped.json", "--check", "pattern:p09-invoice-lines", "--max-rcu", str(cap)
-        )
+            through_proxy,
+            tmp_path / "capped.json",
+            *("--check", "pattern:p09-invoice-lines", "--index-read-above", "-1", "--max-rcu", str(cap)),
+        )  # one request per value: 412 queries
         elapsed = time.monotonic() - started
         seen = proxy.stats["requests"]
     assert document["result"] == "pass"
@@ -175,10 +177,13 @@ def test_plan_shows_what_a_full_validate_reads(migrated: tuple[Path, str]) -> No
     reads = json.loads(result.output)["validation_reads"]
     steps = {s["name"]: s for s in reads["steps"]}
     assert {"items:music_catalog", "items:playlist_data", "pattern:p04-track-by-id"} <= set(steps)
-    # p01 (275 artists) reads every artist strongly consistent, in batches of 100 keys
-    assert steps["pattern:p01-artist-by-id"]["kind"] == "get"
-    assert steps["pattern:p01-artist-by-id"]["read_units"] >= 275
-    assert steps["pattern:p01-artist-by-id"]["requests"] == 3
+    # p01 (275 artists, over the 100 values of --index-read-above) is answered from the item pass's Scan too
+    assert steps["pattern:p01-artist-by-id"]["kind"] == "index read"
+    assert steps["pattern:p01-artist-by-id"]["requests"] == 30
+    # p07 (59 customers, under it) reads every customer strongly consistent, in batches of 100 keys
+    assert steps["pattern:p07-customer-by-id"]["kind"] == "get"
+    assert steps["pattern:p07-customer-by-id"]["read_units"] >= 59
+    assert steps["pattern:p07-customer-by-id"]["requests"] == 1
     # p04 and p14 (3,503 tracks) are answered from the item pass's Scan: only their 30 real requests read
     p04 = steps["pattern:p04-track-by-id"]
     assert p04["kind"] == "index read" and p04["requests"] == 30 and 30 <= p04["read_units"] <= 60

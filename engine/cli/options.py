@@ -248,7 +248,7 @@ validate_options = _apply(
         click.option(
             "--index-read-above",
             type=click.IntRange(min=-1),
-            default=2000,
+            default=100,
             show_default=True,
             help="Prove an access pattern with more parameter values than this from one read of its index"
             " (plus sampled real requests) instead of one request per value; -1: never.",

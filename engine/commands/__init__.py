@@ -42,6 +42,7 @@ from sqlite2ddb.spec import digest, load_mapping_set
 from sqlite2ddb.state import MigrationState, snapshot
 from sqlite2ddb.state.snapshot import Snapshot, source_identity
 from sqlite2ddb.validate.cost import read_estimate
+from sqlite2ddb.validate.pattern_proof import DEFAULT_PROOF
 from sqlite2ddb.validate.results import ValidationResult
 from sqlite2ddb.wire import to_python
 
@@ -749,7 +750,7 @@ def validate(
     sample_pct: float | None = None,
     *,
     max_rcu: float | None = None,
-    index_read_above: int | None = 2000,
+    index_read_above: int | None = DEFAULT_PROOF.index_read_above,
     real_queries: int = 10,
     strict: bool = False,
     progress: Any = None,

@@ -56,7 +56,7 @@ from sqlite2ddb.wire import Wire
 class ProofSettings:
     """When a pattern is proven from an index read, and how many real requests check it."""
 
-    index_read_above: int | None = 2000  # None: never (one request per value, as with --sample)
+    index_read_above: int | None = 100  # None: never (one request per value, as with --sample)
     real_queries: int = 10  # per kind: the first, at random, the largest answers
 
 
