@@ -22,13 +22,16 @@ it once more first: the file may have appeared during the run.
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import re
 import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlite2ddb.errors import UsageError
 
@@ -203,3 +206,19 @@ def _head(path: Path) -> str:
             return handle.read(HEAD_BYTES).decode("utf-8", errors="replace")
     except OSError:
         return ""
+
+
+def json_default(value: Any) -> Any:
+    """JSON for what the documents hold besides plain data: Decimal numbers, bytes (base64), sets."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, set):
+        return sorted(value)
+    return str(value)
+
+
+def json_text(document: Any) -> str:
+    """A document as the commands print and write it: indented, non-ASCII kept, no trailing newline."""
+    return json.dumps(document, indent=2, ensure_ascii=False, default=json_default)

@@ -12,6 +12,8 @@ of its own, else to ``package`` itself. Failures name the offending imports as
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,7 +26,7 @@ ROOT = "sqlite2ddb"
 
 # The stages, bottom to top. A module may import its own stage, the base
 # modules, and any stage of a lower rank; never its own rank's peers or above.
-BASE = ("errors", "config", "faults", "logs", "outputs", "wire", "canonical")
+BASE = ("errors", "config", "faults", "logs", "outputs", "prices", "wire", "canonical")
 LAYERS: tuple[tuple[str, ...], ...] = (
     BASE,
     ("spec",),
@@ -282,11 +284,20 @@ def test_transform_is_imported_only_by_the_render_stream() -> None:
 
 
 #: The public surface: the package (its curated API) and ``commands`` (one documented function per command),
-#: plus configuration, errors and logging.
-CLI_MAY_IMPORT = (ROOT, f"{ROOT}.commands", f"{ROOT}.config", f"{ROOT}.errors", f"{ROOT}.logs")
+#: plus configuration, errors, logging, and two import-free base modules: the prices its options show as
+#: defaults and the JSON text of the documents it prints (so that ``cli.py --help`` imports no stage).
+CLI_MAY_IMPORT = (
+    ROOT,
+    f"{ROOT}.commands",
+    f"{ROOT}.config",
+    f"{ROOT}.errors",
+    f"{ROOT}.logs",
+    f"{ROOT}.prices",
+    f"{ROOT}.outputs",
+)
 
 
-def test_cli_imports_only_the_public_surface_config_errors_logs() -> None:
+def test_cli_imports_only_the_public_surface_config_errors_logs_and_base_facts() -> None:
     bad = [
         a for a in arrows_from(f"{ROOT}.cli") if a.target not in CLI_MAY_IMPORT and not within(a.target, f"{ROOT}.cli")
     ]
@@ -312,3 +323,21 @@ def test_every_folder_with_python_is_a_package() -> None:
         if not (p / "__init__.py").exists()
     )
     assert not bare, f"folders of modules without __init__.py: {bare}"
+
+
+def test_help_imports_no_stage_and_no_aws_library() -> None:
+    """``cli.py --help`` answers without importing boto3 or any stage: the library is imported when a command runs."""
+    script = (
+        "import runpy, sys\n"
+        "sys.argv = ['cli.py', '--help']\n"
+        "try:\n    runpy.run_path('cli.py', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+        "heavy = ('boto3', 'botocore', 'sqlglot', 'jsonschema', 'jinja2', 'yaml')\n"
+        "stages = ('spec', 'extract', 'plan', 'dynamodb', 'state', 'render', 'migrate', 'sync', 'validate')\n"
+        "loaded = [m for m in sys.modules if m.split('.')[0] in heavy]\n"
+        "loaded += [m for m in sys.modules if m.startswith('sqlite2ddb.') and m.split('.')[1] in stages]\n"
+        "print('LOADED', sorted(loaded))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ENGINE.parent, capture_output=True, text=True, check=True, timeout=60
+    )
+    assert "Usage:" in result.stdout and "LOADED []" in result.stdout, result.stdout[-2000:]

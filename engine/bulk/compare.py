@@ -21,26 +21,16 @@ from typing import Any
 from sqlite2ddb.bulk.dynamodb_json import item_line
 from sqlite2ddb.plan.compile import ItemTypePlan, Plan
 from sqlite2ddb.plan.opened import opened_plan
+from sqlite2ddb.prices import BULK_PUT_PRICE_PER_GB
 from sqlite2ddb.render.estimate import Estimate
 from sqlite2ddb.render.stream import Renderer
 
-IMPORT_PRICE_PER_GB = 0.15
-IMPORT_PRICE_SOURCE = (
-    "AWS DynamoDB pricing, import from S3, us-east-1: USD 0.15 per GB of uncompressed source data (read 2026-11-26)"
-)
 GB = 1024**3
 #: A new on-demand table takes writes at up to this many write request units per second before it scales.
 ON_DEMAND_START_WRU_PER_S = 4000.0
 #: Assumed, not published by AWS: the fixed start-up of an import, and its pace once running.
 IMPORT_OVERHEAD_S = 300.0
 IMPORT_S_PER_GB = 120.0
-#: Bulk put: AWS's price per GB was not in the sources read for this estimate (2026-12-07): assumed equal to
-#: ImportTable's per GB of uncompressed input; give the real one with --bulk-put-price.
-BULK_PUT_PRICE_PER_GB = IMPORT_PRICE_PER_GB
-BULK_PUT_PRICE_SOURCE = (
-    "assumed equal to ImportTable's USD 0.15 per GB: the bulk put price was not found in the pages read on "
-    "2026-12-07 (see https://aws.amazon.com/dynamodb/pricing/); --bulk-put-price sets it"
-)
 #: Assumed, not published by AWS: a bulk put's start-up, and its pace (the STANDARD tier at a new on-demand
 #: table's warm write throughput; MaxWriteRequestUnits, at least 1,024, caps it lower).
 BULK_PUT_OVERHEAD_S = 120.0

@@ -8,17 +8,17 @@ plan document holds, where a resumed load continues) is the library's.
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from sqlite2ddb import commands
 from sqlite2ddb.cli import progress as bars
 from sqlite2ddb.cli import views
 from sqlite2ddb.cli.options import (
@@ -37,7 +37,24 @@ from sqlite2ddb.config import DEFAULT_CONFIG, Config, load_config, with_settings
 from sqlite2ddb.errors import MigrationError
 from sqlite2ddb.logs import setup_logging
 
+
+def _lazily(name: str) -> Any:
+    """The module, imported when a command first uses it: ``cli.py --help`` imports none of the library's stages."""
+    spec = importlib.util.find_spec(name)
+    assert spec is not None and spec.loader is not None
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 __all__ = ["cli", "main"]
+
+if TYPE_CHECKING:
+    from sqlite2ddb import commands
+else:
+    commands = _lazily("sqlite2ddb.commands")
 
 
 def handle_errors(function: Callable[..., Any]) -> Callable[..., Any]:

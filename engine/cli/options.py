@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from sqlite2ddb.commands import PRICE_PER_MILLION_WRU
+from sqlite2ddb.prices import PRICE_PER_MILLION_WRU
 
 # Numeric options refuse what makes no sense (0 workers, a negative cap, a 150% sample) before any work.
 COUNT = click.IntRange(min=0)

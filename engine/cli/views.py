@@ -16,7 +16,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from sqlite2ddb.commands import WARM_PRICE_NOTE, json_default, json_text
+from sqlite2ddb.outputs import json_default, json_text
+from sqlite2ddb.prices import WARM_PRICE_NOTE
 
 if TYPE_CHECKING:
     from sqlite2ddb import MigrationResult

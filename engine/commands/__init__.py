@@ -6,14 +6,12 @@ drift, and tests can call the same functions the CLI calls.
 
 from __future__ import annotations
 
-import base64
 import json
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
-from decimal import Decimal
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -27,16 +25,24 @@ from sqlite2ddb.config import Config, load_config, save_config
 from sqlite2ddb.dynamodb import local as local_dynamodb
 from sqlite2ddb.dynamodb import table_settings
 from sqlite2ddb.dynamodb.target import check_reachable, connect, describe_table, existing_tables
-from sqlite2ddb.dynamodb.warm import PRICE_NOTE as WARM_PRICE_NOTE
 from sqlite2ddb.errors import MigrationError, StateError, UsageError, ValidationFailed, WriteRefused
 from sqlite2ddb.extract.source import open_source
 from sqlite2ddb.migrate.run import MappingChanged, MigrationResult, Reporter, select_item_types
 from sqlite2ddb.migrate.run import migrate as run_migration
+from sqlite2ddb.outputs import json_default, json_text
 from sqlite2ddb.plan import reviewed as reviewed_plan
 from sqlite2ddb.plan.bounds import check_bounds, pad_warnings
 from sqlite2ddb.plan.compile import Plan, check_mapping_sql, config_table_name, require_item_types
 from sqlite2ddb.plan.opened import opened_plan
-from sqlite2ddb.render.estimate import PRICE_PER_MILLION_WRU, PRICE_SOURCE
+from sqlite2ddb.prices import (
+    BULK_PUT_PRICE_PER_GB,
+    BULK_PUT_PRICE_SOURCE,
+    IMPORT_PRICE_PER_GB,
+    IMPORT_PRICE_SOURCE,
+    PRICE_PER_MILLION_WRU,
+    PRICE_SOURCE,
+    WARM_PRICE_NOTE,
+)
 from sqlite2ddb.render.stream import Renderer, raise_error
 from sqlite2ddb.spec import digest, load_mapping_set
 from sqlite2ddb.state import MigrationState, snapshot
@@ -539,22 +545,6 @@ def check_reviewed(config: Config, path: str, kind: str) -> None:
 # parses options and prints, and a program using the library gets the same behaviour as the command.
 
 
-def json_default(value: Any) -> Any:
-    """JSON for what the documents hold besides plain data: Decimal numbers, bytes (base64), sets."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode("ascii")
-    if isinstance(value, set):
-        return sorted(value)
-    return str(value)
-
-
-def json_text(document: Any) -> str:
-    """A document as the commands print and write it: indented, non-ASCII kept, no trailing newline."""
-    return json.dumps(document, indent=2, ensure_ascii=False, default=json_default)
-
-
 @dataclass
 class PlanReport:
     """What ``plan`` shows: the plan (or, with ``--diff``, the difference) and where it was saved for review."""
@@ -620,8 +610,8 @@ def _load_paths(
 ) -> dict[str, Any]:
     from sqlite2ddb.bulk import compare
 
-    per_gb = import_price or compare.IMPORT_PRICE_PER_GB
-    bulk_gb = bulk_put_price or compare.BULK_PUT_PRICE_PER_GB
+    per_gb = import_price or IMPORT_PRICE_PER_GB
+    bulk_gb = bulk_put_price or BULK_PUT_PRICE_PER_GB
     minutes = target_minutes or compare.TARGET_MINUTES
     compared = compare.compare_tables(
         config,
@@ -636,11 +626,9 @@ def _load_paths(
     )
     return {
         "import_price_per_gb": per_gb,
-        "import_price_source": compare.IMPORT_PRICE_SOURCE if import_price is None else "given with --import-price",
+        "import_price_source": IMPORT_PRICE_SOURCE if import_price is None else "given with --import-price",
         "bulk_put_price_per_gb": bulk_gb,
-        "bulk_put_price_source": compare.BULK_PUT_PRICE_SOURCE
-        if bulk_put_price is None
-        else "given with --bulk-put-price",
+        "bulk_put_price_source": BULK_PUT_PRICE_SOURCE if bulk_put_price is None else "given with --bulk-put-price",
         "target_minutes": minutes,
         "warm_price_note": WARM_PRICE_NOTE,
         "tables": [c.to_json() for c in compared],

@@ -28,10 +28,6 @@ from sqlite2ddb.errors import TargetError
 WRITE, READ = "WriteUnitsPerSecond", "ReadUnitsPerSecond"
 #: DynamoDB's warm throughput of a new on-demand table (developer guide, "Understanding DynamoDB warm throughput").
 ON_DEMAND_DEFAULT = {WRITE: 4000, READ: 12000}
-PRICE_NOTE = (
-    "AWS charges a pre-warm once, per unit raised above the table's current warm throughput "
-    "(https://aws.amazon.com/dynamodb/pricing/); the price per unit is not estimated here"
-)
 WARM_WAIT_S = 1800.0
 
 

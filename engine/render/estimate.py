@@ -19,12 +19,6 @@ from sqlite2ddb.render.stream import ItemTooLarge, Rows, primary_key, render
 from sqlite2ddb.spec.model import IndexSpec
 from sqlite2ddb.wire import Wire, item_size, write_units
 
-PRICE_PER_MILLION_WRU = 0.625
-PRICE_SOURCE = (
-    "AWS DynamoDB on-demand, Standard table class, us-east-1: USD 0.625 per million write request units "
-    "(in force since the 2024-11-01 price cut; read 2026-11-25)"
-)
-
 
 @dataclass
 class Estimate:

@@ -24,16 +24,12 @@ from sqlite2ddb.config import Config
 from sqlite2ddb.extract.connections import register_functions
 from sqlite2ddb.plan.compile import Plan
 from sqlite2ddb.plan.opened import opened_plan
+from sqlite2ddb.prices import PRICE_PER_MILLION_RRU, PRICE_SOURCE_RRU
 from sqlite2ddb.render.estimate import Estimate
 from sqlite2ddb.spec.model import AccessPatternSpec
 from sqlite2ddb.validate.pattern_proof import DEFAULT_PROOF, provable
 from sqlite2ddb.validate.patterns import param_count
 
-PRICE_PER_MILLION_RRU = 0.125
-PRICE_SOURCE_RRU = (
-    "AWS DynamoDB on-demand, Standard table class, us-east-1: USD 0.125 per million read request units "
-    "(in force since the 2024-11-01 price cut; read 2026-11-25)"
-)
 UNIT_BYTES = 4096
 
 
