@@ -102,13 +102,6 @@ def check_java() -> str:
     return text.splitlines()[0]
 
 
-#: The parallel collector instead of G1 (Java's default on 2+ cores): a short-lived server doing small
-#: requests spends less on collection. With telemetry off (``-disableTelemetry``: nothing is sent to AWS)
-#: the server answers 1.3 s sooner and a cold Chinook load takes about 15.4 s instead of 18-21 s on 2 cores
-#: (measured with ``-XX:TieredStopAtLevel=1`` too: no faster once warm, and slower on long loads).
-JVM_OPTIONS = ("-XX:+UseParallelGC",)
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -169,12 +162,11 @@ def start(data_dir: Path | None, port: int | None = None, in_memory: bool = Fals
     port = port or free_port()
     args = [
         "java",
-        *JVM_OPTIONS,
         f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
         "-jar",
         str(jar),
         "-sharedDb",
-        "-disableTelemetry",
+        "-disableTelemetry",  # nothing sent to AWS; and the server answers ~0.7 s sooner (2.4 s against 3.1-3.6 s)
         "-port",
         str(port),
     ]
