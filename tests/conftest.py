@@ -33,6 +33,27 @@ CHINOOK = ROOT / "data" / "Chinook_Sqlite.sqlite"
 CHINOOK_MAPPINGS = ROOT / "mappings" / "chinook"
 FAKE_CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
 
+
+def every_attribute_type(n: int) -> dict[str, Any]:
+    """An item (key: "pk" S, "sk" B) with every DynamoDB attribute type, binary values at every level, and
+    text that JSON must escape: what the tool's own request and answer handling must carry as botocore does."""
+    return {
+        "pk": {"S": "P"},
+        "sk": {"B": bytes([n, 0, 255])},
+        "text": {"S": f'é "quoted" \\ {n} \u2028 \U0001f600'},
+        "number": {"N": f"{n}.50"},
+        "big": {"N": "-1234567890123456789012345678901234567.8"},
+        "blob": {"B": b"\x00\x01binary"},
+        "strings": {"SS": ["a", "b"]},
+        "numbers": {"NS": ["1", "2.5"]},
+        "blobs": {"BS": [b"x", b"\xff"]},
+        "flag": {"BOOL": n % 2 == 0},
+        "nothing": {"NULL": True},
+        "list": {"L": [{"S": "s"}, {"B": b"in a list"}, {"M": {"deep": {"BS": [b"deep"]}}}]},
+        "map": {"M": {"B": {"S": "an attribute named B"}, "bytes": {"B": b"in a map"}}},
+    }
+
+
 # The test files that take longest, longest first (the first eight in the order --durations=0 gave under
 # xdist; the rest from the serial --durations=25). `make test` runs the suite with pytest-xdist, --dist
 # loadfile --no-loadscope-reorder: each file stays on one worker (its module fixtures are built once) and

@@ -14,26 +14,11 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import FAKE_CREDENTIALS
+from conftest import FAKE_CREDENTIALS, every_attribute_type
 
 from sqlite2ddb.dynamodb import read_answers
 
-
-def _item(n: int) -> dict[str, Any]:
-    return {
-        "pk": {"S": "P"},
-        "sk": {"B": bytes([n, 0, 255])},
-        "text": {"S": f"é {n}"},
-        "number": {"N": f"{n}.50"},
-        "blob": {"B": b"\x00\x01binary"},
-        "strings": {"SS": ["a", "b"]},
-        "numbers": {"NS": ["1", "2.5"]},
-        "blobs": {"BS": [b"x", b"\xff"]},
-        "flag": {"BOOL": n % 2 == 0},
-        "nothing": {"NULL": True},
-        "list": {"L": [{"S": "s"}, {"B": b"in a list"}, {"M": {"deep": {"BS": [b"deep"]}}}]},
-        "map": {"M": {"B": {"S": "an attribute named B"}, "bytes": {"B": b"in a map"}}},
-    }
+_item = every_attribute_type
 
 
 @pytest.fixture(scope="module")

@@ -16,28 +16,12 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
-from conftest import FAKE_CREDENTIALS
+from conftest import FAKE_CREDENTIALS, every_attribute_type
 
 from sqlite2ddb.dynamodb import write_requests
 from sqlite2ddb.dynamodb.write_requests import PreparedItems, batch_write_params
 
-
-def _item(n: int) -> dict[str, Any]:
-    return {
-        "pk": {"S": "P"},
-        "sk": {"B": bytes([n, 0, 255])},
-        "text": {"S": f'é "quoted" \\ {n} \u2028 \U0001f600'},
-        "number": {"N": f"{n}.50"},
-        "big": {"N": "-1234567890123456789012345678901234567.8"},
-        "blob": {"B": b"\x00\x01binary"},
-        "strings": {"SS": ["a", "b"]},
-        "numbers": {"NS": ["1", "2.5"]},
-        "blobs": {"BS": [b"x", b"\xff"]},
-        "flag": {"BOOL": n % 2 == 0},
-        "nothing": {"NULL": True},
-        "list": {"L": [{"S": "s"}, {"B": b"in a list"}, {"M": {"deep": {"BS": [b"deep"]}}}]},
-        "map": {"M": {"B": {"S": "an attribute named B"}, "bytes": {"B": b"in a map"}}},
-    }
+_item = every_attribute_type
 
 
 def _create(client: Any, name: str) -> None:
