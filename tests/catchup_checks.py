@@ -1,7 +1,7 @@
 """Random changes to Chinook and the checks that a catch-up ended where a full sync would.
 
-Shared by the catch-up tests (``test_catchup.py``: row digests; ``test_capture_catchup.py``: the
-capture log, and a source changed while the catch-up runs). ``Changer`` makes the changes an
+Shared by the catch-up tests (``test_catchup.py`` and ``test_catchup_random.py``: row digests;
+``test_capture_catchup.py``: the capture log, and a source changed while the catch-up runs). ``Changer`` makes the changes an
 application could make; ``full_difference`` renders every item type in full and compares it with the
 fingerprint store; ``store_equals_tables`` compares the store with what the tables hold.
 """

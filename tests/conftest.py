@@ -60,6 +60,7 @@ def every_attribute_type(n: int) -> dict[str, Any]:
 # the files go out in collection order, so these start first instead of keeping one worker busy alone at
 # the end. The order changes the wall time only, never a result.
 LONGEST_FIRST = (
+    "test_catchup_random.py",
     "test_catchup.py",
     "test_capture_catchup.py",
     "test_crash_recovery.py",

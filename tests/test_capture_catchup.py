@@ -1,7 +1,7 @@
 """The catch-up through the capture log, and a catch-up while the application writes (#27).
 
 Real DynamoDB Local, real SQLite files. The first test is the randomised
-catch-up of ``test_catchup.py`` with ``capture install`` on the source: the
+catch-up of ``test_catchup_random.py`` with ``capture install`` on the source: the
 rounds' writes go through the triggers and each sync says it found the change
 through the capture log; ``capture prune`` runs between rounds, and the log
 has gaps (removed and installed again; a trigger dropped by hand) where the
