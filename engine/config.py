@@ -195,9 +195,9 @@ class MigrationSettings:
     of unacknowledged batches that fills commits at once, so a crash rewrites no more than the window."""
     consumed_capacity: str = "aws"
     """Ask DynamoDB for the write units each batch consumed (the report sets them beside the plan's
-    estimate): ``aws`` (the default) asks AWS only; ``always`` any endpoint too; ``never``. DynamoDB
-    Local spends about a third more CPU on each write to answer it, and its figure is its own
-    arithmetic, not a bill, so by default a local load is not slowed for it."""
+    estimate): ``aws`` (the default) asks AWS only (also through an amazonaws.com URL); ``always``
+    any endpoint too; ``never``. DynamoDB Local spends about a third more CPU on each write to answer
+    it, and its figure is its own arithmetic, not a bill, so by default a local load is not slowed."""
     state_file: str | None = None
     """Checkpoints, counters, the lock, rejects and the embedded DynamoDB Local's data live beside
     this file. None (the default): ``state/<configuration name>/migration_state.json``, so that two

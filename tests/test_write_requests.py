@@ -19,6 +19,7 @@ from botocore.config import Config
 from conftest import FAKE_CREDENTIALS, every_attribute_type
 
 from sqlite2ddb.dynamodb import write_requests
+from sqlite2ddb.dynamodb.target import asks_write_capacity
 from sqlite2ddb.dynamodb.write_requests import PreparedItems, batch_write_params
 
 _item = every_attribute_type
@@ -93,3 +94,21 @@ def test_what_orjson_refuses_goes_through_botocore(clients: tuple[Any, Any, list
     params = batch_write_params({tool_table: [{"PutRequest": {"Item": lone_surrogate}}]})
     assert not isinstance(params["RequestItems"], PreparedItems)
     assert params["RequestItems"][tool_table][0]["PutRequest"]["Item"] is lone_surrogate
+
+
+@pytest.mark.parametrize(
+    ("setting", "kind", "url", "asked"),
+    [
+        ("aws", "aws", None, True),
+        ("aws", "local", "http://127.0.0.1:8000", False),  # the embedded DynamoDB Local
+        ("aws", "endpoint", "http://localhost:8000", False),
+        ("aws", "endpoint", "https://vpce-1a2b.dynamodb.us-east-1.vpce.amazonaws.com", True),  # AWS through a URL
+        ("aws", "endpoint", "https://dynamodb-fips.us-gov-west-1.amazonaws.com", True),
+        ("aws", "endpoint", "http://amazonaws.com.example:8000", False),
+        ("always", "local", "http://127.0.0.1:8000", True),
+        ("never", "aws", None, False),
+    ],
+)
+def test_consumed_capacity_is_asked_of_aws_by_default(setting: str, kind: str, url: str | None, asked: bool) -> None:
+    assert asks_write_capacity(setting, kind, url) is asked
+    assert batch_write_params({"t": []}, asked)["ReturnConsumedCapacity"] == ("TOTAL" if asked else "NONE")

@@ -89,9 +89,15 @@ def _client_config(config: Config, workers: int) -> botocore.config.Config:
     )
 
 
-def asks_write_capacity(setting: str, kind: str) -> bool:
-    """Whether writes ask for their consumed capacity: see ``MigrationSettings.consumed_capacity``."""
-    return setting == "always" or (setting == "aws" and kind == "aws")
+def asks_write_capacity(setting: str, kind: str, url: str | None = None) -> bool:
+    """Whether writes ask for their consumed capacity: see ``MigrationSettings.consumed_capacity``.
+
+    With ``aws``: AWS itself, also through an endpoint URL of its own (a FIPS or VPC endpoint).
+    """
+    if setting != "aws":
+        return setting == "always"
+    host = urllib.parse.urlsplit(url or "").hostname or ""
+    return kind == "aws" or host.endswith((".amazonaws.com", ".amazonaws.com.cn"))
 
 
 def endpoint_for(config: Config) -> str | None:
@@ -151,7 +157,7 @@ def connect(config: Config, need_server: bool = True) -> Iterator[Target]:
             retry,
             identity=identity,
             make_objects=lambda: ObjectStore(s3_client(config)),
-            write_capacity=asks_write_capacity(settings.consumed_capacity, kind),
+            write_capacity=asks_write_capacity(settings.consumed_capacity, kind, url),
         )
     finally:
         if server is not None and server.owned:
