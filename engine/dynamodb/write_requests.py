@@ -3,9 +3,9 @@
 botocore turns a call's parameters into JSON by walking the service model: a
 Python call for every attribute value at every level of nesting, then the
 standard JSON encoder. For BatchWriteItem that walk was about an eighth of a
-load's client CPU (0.06 ms per item of a Chinook batch, against 0.001 ms for
-orjson), and on a shared machine every CPU second the client spends is one
-DynamoDB Local cannot. Yet the items already are in the wire format
+load's client CPU (0.06 ms per item of a batch of 25 items of 14 attributes,
+against 0.001 ms for orjson), and on a shared machine every CPU second the
+client spends is one DynamoDB Local cannot. Yet the items already are in the wire format
 (``{"S": ...}``, ``{"N": "1.5"}``; binary values as bytes, which JSON carries
 as base64, as botocore does).
 
