@@ -34,8 +34,9 @@ Status = Literal["pending", "running", "done", "failed"]
 COUNTERS = ("rows_read", "rows_skipped", "items_written", "rows_rejected", "retries", "throttles", "batches")
 
 
-def _checksum(body: dict[str, Any]) -> str:
-    return hashlib.sha256(_canonical(body).encode()).hexdigest()
+def _checksum(body: dict[str, Any], canonical: str | None = None) -> str:
+    """The body's checksum; ``canonical`` is its ``_canonical`` text when the caller has it already."""
+    return hashlib.sha256((canonical if canonical is not None else _canonical(body)).encode()).hexdigest()
 
 
 def _canonical(body: dict[str, Any]) -> str:
@@ -336,8 +337,7 @@ class MigrationState:
             body["version"] = VERSION
             body["saved_at"] = _now()
             canonical = _canonical(body)
-            checksum = hashlib.sha256(canonical.encode()).hexdigest()
-            text = _file_text({**body, "checksum": checksum}, canonical)
+            text = _file_text({**body, "checksum": _checksum(body, canonical)}, canonical)
             if self._main_damaged:
                 os.replace(self.path, self.path.with_name(self.path.name + ".corrupt"))
                 self._main_damaged = False
